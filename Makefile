@@ -1,0 +1,41 @@
+# The two commands: `make run` (set up everything and serve) and `make test` (every test CI runs).
+# Build outputs go under ~/.cache so repeated runs — and CI on this machine — build incrementally.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/rapport/target
+export CARGO_BUILD_JOBS ?= 2
+export RAPPORT_DATA_DIR ?= ./.rapport
+export RAPPORT_MODEL_DIR ?= $(RAPPORT_DATA_DIR)/models
+
+BIN := $(CARGO_TARGET_DIR)/release/rapport
+
+.PHONY: run test models build postgres fmt lint bench
+
+## Fetch models, build (release), migrate, serve on http://127.0.0.1:$${RAPPORT_PORT:-8080}.
+run: models build
+	$(BIN) migrate
+	$(BIN) serve
+
+## Every test: store and queue on SQLite and PostgreSQL, embedder, HTTP end to end.
+test: models postgres
+	cargo test --workspace --locked
+
+build:
+	cargo build --release --locked
+
+models:
+	scripts/fetch-models "$(RAPPORT_MODEL_DIR)"
+
+## Starts the local PostgreSQL cluster if it is installed and down (tests need 127.0.0.1:5432).
+postgres:
+	@scripts/ensure-postgres
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## Speed figures on this machine (see README, "Benchmarks").
+bench: models build
+	$(BIN) bench embed

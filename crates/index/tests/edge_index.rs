@@ -1,0 +1,509 @@
+//! The index's behaviour through the port, on small hand-made 8-dimension vectors.
+
+use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
+use rapport_core::ports::{IndexHit, IndexPoint, IndexQuery, SparseVector, VectorIndex};
+use rapport_index::{EdgeIndex, Error};
+use tempfile::TempDir;
+
+const DIMS: usize = 8;
+const WS: WorkspaceId = WorkspaceId(1);
+const OTHER_WS: WorkspaceId = WorkspaceId(2);
+
+fn open() -> (TempDir, EdgeIndex) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let index = EdgeIndex::open(dir.path(), DIMS).expect("open index");
+    (dir, index)
+}
+
+/// A unit vector along `axis`, tilted slightly towards the next axis by `tilt`.
+fn axis(axis: usize, tilt: f32) -> Vec<f32> {
+    let mut v = vec![0.0; DIMS];
+    v[axis % DIMS] = 1.0;
+    v[(axis + 1) % DIMS] = tilt;
+    v
+}
+
+fn point(chunk: i64, workspace: WorkspaceId, dense: Vec<f32>) -> IndexPoint {
+    IndexPoint {
+        chunk_id: ChunkId(chunk),
+        workspace_id: workspace,
+        source_id: SourceId(10),
+        document_id: DocumentId(100),
+        dense,
+        sparse: None,
+    }
+}
+
+fn query(workspace: WorkspaceId, dense: Vec<f32>) -> IndexQuery {
+    IndexQuery {
+        workspace_id: workspace,
+        dense,
+        sparse: None,
+        source_ids: None,
+        limit: 10,
+    }
+}
+
+fn sparse(terms: &[(u32, f32)]) -> SparseVector {
+    SparseVector {
+        indices: terms.iter().map(|(index, _)| *index).collect(),
+        values: terms.iter().map(|(_, value)| *value).collect(),
+    }
+}
+
+fn ids(hits: &[IndexHit]) -> Vec<i64> {
+    hits.iter().map(|hit| hit.chunk_id.0).collect()
+}
+
+#[tokio::test]
+async fn nearest_vector_ranks_first() {
+    let (_dir, index) = open();
+    index
+        .upsert(vec![
+            point(1, WS, axis(0, 0.0)),
+            point(2, WS, axis(0, 0.5)),
+            point(3, WS, axis(3, 0.0)),
+            point(4, WS, axis(0, 2.0)),
+        ])
+        .await
+        .expect("upsert");
+
+    let hits = index.search(query(WS, axis(0, 0.1))).await.expect("search");
+
+    assert_eq!(ids(&hits), vec![1, 2, 4, 3]);
+    assert!(hits.windows(2).all(|pair| pair[0].score >= pair[1].score));
+    assert!(
+        (hits[0].score - 0.995).abs() < 0.01,
+        "cosine score {}",
+        hits[0].score
+    );
+}
+
+#[tokio::test]
+async fn search_respects_the_limit() {
+    let (_dir, index) = open();
+    let points = (1..=20)
+        .map(|chunk| point(chunk, WS, axis(chunk as usize, 0.3)))
+        .collect();
+    index.upsert(points).await.expect("upsert");
+
+    let hits = index
+        .search(IndexQuery {
+            limit: 3,
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("search");
+
+    assert_eq!(hits.len(), 3);
+}
+
+#[tokio::test]
+async fn search_never_returns_points_of_another_workspace() {
+    let (_dir, index) = open();
+    // The other workspace holds the exact query vector; ours only a poor match.
+    index
+        .upsert(vec![
+            point(1, OTHER_WS, axis(0, 0.0)),
+            point(2, OTHER_WS, axis(0, 0.1)),
+            point(3, WS, axis(5, 0.0)),
+        ])
+        .await
+        .expect("upsert");
+
+    let hits = index.search(query(WS, axis(0, 0.0))).await.expect("search");
+    assert_eq!(ids(&hits), vec![3]);
+
+    let sparse_hits = index
+        .search(IndexQuery {
+            sparse: Some(sparse(&[(7, 1.0)])),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("hybrid search");
+    assert_eq!(ids(&sparse_hits), vec![3]);
+
+    let empty = index
+        .search(query(WorkspaceId(3), axis(0, 0.0)))
+        .await
+        .expect("search");
+    assert!(empty.is_empty());
+}
+
+#[tokio::test]
+async fn search_can_be_narrowed_to_some_sources() {
+    let (_dir, index) = open();
+    let in_source = |chunk, source| IndexPoint {
+        source_id: SourceId(source),
+        ..point(chunk, WS, axis(0, chunk as f32 / 10.0))
+    };
+    index
+        .upsert(vec![in_source(1, 10), in_source(2, 20), in_source(3, 30)])
+        .await
+        .expect("upsert");
+
+    let hits = index
+        .search(IndexQuery {
+            source_ids: Some(vec![SourceId(20), SourceId(30)]),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("search");
+    assert_eq!(ids(&hits), vec![2, 3]);
+
+    let none = index
+        .search(IndexQuery {
+            source_ids: Some(Vec::new()),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("search");
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn deleted_document_disappears_from_search() {
+    let (_dir, index) = open();
+    let in_document = |chunk, workspace, document| IndexPoint {
+        document_id: DocumentId(document),
+        ..point(chunk, workspace, axis(0, chunk as f32 / 10.0))
+    };
+    index
+        .upsert(vec![
+            in_document(1, WS, 100),
+            in_document(2, WS, 100),
+            in_document(3, WS, 200),
+            // Same document id in another workspace: must survive.
+            in_document(4, OTHER_WS, 100),
+        ])
+        .await
+        .expect("upsert");
+
+    index
+        .delete_document(WS, DocumentId(100))
+        .await
+        .expect("delete");
+
+    let hits = index.search(query(WS, axis(0, 0.0))).await.expect("search");
+    assert_eq!(ids(&hits), vec![3]);
+    assert_eq!(index.count(WS).await.expect("count"), 1);
+    assert_eq!(index.count(OTHER_WS).await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn deleted_source_disappears_from_search() {
+    let (_dir, index) = open();
+    let in_source = |chunk, workspace, source| IndexPoint {
+        source_id: SourceId(source),
+        ..point(chunk, workspace, axis(0, chunk as f32 / 10.0))
+    };
+    index
+        .upsert(vec![
+            in_source(1, WS, 10),
+            in_source(2, WS, 20),
+            in_source(3, OTHER_WS, 10),
+        ])
+        .await
+        .expect("upsert");
+
+    index.delete_source(WS, SourceId(10)).await.expect("delete");
+
+    let hits = index.search(query(WS, axis(0, 0.0))).await.expect("search");
+    assert_eq!(ids(&hits), vec![2]);
+    assert_eq!(index.count(OTHER_WS).await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn deleted_chunks_disappear_from_search() {
+    let (_dir, index) = open();
+    index
+        .upsert(vec![
+            point(1, WS, axis(0, 0.0)),
+            point(2, WS, axis(0, 0.2)),
+            point(3, WS, axis(0, 0.4)),
+        ])
+        .await
+        .expect("upsert");
+
+    index
+        .delete_chunks(&[ChunkId(1), ChunkId(3), ChunkId(99)])
+        .await
+        .expect("delete");
+
+    let hits = index.search(query(WS, axis(0, 0.0))).await.expect("search");
+    assert_eq!(ids(&hits), vec![2]);
+}
+
+#[tokio::test]
+async fn upsert_of_same_chunk_replaces_it() {
+    let (_dir, index) = open();
+    index
+        .upsert(vec![point(1, WS, axis(0, 0.0)), point(2, WS, axis(4, 0.0))])
+        .await
+        .expect("upsert");
+
+    // Chunk 1 is re-embedded after an edit and moves to another document.
+    index
+        .upsert(vec![IndexPoint {
+            document_id: DocumentId(300),
+            ..point(1, WS, axis(4, 0.1))
+        }])
+        .await
+        .expect("re-upsert");
+
+    assert_eq!(index.count(WS).await.expect("count"), 2);
+    let near_new = index.search(query(WS, axis(4, 0.1))).await.expect("search");
+    assert_eq!(ids(&near_new), vec![1, 2]);
+    assert!(near_new[0].score > 0.99);
+
+    // The payload was replaced too: deleting the old document leaves it, the new one removes it.
+    index
+        .delete_document(WS, DocumentId(100))
+        .await
+        .expect("delete");
+    assert_eq!(
+        ids(&index.search(query(WS, axis(4, 0.1))).await.expect("search")),
+        vec![1]
+    );
+    index
+        .delete_document(WS, DocumentId(300))
+        .await
+        .expect("delete");
+    assert_eq!(index.count(WS).await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn sparse_match_lifts_a_lexical_hit() {
+    let (_dir, index) = open();
+    // Dense ranks 1..5 in order; only chunk 5 contains the query's term 42 (an error code, say,
+    // that the embedding model blurs).
+    let mut points: Vec<IndexPoint> = (1..=5)
+        .map(|chunk| IndexPoint {
+            sparse: Some(sparse(&[(chunk as u32 + 100, 1.0)])),
+            ..point(chunk, WS, axis(0, chunk as f32 / 4.0))
+        })
+        .collect();
+    points[4].sparse = Some(sparse(&[(105, 1.0), (42, 2.0)]));
+    index.upsert(points).await.expect("upsert");
+
+    let dense_only = index.search(query(WS, axis(0, 0.0))).await.expect("search");
+    assert_eq!(dense_only[0].chunk_id, ChunkId(1));
+    assert_eq!(dense_only.last().map(|hit| hit.chunk_id), Some(ChunkId(5)));
+
+    let hybrid = index
+        .search(IndexQuery {
+            sparse: Some(sparse(&[(42, 1.0), (7, 1.0)])),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("hybrid search");
+    assert_eq!(hybrid[0].chunk_id, ChunkId(5), "{hybrid:?}");
+    assert_eq!(hybrid.len(), 5);
+}
+
+#[tokio::test]
+async fn empty_sparse_query_searches_dense_only() {
+    let (_dir, index) = open();
+    index
+        .upsert(vec![point(1, WS, axis(0, 0.0)), point(2, WS, axis(2, 0.0))])
+        .await
+        .expect("upsert");
+
+    let hits = index
+        .search(IndexQuery {
+            sparse: Some(SparseVector::default()),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("search");
+    assert_eq!(ids(&hits), vec![1, 2]);
+    assert!(
+        hits[0].score > 0.99,
+        "dense score, not a fused rank: {}",
+        hits[0].score
+    );
+}
+
+#[tokio::test]
+async fn reopened_index_keeps_its_points() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let index = EdgeIndex::open(dir.path(), DIMS).expect("open");
+        index
+            .upsert(vec![
+                IndexPoint {
+                    sparse: Some(sparse(&[(42, 1.0)])),
+                    ..point(1, WS, axis(0, 0.0))
+                },
+                point(2, WS, axis(3, 0.0)),
+                point(3, OTHER_WS, axis(0, 0.0)),
+            ])
+            .await
+            .expect("upsert");
+        index.delete_chunks(&[ChunkId(2)]).await.expect("delete");
+    }
+
+    let index = EdgeIndex::open(dir.path(), DIMS).expect("reopen");
+    assert_eq!(index.count(WS).await.expect("count"), 1);
+    assert_eq!(index.count(OTHER_WS).await.expect("count"), 1);
+    let hits = index
+        .search(IndexQuery {
+            sparse: Some(sparse(&[(42, 1.0)])),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("search");
+    assert_eq!(ids(&hits), vec![1]);
+    index.check().await.expect("check");
+}
+
+#[tokio::test]
+async fn reopening_with_other_dimensions_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(EdgeIndex::open(dir.path(), DIMS).expect("open"));
+
+    let err = EdgeIndex::open(dir.path(), 16).expect_err("dimensions changed");
+    assert!(
+        matches!(
+            err,
+            Error::DimensionMismatch {
+                stored: 8,
+                expected: 16,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn vector_of_the_wrong_length_is_rejected() {
+    let (_dir, index) = open();
+    let err = index
+        .upsert(vec![point(1, WS, vec![1.0; DIMS + 1])])
+        .await
+        .expect_err("wrong length");
+    assert!(matches!(err, rapport_core::Error::Index(_)), "{err}");
+
+    let err = index
+        .search(query(WS, vec![1.0; 3]))
+        .await
+        .expect_err("wrong query length");
+    assert!(matches!(err, rapport_core::Error::Index(_)), "{err}");
+    assert_eq!(index.count(WS).await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn negative_chunk_id_is_rejected() {
+    let (_dir, index) = open();
+    let err = index
+        .upsert(vec![point(-1, WS, axis(0, 0.0))])
+        .await
+        .expect_err("negative id");
+    assert!(err.to_string().contains("negative"), "{err}");
+}
+
+#[tokio::test]
+async fn count_is_per_workspace() {
+    let (_dir, index) = open();
+    index
+        .upsert(vec![
+            point(1, WS, axis(0, 0.0)),
+            point(2, WS, axis(1, 0.0)),
+            point(3, OTHER_WS, axis(2, 0.0)),
+        ])
+        .await
+        .expect("upsert");
+
+    assert_eq!(index.count(WS).await.expect("count"), 2);
+    assert_eq!(index.count(OTHER_WS).await.expect("count"), 1);
+    assert_eq!(index.count(WorkspaceId(3)).await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn check_passes_on_an_empty_index_and_fails_once_its_directory_is_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("index");
+    let index = EdgeIndex::open(&path, DIMS).expect("open");
+    index.check().await.expect("check");
+
+    std::fs::remove_dir_all(&path).expect("remove");
+    assert!(index.check().await.is_err());
+}
+
+#[tokio::test]
+async fn optimize_keeps_search_results() {
+    let (_dir, index) = open();
+    let points = (1..=50)
+        .map(|chunk| point(chunk, WS, axis(chunk as usize, chunk as f32 / 50.0)))
+        .collect();
+    index.upsert(points).await.expect("upsert");
+
+    let before = index.search(query(WS, axis(3, 0.0))).await.expect("search");
+    index.optimize().await.expect("optimize");
+    let after = index.search(query(WS, axis(3, 0.0))).await.expect("search");
+
+    assert_eq!(ids(&before), ids(&after));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_and_searches_do_not_interfere() {
+    let (_dir, index) = open();
+    let mut tasks = Vec::new();
+    for batch in 0..8_i64 {
+        let index = index.clone();
+        tasks.push(tokio::spawn(async move {
+            let points = (0..25)
+                .map(|i| {
+                    let chunk = batch * 100 + i + 1;
+                    point(chunk, WS, axis(chunk as usize, 0.5))
+                })
+                .collect();
+            index.upsert(points).await.expect("upsert");
+            index.search(query(WS, axis(0, 0.0))).await.expect("search");
+            if batch % 2 == 0 {
+                index.optimize().await.expect("optimize");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert_eq!(index.count(WS).await.expect("count"), 200);
+}
+
+/// Set in the child process of `written_points_survive_a_crash`: the directory it writes to.
+const CRASH_DIR_VAR: &str = "RAPPORT_INDEX_CRASH_TEST_DIR";
+
+#[tokio::test]
+async fn written_points_survive_a_crash() {
+    if let Some(dir) = std::env::var_os(CRASH_DIR_VAR) {
+        // Child: write, then exit without running any destructor, as a killed process would.
+        let index = EdgeIndex::open(std::path::Path::new(&dir), DIMS).expect("open");
+        index
+            .upsert(vec![point(1, WS, axis(0, 0.0)), point(2, WS, axis(1, 0.0))])
+            .await
+            .expect("upsert");
+        index.delete_chunks(&[ChunkId(2)]).await.expect("delete");
+        std::process::exit(0);
+    }
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "written_points_survive_a_crash", "--nocapture"])
+        .env(CRASH_DIR_VAR, dir.path())
+        .status()
+        .expect("run child");
+    assert!(status.success(), "child failed: {status}");
+
+    let index = EdgeIndex::open(dir.path(), DIMS).expect("reopen");
+    let hits = index.search(query(WS, axis(0, 0.0))).await.expect("search");
+    assert_eq!(ids(&hits), vec![1]);
+}
+
+#[tokio::test]
+async fn second_open_of_the_same_directory_is_refused() {
+    let (dir, _index) = open();
+    let err = EdgeIndex::open(dir.path(), DIMS).expect_err("already open");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+}

@@ -1,0 +1,134 @@
+//! Building the application from its configuration and running it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rapport_core::ports::{Embedder, VectorIndex};
+use rapport_embed::LocalEmbedder;
+use rapport_index::EdgeIndex;
+use rapport_store::Store;
+use rapport_store::runner::{JobRunner, RunnerConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::{Config, Result};
+
+/// Everything a request handler or a job can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub embedder: Arc<dyn Embedder>,
+    pub index: Arc<dyn VectorIndex>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// Opens the database (and migrates it), loads the embedder and opens the vector index.
+    pub async fn build(config: Config) -> Result<App> {
+        let store = Store::connect(&config.store_options()).await?;
+        store.migrate().await?;
+        tracing::info!(backend = store.backend().as_str(), "database ready");
+
+        let embed_opts = config.embedder_options();
+        let embedder = tokio::task::spawn_blocking(move || LocalEmbedder::load(&embed_opts))
+            .await
+            .map_err(|e| crate::Error::Config(format!("embedder loader panicked: {e}")))??;
+        tracing::info!(model = rapport_embed::MODEL_NAME, "embedder ready");
+
+        let index_dir = config.index_dir();
+        let (dir, dims) = (index_dir.clone(), embedder_dims(&embedder));
+        let index = tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, dims))
+            .await
+            .map_err(|e| crate::Error::Config(format!("index opener panicked: {e}")))?
+            .map_err(rapport_core::Error::from)?;
+        tracing::info!(path = %index_dir.display(), "vector index ready");
+
+        Ok(App {
+            config: Arc::new(config),
+            store,
+            embedder: Arc::new(embedder),
+            index: Arc::new(index),
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
+    /// Serves HTTP on `listener` and runs the job workers until `shutdown` is cancelled.
+    pub fn start(self, listener: TcpListener, shutdown: CancellationToken) -> Running {
+        let workers = self.job_runner().start(shutdown.clone());
+        let router = crate::http::router(self.clone());
+        let http_shutdown = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service())
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await
+        });
+        Running {
+            server,
+            workers,
+            shutdown,
+            grace: Duration::from_secs(self.config.http.shutdown_grace_secs),
+        }
+    }
+
+    fn job_runner(&self) -> JobRunner {
+        let jobs = &self.config.jobs;
+        let config = RunnerConfig {
+            workers: jobs.workers,
+            poll_interval: Duration::from_millis(jobs.poll_interval_ms.max(10)),
+            lease: Duration::from_secs(jobs.lease_secs.max(1)),
+            heartbeat_interval: Duration::from_secs((jobs.lease_secs / 4).max(1)),
+            shutdown_grace: Duration::from_secs(self.config.http.shutdown_grace_secs),
+            ..RunnerConfig::default()
+        };
+        // Job kinds register their handlers here as the product grows (ingestion, replies,
+        // outbox delivery, memory updates).
+        JobRunner::new(self.store.clone(), config)
+    }
+}
+
+fn embedder_dims(e: &LocalEmbedder) -> usize {
+    rapport_core::ports::Embedder::dimensions(e)
+}
+
+/// A started app: await [`Running::stopped`] after cancelling its token.
+pub struct Running {
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: JoinSet<()>,
+    shutdown: CancellationToken,
+    grace: Duration,
+}
+
+impl Running {
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until in-flight requests have finished and every worker has finished or handed
+    /// back its job.
+    pub async fn stopped(mut self) -> Result<()> {
+        self.shutdown.cancelled().await;
+        // Workers give their jobs the grace period, then release them; allow a little more.
+        let wait = self.grace + Duration::from_secs(5);
+        let drain = async { while self.workers.join_next().await.is_some() {} };
+        if tokio::time::timeout(wait, drain).await.is_err() {
+            tracing::warn!("job workers did not stop in time; their leases will expire");
+        }
+        match self.server.await {
+            Ok(r) => r.map_err(Into::into),
+            Err(e) => Err(crate::Error::Config(format!(
+                "HTTP server task failed: {e}"
+            ))),
+        }
+    }
+}
+
+/// Binds the configured address.
+pub async fn bind(config: &Config) -> Result<TcpListener> {
+    let addr = std::net::SocketAddr::new(config.bind, config.port);
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::Error::Config(format!("cannot listen on {addr}: {e}")))
+}

@@ -1,0 +1,433 @@
+//! The one typed configuration: a TOML file overlaid by `RAPPORT_*` environment variables.
+//! Secrets (database passwords, API keys, webhook secrets) are read from the environment only,
+//! so a config file can be committed or shared without leaking them.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`RAPPORT_BIND`).
+    pub bind: IpAddr,
+    /// Port to listen on (`RAPPORT_PORT`).
+    pub port: u16,
+    /// Holds the SQLite file, the vector index and, by default, the models (`RAPPORT_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Where `scripts/fetch-models` put the models (`RAPPORT_MODEL_DIR`); default `<data_dir>/models`.
+    pub model_dir: Option<PathBuf>,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub embedder: EmbedderConfig,
+    pub jobs: JobsConfig,
+    /// Read from the environment only; never serialised in clear.
+    #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json` (`RAPPORT_LOG_FORMAT`).
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `rapport=debug,sqlx=warn` (`RAPPORT_LOG`).
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest accepted request body in bytes (`RAPPORT_BODY_LIMIT`).
+    pub body_limit: usize,
+    /// A request that takes longer is answered 408 (`RAPPORT_REQUEST_TIMEOUT_SECS`).
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests and jobs.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Pool size (`RAPPORT_DB_MAX_CONNECTIONS`). The URL itself is a secret: `DATABASE_URL`.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedderConfig {
+    /// Texts per inference call (`RAPPORT_EMBED_BATCH_SIZE`).
+    pub batch_size: usize,
+    /// ONNX Runtime threads (`RAPPORT_EMBED_THREADS`); default: cores, at most 4.
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Background jobs run at once by this process (`RAPPORT_JOB_WORKERS`).
+    pub workers: usize,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub max_attempts: i32,
+}
+
+/// A value that must not appear in logs or `config show`.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Secrets, from the environment only.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// `DATABASE_URL` (or `RAPPORT_DATABASE_URL`): `postgres://…` switches to PostgreSQL.
+    pub database_url: Option<Secret>,
+}
+
+impl Secrets {
+    const VARS: &'static [(&'static str, &'static [&'static str])] =
+        &[("database_url", &["RAPPORT_DATABASE_URL", "DATABASE_URL"])];
+
+    fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| env(n))
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret)
+        };
+        Secrets {
+            database_url: first(Self::VARS[0].1),
+        }
+    }
+
+    fn serialize_masked<S: serde::Serializer>(
+        secrets: &Secrets,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(Self::VARS.len()))?;
+        let shown = secrets
+            .database_url
+            .as_ref()
+            .map(|u| rapport_store::redact_url(u.expose()));
+        map.serialize_entry(
+            "database_url",
+            &shown.unwrap_or_else(|| "(unset: SQLite in data_dir)".into()),
+        )?;
+        map.end()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            data_dir: PathBuf::from("./.rapport"),
+            model_dir: None,
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            embedder: EmbedderConfig::default(),
+            jobs: JobsConfig::default(),
+            secrets: Secrets::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 2 * 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 8 }
+    }
+}
+
+impl Default for EmbedderConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 16,
+            threads: None,
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            poll_interval_ms: 1000,
+            lease_secs: 60,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// The environment variables that override file settings, in the order they are documented.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("RAPPORT_CONFIG", "path of the TOML config file"),
+    ("RAPPORT_BIND", "listen address (default 127.0.0.1)"),
+    ("RAPPORT_PORT", "listen port (default 8080)"),
+    ("RAPPORT_DATA_DIR", "data directory (default ./.rapport)"),
+    (
+        "RAPPORT_MODEL_DIR",
+        "model directory (default <data_dir>/models)",
+    ),
+    ("RAPPORT_LOG", "log filter (default info)"),
+    ("RAPPORT_LOG_FORMAT", "text or json"),
+    (
+        "RAPPORT_BODY_LIMIT",
+        "largest request body in bytes (default 2 MiB)",
+    ),
+    (
+        "RAPPORT_REQUEST_TIMEOUT_SECS",
+        "request timeout (default 30)",
+    ),
+    (
+        "RAPPORT_DB_MAX_CONNECTIONS",
+        "database pool size (default 8)",
+    ),
+    (
+        "RAPPORT_EMBED_BATCH_SIZE",
+        "texts per embedding call (default 16)",
+    ),
+    (
+        "RAPPORT_EMBED_THREADS",
+        "ONNX Runtime threads (default: cores, at most 4)",
+    ),
+    (
+        "RAPPORT_JOB_WORKERS",
+        "background jobs run at once (default 2)",
+    ),
+    (
+        "DATABASE_URL",
+        "secret; postgres://… switches to PostgreSQL (also RAPPORT_DATABASE_URL)",
+    ),
+];
+
+impl Config {
+    /// Reads the file (if any) and applies the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        Self::load_with(path, &|name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::load`], with the environment given (tests).
+    pub fn load_with(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
+                toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value
+                .trim()
+                .parse()
+                .map_err(|e| Error::Config(format!("{name}={value:?}: {e}")))
+        }
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("RAPPORT_BIND") {
+            self.bind = parse("RAPPORT_BIND", v)?;
+        }
+        if let Some(v) = get("RAPPORT_PORT") {
+            self.port = parse("RAPPORT_PORT", v)?;
+        }
+        if let Some(v) = get("RAPPORT_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("RAPPORT_MODEL_DIR") {
+            self.model_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("RAPPORT_LOG") {
+            self.log.filter = v;
+        }
+        if let Some(v) = get("RAPPORT_LOG_FORMAT") {
+            self.log.format = match v.trim() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                other => {
+                    return Err(Error::Config(format!(
+                        "RAPPORT_LOG_FORMAT={other:?}: expected text or json"
+                    )));
+                }
+            };
+        }
+        if let Some(v) = get("RAPPORT_BODY_LIMIT") {
+            self.http.body_limit = parse("RAPPORT_BODY_LIMIT", v)?;
+        }
+        if let Some(v) = get("RAPPORT_REQUEST_TIMEOUT_SECS") {
+            self.http.request_timeout_secs = parse("RAPPORT_REQUEST_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("RAPPORT_DB_MAX_CONNECTIONS") {
+            self.database.max_connections = parse("RAPPORT_DB_MAX_CONNECTIONS", v)?;
+        }
+        if let Some(v) = get("RAPPORT_EMBED_BATCH_SIZE") {
+            self.embedder.batch_size = parse("RAPPORT_EMBED_BATCH_SIZE", v)?;
+        }
+        if let Some(v) = get("RAPPORT_EMBED_THREADS") {
+            self.embedder.threads = Some(parse("RAPPORT_EMBED_THREADS", v)?);
+        }
+        if let Some(v) = get("RAPPORT_JOB_WORKERS") {
+            self.jobs.workers = parse("RAPPORT_JOB_WORKERS", v)?;
+        }
+        self.secrets = Secrets::from_env(env);
+        Ok(())
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.model_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("rapport.db")
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.http.request_timeout_secs.max(1))
+    }
+
+    pub fn store_options(&self) -> rapport_store::StoreOptions {
+        let mut opts = rapport_store::StoreOptions::sqlite(self.sqlite_path());
+        opts.database_url = self
+            .secrets
+            .database_url
+            .as_ref()
+            .map(|s| s.expose().to_owned());
+        opts.max_connections = self.database.max_connections.max(1);
+        opts
+    }
+
+    pub fn embedder_options(&self) -> rapport_embed::EmbedderOptions {
+        let mut opts = rapport_embed::EmbedderOptions::in_model_root(&self.model_dir());
+        opts.batch_size = self.embedder.batch_size.max(1);
+        if let Some(t) = self.embedder.threads {
+            opts.threads = t.max(1);
+        }
+        opts
+    }
+
+    /// The effective configuration as TOML, secrets masked (`rapport config show`).
+    pub fn to_masked_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rapport.toml");
+        std::fs::write(
+            &path,
+            "port = 9000\ndata_dir = \"/var/lib/rapport\"\n[jobs]\nworkers = 4\n",
+        )
+        .unwrap();
+        let c = Config::load_with(Some(&path), &env(&[("RAPPORT_PORT", "9100")])).unwrap();
+        assert_eq!(c.port, 9100);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/rapport"));
+        assert_eq!(c.jobs.workers, 4);
+        assert_eq!(c.model_dir(), PathBuf::from("/var/lib/rapport/models"));
+    }
+
+    #[test]
+    fn secrets_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rapport.toml");
+        std::fs::write(&path, "[secrets]\ndatabase_url = \"postgres://u:p@h/db\"\n").unwrap();
+        assert!(Config::load_with(Some(&path), &env(&[])).is_err());
+    }
+
+    #[test]
+    fn config_show_masks_the_database_password() {
+        let c = Config::load_with(
+            None,
+            &env(&[("DATABASE_URL", "postgres://app:hunter2@db/rapport")]),
+        )
+        .unwrap();
+        let shown = c.to_masked_toml().unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/rapport"), "{shown}");
+        assert!(format!("{c:?}").contains("***") && !format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let err = Config::load_with(None, &env(&[("RAPPORT_PORT", "eighty")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RAPPORT_PORT"), "{err}");
+    }
+}

@@ -1,0 +1,92 @@
+//! The server's errors and how each one looks to an HTTP client: `{"error":{"code","message"}}`
+//! with the matching status. Internal details are logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] rapport_store::Error),
+    #[error(transparent)]
+    Embed(#[from] rapport_embed::Error),
+    #[error(transparent)]
+    Port(#[from] rapport_core::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] Error),
+}
+
+impl From<rapport_store::Error> for ApiError {
+    fn from(e: rapport_store::Error) -> Self {
+        match e {
+            rapport_store::Error::NotFound { what, id } => {
+                ApiError::NotFound(format!("{what} {id} not found"))
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// The JSON error envelope every endpoint uses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable, snake_case.
+    pub code: String,
+    /// For people; may change between versions.
+    pub message: String,
+}
+
+pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message: message.into(),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::NotFound(m) => error_response(StatusCode::NOT_FOUND, "not_found", m),
+            ApiError::BadRequest(m) => error_response(StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::Unavailable(m) => {
+                error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The router and the middleware every request goes through: request metrics, tracing, a body
+//! size limit, a timeout, and JSON bodies for the errors the middleware itself produces.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::App;
+use crate::error::error_response;
+use crate::routes;
+
+pub fn router(app: App) -> Router {
+    let body_limit = app.config.http.body_limit;
+    let timeout = app.config.request_timeout();
+    Router::new()
+        .merge(routes::health::router())
+        .nest("/api/v1", routes::api_v1())
+        .fallback(not_found)
+        // Outermost last: the JSON error envelope wraps what the limit and timeout layers answer.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// Counts and times every request by its route template (not its raw path, which would give
+/// one series per id).
+async fn record_metrics(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    app.metrics.observe_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Layers such as the body limit and the timeout answer in plain text; clients of this API
+/// always get the JSON error envelope.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed on this endpoint")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+            ("bad_request", "the request body is not valid")
+        }
+        _ => return response,
+    };
+    // Keep the extractor's own explanation when there is one (it says which field is wrong).
+    let detail = match axum::body::to_bytes(response.into_body(), 16 * 1024).await {
+        Ok(bytes) if !bytes.is_empty() && status != StatusCode::PAYLOAD_TOO_LARGE => {
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        _ => message.to_owned(),
+    };
+    error_response(status, code, detail)
+}

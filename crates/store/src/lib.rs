@@ -1,0 +1,19 @@
+//! Rapport's relational storage: one `Store` over SQLite (the embedded default) or PostgreSQL
+//! (scale-out), the migrations of both, and the durable job queue the workers poll.
+//!
+//! Queries are written once with runtime `sqlx::query*` calls and `$n` placeholders, which both
+//! backends accept; [`Db`] dispatches them to the right pool. Where the SQL must differ (row
+//! locking on PostgreSQL) the code branches explicitly.
+
+pub mod contacts;
+mod db;
+mod error;
+pub mod jobs;
+pub mod messages;
+pub mod runner;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod workspaces;
+
+pub use db::{Backend, Store, StoreOptions, redact_url};
+pub use error::{Error, Result};

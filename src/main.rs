@@ -1,0 +1,130 @@
+//! `rapport`: the one binary. Parses the command line and the configuration, sets up logging,
+//! and hands over to the library crates.
+
+mod bench;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rapport_server::config::LogFormat;
+use rapport_server::{App, Config};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Self-hostable AI support agent that remembers the customer across channels"
+)]
+struct Cli {
+    /// TOML configuration file; `RAPPORT_*` environment variables override it.
+    #[arg(long, global = true, env = "RAPPORT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve HTTP and the background workers.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Measure the speed of a component on this machine.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (file + environment), secrets masked.
+    Show,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
+            print!("{}", config.to_masked_toml()?);
+            Ok(())
+        }
+        Command::Bench { command } => bench::run(command, &config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = rapport_server::bind(&config).await?;
+    let app = App::build(config).await.context("could not start")?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let running = app.start(listener, shutdown.clone());
+    tracing::info!("listening on http://{addr}");
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and jobs");
+        shutdown.cancel();
+    });
+    running.stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = rapport_store::Store::connect(&config.store_options()).await?;
+    store.migrate().await?;
+    let applied = store.applied_migrations().await?;
+    println!(
+        "database ({}) is at migration {}",
+        store.backend().as_str(),
+        applied.last().copied().unwrap_or(0)
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&config.log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,103 @@
+//! Spawns the real app — real database, real index, real embedder — on a random port.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use rapport_server::config::Secret;
+use rapport_server::{App, Config, Running};
+use rapport_store::testing::TestDb;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub address: String,
+    pub app: App,
+    pub client: reqwest::Client,
+    running: Option<Running>,
+    db: Option<TestDb>,
+    _data_dir: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("RAPPORT_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".rapport/models"))
+}
+
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.data_dir = data_dir.to_path_buf();
+    config.model_dir = Some(model_dir());
+    config.port = 0;
+    config.embedder.threads = Some(1);
+    config.jobs.poll_interval_ms = 50;
+    config.http.shutdown_grace_secs = 2;
+    config
+}
+
+impl TestApp {
+    /// `None` when the backend is PostgreSQL and none is reachable outside CI (a notice is printed).
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        customise: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let mut config = test_config(data_dir.path());
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let db = TestDb::postgres().await?;
+                config.secrets.database_url = Some(Secret::new(db.url.clone()));
+                Some(db)
+            }
+        };
+        customise(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a random port");
+        let address = format!("http://{}", listener.local_addr().expect("bound address"));
+        let app = App::build(config).await.expect("app builds");
+        let running = app.clone().start(listener, CancellationToken::new());
+        Some(TestApp {
+            address,
+            app,
+            client: reqwest::Client::new(),
+            running: Some(running),
+            db,
+            _data_dir: data_dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown_token().cancel();
+            running.stopped().await.expect("clean shutdown");
+        }
+        if let Some(db) = self.db.take() {
+            db.cleanup().await;
+        }
+    }
+}
