@@ -136,7 +136,7 @@ CREATE TABLE knowledge_sources (
     kind            TEXT NOT NULL CHECK (kind IN ('snippets', 'web', 'articles', 'files', 'conversations')),
     name            TEXT NOT NULL,
     config          JSONB NOT NULL DEFAULT '{}',
-    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'syncing', 'ready', 'failed')),
+    status          TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'ready', 'failed')),
     progress        JSONB NOT NULL DEFAULT '{}',
     error           TEXT,
     last_synced_at  TIMESTAMPTZ,

@@ -3,9 +3,10 @@
 -- Never edit an applied migration: add a new one.
 -- SQLite twin of migrations/postgres/0001_init.sql: same tables, columns and constraints.
 -- Times are RFC 3339 text written by the application, so they compare in order as text.
+-- AUTOINCREMENT: ids are never reused (a chunk id is also its vector's id in the index).
 
 CREATE TABLE workspaces (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     slug        TEXT NOT NULL UNIQUE,
     name        TEXT NOT NULL,
     settings    TEXT NOT NULL DEFAULT '{}',
@@ -15,7 +16,7 @@ CREATE TABLE workspaces (
 INSERT INTO workspaces (id, slug, name) VALUES (1, 'default', 'Default workspace');
 
 CREATE TABLE users (
-    id             INTEGER PRIMARY KEY,
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id   BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     email          TEXT NOT NULL,
     name           TEXT NOT NULL DEFAULT '',
@@ -27,7 +28,7 @@ CREATE TABLE users (
 );
 
 CREATE TABLE api_tokens (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id  BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     user_id       BIGINT REFERENCES users(id) ON DELETE CASCADE,
     name          TEXT NOT NULL,
@@ -40,7 +41,7 @@ CREATE TABLE api_tokens (
 );
 
 CREATE TABLE contacts (
-    id                 INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id       BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     name               TEXT,
     email              TEXT,
@@ -57,7 +58,7 @@ CREATE INDEX contacts_workspace_email ON contacts (workspace_id, email);
 CREATE INDEX contacts_workspace_phone ON contacts (workspace_id, phone);
 
 CREATE TABLE contact_identities (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id  BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     contact_id    BIGINT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
     channel       TEXT NOT NULL,
@@ -69,7 +70,7 @@ CREATE TABLE contact_identities (
 CREATE INDEX contact_identities_contact ON contact_identities (contact_id);
 
 CREATE TABLE conversations (
-    id                        INTEGER PRIMARY KEY,
+    id                        INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id              BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     contact_id                BIGINT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
     channel                   TEXT NOT NULL,
@@ -91,7 +92,7 @@ CREATE INDEX conversations_contact ON conversations (contact_id, created_at);
 CREATE INDEX conversations_workspace_status ON conversations (workspace_id, status, updated_at);
 
 CREATE TABLE messages (
-    id                    INTEGER PRIMARY KEY,
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id          BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     conversation_id       BIGINT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     contact_id            BIGINT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
@@ -118,7 +119,7 @@ CREATE INDEX messages_conversation ON messages (conversation_id, created_at);
 CREATE INDEX messages_contact ON messages (contact_id, created_at);
 
 CREATE TABLE contact_facts (
-    id                 INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id       BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     contact_id         BIGINT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
     key                TEXT NOT NULL,
@@ -132,12 +133,12 @@ CREATE TABLE contact_facts (
 );
 
 CREATE TABLE knowledge_sources (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id    BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     kind            TEXT NOT NULL CHECK (kind IN ('snippets', 'web', 'articles', 'files', 'conversations')),
     name            TEXT NOT NULL,
     config          TEXT NOT NULL DEFAULT '{}',
-    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'syncing', 'ready', 'failed')),
+    status          TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'ready', 'failed')),
     progress        TEXT NOT NULL DEFAULT '{}',
     error           TEXT,
     last_synced_at  TEXT,
@@ -146,7 +147,7 @@ CREATE TABLE knowledge_sources (
 );
 
 CREATE TABLE documents (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id  BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     source_id     BIGINT NOT NULL REFERENCES knowledge_sources(id) ON DELETE CASCADE,
     -- Stable key inside the source (URL, file path, snippet id) so re-sync can match documents.
@@ -161,7 +162,7 @@ CREATE TABLE documents (
 );
 
 CREATE TABLE chunks (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id  BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     source_id     BIGINT NOT NULL REFERENCES knowledge_sources(id) ON DELETE CASCADE,
     document_id   BIGINT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
@@ -175,7 +176,7 @@ CREATE TABLE chunks (
 );
 
 CREATE TABLE escalations (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id     BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     conversation_id  BIGINT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     reason           TEXT NOT NULL,
@@ -192,7 +193,7 @@ CREATE TABLE escalations (
 CREATE INDEX escalations_workspace_status ON escalations (workspace_id, status, created_at);
 
 CREATE TABLE outbox (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id     BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     message_id       BIGINT NOT NULL UNIQUE REFERENCES messages(id) ON DELETE CASCADE,
     channel          TEXT NOT NULL,
@@ -207,7 +208,7 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 
 CREATE TABLE jobs (
-    id                INTEGER PRIMARY KEY,
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id      BIGINT REFERENCES workspaces(id) ON DELETE CASCADE,
     kind              TEXT NOT NULL,
     payload           TEXT NOT NULL DEFAULT '{}',

@@ -105,8 +105,8 @@ text_enum!(
 
 text_enum!(
     SourceStatus {
-        Pending = "pending",
-        Syncing = "syncing",
+        Queued = "queued",
+        Running = "running",
         Ready = "ready",
         Failed = "failed",
     }

@@ -165,9 +165,11 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
+        // Qdrant Edge warns on every start about process-wide flags that only Qdrant's own server
+        // sets; they change nothing for an embedded shard.
         Self {
             format: LogFormat::Text,
-            filter: "info".into(),
+            filter: "info,qdrant_edge::common=error".into(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod contacts;
 mod db;
 mod error;
 pub mod jobs;
+pub mod knowledge;
 pub mod messages;
 pub mod runner;
 #[cfg(feature = "testing")]
