@@ -31,10 +31,12 @@ pub fn model_dir() -> PathBuf {
 }
 
 pub fn test_config(data_dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir.to_path_buf();
-    config.model_dir = Some(model_dir());
-    config.port = 0;
+    let mut config = Config {
+        data_dir: data_dir.to_path_buf(),
+        model_dir: Some(model_dir()),
+        port: 0,
+        ..Config::default()
+    };
     config.embedder.threads = Some(1);
     config.jobs.poll_interval_ms = 50;
     config.http.shutdown_grace_secs = 2;

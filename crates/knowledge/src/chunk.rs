@@ -102,10 +102,10 @@ fn split_sections(text: &str) -> Vec<Section> {
     let mut in_fence = false;
     let flush = |block: &mut String, sections: &mut Vec<Section>| {
         let b = block.trim();
-        if !b.is_empty() {
-            if let Some(s) = sections.last_mut() {
-                s.blocks.push(b.to_owned());
-            }
+        if !b.is_empty()
+            && let Some(s) = sections.last_mut()
+        {
+            s.blocks.push(b.to_owned());
         }
         block.clear();
     };
