@@ -3,7 +3,8 @@
 
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/rapport/target
 export CARGO_BUILD_JOBS ?= 2
-export RAPPORT_DATA_DIR ?= ./.rapport
+# Absolute, because cargo runs each test binary from its own crate directory.
+export RAPPORT_DATA_DIR ?= $(CURDIR)/.rapport
 export RAPPORT_MODEL_DIR ?= $(RAPPORT_DATA_DIR)/models
 
 BIN := $(CARGO_TARGET_DIR)/release/rapport
