@@ -32,6 +32,7 @@ backend_tests!(
     a_job_scheduled_later_is_not_claimed_early,
     a_duplicate_dedupe_key_is_not_enqueued_twice,
     a_released_job_does_not_count_the_attempt,
+    shutdown_hands_an_unfinished_job_back_to_the_queue,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -450,4 +451,42 @@ async fn a_released_job_does_not_count_the_attempt(store: Store) {
     assert_eq!((record.state, record.attempts), (JobState::Queued, 0));
     let again = store.claim_job("w", LEASE).await.unwrap().unwrap();
     assert_eq!(again.attempt, 1);
+}
+
+struct SlowHandler(Arc<AtomicUsize>);
+
+#[async_trait]
+impl JobHandler for SlowHandler {
+    async fn handle(&self, _job: &ClaimedJob) -> Result<(), HandlerError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok(())
+    }
+}
+
+async fn shutdown_hands_an_unfinished_job_back_to_the_queue(store: Store) {
+    let id = store
+        .enqueue_job(NewJob::new("slow", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let mut workers = JobRunner::new(store.clone(), fast_runner_config())
+        .handle("slow", SlowHandler(started.clone()))
+        .start(shutdown.clone());
+    wait_until("the job started", || async {
+        started.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    shutdown.cancel();
+    while workers.join_next().await.is_some() {}
+    let job = store.job(id).await.unwrap();
+    assert_eq!(
+        job.state,
+        JobState::Queued,
+        "released, not left running until its lease expires"
+    );
+    assert_eq!(job.attempts, 0, "an interrupted run does not count");
+    assert!(job.lease_owner.is_none());
 }
