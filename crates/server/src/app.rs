@@ -39,7 +39,7 @@ impl App {
         tracing::info!(model = rapport_embed::MODEL_NAME, "embedder ready");
 
         let index_dir = config.index_dir();
-        let (dir, dims) = (index_dir.clone(), embedder_dims(&embedder));
+        let (dir, dims) = (index_dir.clone(), rapport_embed::DIMENSIONS);
         let index = tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, dims))
             .await
             .map_err(|e| crate::Error::Config(format!("index opener panicked: {e}")))?
@@ -87,10 +87,6 @@ impl App {
         // outbox delivery, memory updates).
         JobRunner::new(self.store.clone(), config)
     }
-}
-
-fn embedder_dims(e: &LocalEmbedder) -> usize {
-    rapport_core::ports::Embedder::dimensions(e)
 }
 
 /// A started app: await [`Running::stopped`] after cancelling its token.

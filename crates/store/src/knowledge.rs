@@ -317,22 +317,23 @@ impl Store {
         source: SourceId,
         keep: &[DocumentId],
     ) -> Result<Vec<DocumentId>> {
-        let sql = "SELECT id FROM documents WHERE source_id = $1";
-        let all: Vec<i64> = on_db!(&self.db, |p| sqlx::query_scalar(sql)
-            .bind(source.0)
-            .fetch_all(p)
-            .await?);
+        let select = "SELECT id FROM documents WHERE source_id = $1";
+        let delete = "DELETE FROM documents WHERE id = $1";
         let keep: std::collections::HashSet<i64> = keep.iter().map(|d| d.0).collect();
-        let gone: Vec<i64> = all.into_iter().filter(|id| !keep.contains(id)).collect();
-        for id in &gone {
-            on_db!(&self.db, |p| sqlx::query(
-                "DELETE FROM documents WHERE id = $1"
-            )
-            .bind(*id)
-            .execute(p)
-            .await?
-            .rows_affected());
-        }
+        // One transaction: a re-sync never leaves half of the vanished documents behind.
+        let gone: Vec<i64> = on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            let all: Vec<i64> = sqlx::query_scalar(select)
+                .bind(source.0)
+                .fetch_all(&mut *tx)
+                .await?;
+            let gone: Vec<i64> = all.into_iter().filter(|id| !keep.contains(id)).collect();
+            for id in &gone {
+                sqlx::query(delete).bind(*id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            gone
+        });
         Ok(gone.into_iter().map(DocumentId).collect())
     }
 
