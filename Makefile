@@ -9,11 +9,13 @@ export RAPPORT_MODEL_DIR ?= $(RAPPORT_DATA_DIR)/models
 
 BIN := $(CARGO_TARGET_DIR)/release/rapport
 
-.PHONY: run test models build postgres fmt lint bench
+.PHONY: run test models build postgres fmt lint bench eval
 
-## Fetch models, build (release), migrate, serve on http://127.0.0.1:$${RAPPORT_PORT:-8080}.
+## Fetch models, build (release), migrate, ingest the demo knowledge (only what changed), serve on
+## http://127.0.0.1:$${RAPPORT_PORT:-8080}.
 run: models build
 	$(BIN) migrate
+	$(BIN) ingest dir knowledge --prefix Demo
 	$(BIN) serve
 
 ## Every test: store and queue on SQLite and PostgreSQL, embedder, HTTP end to end.
@@ -40,3 +42,10 @@ lint:
 ## Speed figures on this machine (see README, "Benchmarks").
 bench: models build
 	$(BIN) bench embed
+
+EVAL_DATA ?= ../shared/eval-data
+
+## Retrieval quality, three modes, on the help-center dev set and StackFAQ (see README, "Evaluation").
+eval: models build
+	$(BIN) eval retrieval --corpus $(EVAL_DATA)/chatwoot-hc/corpus.jsonl --questions eval/chatwoot-hc/questions.jsonl --mode all --json
+	$(BIN) eval retrieval --corpus $(EVAL_DATA)/stackfaq/corpus.jsonl --questions $(EVAL_DATA)/stackfaq/questions.jsonl --mode all --json

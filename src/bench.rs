@@ -1,12 +1,18 @@
 //! `rapport bench …`: speed figures measured on the machine at hand, for closing notes and
 //! regressions. Benchmarks print numbers; they never assert on time.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Subcommand;
-use rapport_core::ports::Embedder;
+use rapport_core::domain::SourceKind;
+use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
+use rapport_core::ports::{Embedder, IndexPoint, IndexQuery, VectorIndex};
 use rapport_embed::LocalEmbedder;
-use rapport_server::Config;
+use rapport_index::EdgeIndex;
+use rapport_knowledge::chunk::ChunkSizes;
+use rapport_knowledge::sparse::SparseEncoder;
+use rapport_server::{App, Config};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -22,6 +28,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         queries: usize,
     },
+    /// Ingestion rate (extract, chunk, embed, store, index) against the raw embedder rate on
+    /// the same chunks.
+    Ingest {
+        /// A help center: a folder of articles or a JSONL export (`id, title, url, text`).
+        #[arg(long, default_value = "knowledge/articles")]
+        corpus: PathBuf,
+    },
+    /// Query latency (embed + hybrid search) and memory at index sizes.
+    Query {
+        /// Index sizes to measure, in chunks.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        points: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Real chunks whose vectors seed the synthetic index (embedding 100k chunks would
+        /// take over an hour on a small machine; the seeds are perturbed instead).
+        #[arg(long, default_value = "knowledge/articles")]
+        corpus: PathBuf,
+    },
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -31,7 +56,194 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             words,
             queries,
         } => embed(config, chunks, words, queries).await,
+        BenchCommand::Ingest { corpus } => ingest(config, &corpus).await,
+        BenchCommand::Query {
+            points,
+            queries,
+            corpus,
+        } => query(config, &points, queries, &corpus).await,
     }
+}
+
+/// A configuration whose data (database, index, uploads) lives in `dir`, models where they are.
+fn scratch_config(config: &Config, dir: &Path) -> Config {
+    let mut scratch = config.clone();
+    scratch.model_dir = Some(config.model_dir());
+    scratch.data_dir = dir.to_path_buf();
+    scratch.secrets.database_url = None;
+    scratch
+}
+
+fn corpus_chunks(corpus: &Path) -> anyhow::Result<Vec<String>> {
+    let docs = rapport_knowledge::connectors::read_articles(corpus)?;
+    Ok(docs
+        .iter()
+        .flat_map(|d| d.chunks(ChunkSizes::default()))
+        .map(|c| c.indexed_text)
+        .collect())
+}
+
+async fn ingest(config: &Config, corpus: &Path) -> anyhow::Result<()> {
+    let corpus = std::fs::canonicalize(corpus)?;
+    let texts = corpus_chunks(&corpus)?;
+    let scratch = tempfile::tempdir()?;
+    let app = App::build(scratch_config(config, scratch.path())).await?;
+
+    app.embedder.embed(texts[..texts.len().min(8)].to_vec()).await?; // warm-up
+    let started = Instant::now();
+    app.embedder.embed(texts.clone()).await?;
+    let raw = texts.len() as f64 / started.elapsed().as_secs_f64();
+
+    let ws = WorkspaceId::DEFAULT;
+    let source = app
+        .knowledge
+        .upsert_source(
+            ws,
+            SourceKind::Articles,
+            "bench",
+            &serde_json::json!({"path": corpus.display().to_string()}),
+        )
+        .await?;
+    let started = Instant::now();
+    let report = app.knowledge.sync(ws, source.id).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let pipeline = report.chunks_indexed as f64 / elapsed;
+    let started = Instant::now();
+    let resync = app.knowledge.sync(ws, source.id).await?;
+    let resync_s = started.elapsed().as_secs_f64();
+    let report = serde_json::json!({
+        "documents": report.documents_total,
+        "chunks": report.chunks_indexed,
+        "raw_embedder_chunks_per_second": raw,
+        "pipeline_chunks_per_second": pipeline,
+        "pipeline_vs_embedder": pipeline / raw,
+        "pipeline_seconds": elapsed,
+        "unchanged_resync_seconds": resync_s,
+        "unchanged_resync_chunks_embedded": resync.chunks_indexed,
+        "index_batch": config.knowledge.index_batch,
+        "embed_batch_size": config.embedder.batch_size,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn query(
+    config: &Config,
+    sizes: &[usize],
+    queries: usize,
+    corpus: &Path,
+) -> anyhow::Result<()> {
+    let texts = corpus_chunks(corpus)?;
+    let opts = config.embedder_options();
+    let embedder = tokio::task::spawn_blocking(move || LocalEmbedder::load(&opts)).await??;
+    let seeds = embedder.embed(texts.clone()).await?;
+    let sparse = SparseEncoder::default();
+    let questions: Vec<String> = texts
+        .iter()
+        .map(|t| t.split_whitespace().skip(3).take(9).collect::<Vec<_>>().join(" "))
+        .collect();
+    let mut results = Vec::new();
+    for &size in sizes {
+        let dir = tempfile::tempdir()?;
+        let index = EdgeIndex::open(dir.path(), rapport_embed::DIMENSIONS)?;
+        let started = Instant::now();
+        let mut next = 0usize;
+        while next < size {
+            let batch: Vec<IndexPoint> = (next..(next + 5_000).min(size))
+                .map(|i| {
+                    let seed = i % seeds.len();
+                    IndexPoint {
+                        chunk_id: ChunkId(i as i64 + 1),
+                        workspace_id: WorkspaceId::DEFAULT,
+                        source_id: SourceId(1 + (i / 1_000) as i64),
+                        document_id: DocumentId(1 + (i / 8) as i64),
+                        source_kind: SourceKind::Articles,
+                        dense: perturb(&seeds[seed], i),
+                        sparse: Some(sparse.document(&texts[seed])),
+                    }
+                })
+                .collect();
+            next += batch.len();
+            index.upsert(batch).await?;
+        }
+        index.optimize().await?;
+        let build_s = started.elapsed().as_secs_f64();
+        let mut latencies = Vec::with_capacity(queries);
+        for i in 0..queries {
+            let q = &questions[(i * 7) % questions.len()];
+            let t = Instant::now();
+            let dense = embedder.embed_one(q).await?;
+            let hits = index
+                .search(IndexQuery::new(
+                    WorkspaceId::DEFAULT,
+                    dense,
+                    Some(sparse.query(q)),
+                    8,
+                ))
+                .await?;
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(!hits.is_empty(), "no hits at {size} points");
+        }
+        latencies.sort_by(f64::total_cmp);
+        results.push(serde_json::json!({
+            "points": size,
+            "build_and_optimize_seconds": build_s,
+            "query_ms": {
+                "p50": rapport_knowledge::eval::percentile(&latencies, 0.5),
+                "p95": rapport_knowledge::eval::percentile(&latencies, 0.95),
+            },
+            "index_bytes_on_disk": dir_size(dir.path()),
+            "rss_mb": memory_mb("VmRSS:"),
+            "peak_rss_mb": memory_mb("VmHWM:"),
+        }));
+        drop(index);
+    }
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    Ok(())
+}
+
+/// A distinct unit vector near `seed`, so that synthetic points spread like real chunks.
+fn perturb(seed: &[f32], i: usize) -> Vec<f32> {
+    let mut state = (i as u64).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut v: Vec<f32> = seed
+        .iter()
+        .map(|x| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let noise = ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5;
+            x + noise * 0.08
+        })
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_size(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A line of /proc/self/status, in MB.
+fn memory_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 const VOCABULARY: &[&str] = &[

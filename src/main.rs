@@ -2,6 +2,8 @@
 //! and hands over to the library crates.
 
 mod bench;
+mod eval;
+mod ingest;
 
 use std::path::PathBuf;
 
@@ -31,6 +33,16 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Add or re-sync knowledge (in process; stop the server on this data dir first).
+    Ingest {
+        #[command(subcommand)]
+        command: ingest::IngestCommand,
+    },
+    /// Measure quality on evaluation sets.
+    Eval {
+        #[command(subcommand)]
+        command: eval::EvalCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -64,6 +76,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command, &config).await,
+        Command::Ingest { command } => ingest::run(command, config).await,
+        Command::Eval { command } => eval::run(command, config).await,
     }
 }
 

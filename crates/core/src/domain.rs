@@ -113,6 +113,15 @@ text_enum!(
 );
 
 text_enum!(
+    /// Review state of a Q&A pair mined from a resolved conversation.
+    CandidateStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+);
+
+text_enum!(
     EscalationStatus {
         Open = "open",
         Claimed = "claimed",

@@ -37,6 +37,8 @@ id_type!(
     /// Also the point id of the chunk's vectors in the index.
     ChunkId,
     EscalationId,
+    /// A Q&A pair mined from a conversation, awaiting review.
+    CandidateId,
     JobId,
 );
 

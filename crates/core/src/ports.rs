@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::domain::SourceKind;
 use crate::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
 
 /// Turns texts into dense vectors. Implementations must be safe to call from async code: any
@@ -39,18 +40,82 @@ pub struct IndexPoint {
     pub workspace_id: WorkspaceId,
     pub source_id: SourceId,
     pub document_id: DocumentId,
+    /// Lets a search be narrowed to kinds of knowledge (only snippets, no web pages…).
+    pub source_kind: SourceKind,
     pub dense: Vec<f32>,
     pub sparse: Option<SparseVector>,
 }
 
-/// A search within one workspace, optionally narrowed to some sources.
+/// Which vectors a search scores by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Dense and sparse candidates fused by reciprocal rank.
+    #[default]
+    Hybrid,
+    /// Meaning only (the embedding).
+    Dense,
+    /// Words only (BM25).
+    Sparse,
+}
+
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Hybrid => "hybrid",
+            SearchMode::Dense => "dense",
+            SearchMode::Sparse => "sparse",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "hybrid" => Ok(SearchMode::Hybrid),
+            "dense" => Ok(SearchMode::Dense),
+            "sparse" => Ok(SearchMode::Sparse),
+            other => Err(crate::Error::invalid(
+                "SearchMode",
+                format!("unknown value {other:?} (hybrid, dense or sparse)"),
+            )),
+        }
+    }
+}
+
+/// A search within one workspace, optionally narrowed to some sources or kinds of source.
 #[derive(Debug, Clone)]
 pub struct IndexQuery {
     pub workspace_id: WorkspaceId,
+    pub mode: SearchMode,
+    /// Ignored (and may be empty) in [`SearchMode::Sparse`].
     pub dense: Vec<f32>,
+    /// Ignored in [`SearchMode::Dense`]; a hybrid query without it is a dense query.
     pub sparse: Option<SparseVector>,
     pub source_ids: Option<Vec<SourceId>>,
+    pub source_kinds: Option<Vec<SourceKind>>,
     pub limit: usize,
+}
+
+impl IndexQuery {
+    /// A hybrid query over the whole workspace.
+    pub fn new(
+        workspace_id: WorkspaceId,
+        dense: Vec<f32>,
+        sparse: Option<SparseVector>,
+        limit: usize,
+    ) -> Self {
+        Self {
+            workspace_id,
+            mode: SearchMode::Hybrid,
+            dense,
+            sparse,
+            source_ids: None,
+            source_kinds: None,
+            limit,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,11 +130,19 @@ pub trait VectorIndex: Send + Sync {
     /// Inserts or replaces points (by chunk id).
     async fn upsert(&self, points: Vec<IndexPoint>) -> Result<()>;
     async fn delete_chunks(&self, chunk_ids: &[ChunkId]) -> Result<()>;
+    /// Deletes every point of these documents (one write, however many documents).
+    async fn delete_documents(
+        &self,
+        workspace_id: WorkspaceId,
+        document_ids: &[DocumentId],
+    ) -> Result<()>;
     async fn delete_document(
         &self,
         workspace_id: WorkspaceId,
         document_id: DocumentId,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.delete_documents(workspace_id, &[document_id]).await
+    }
     async fn delete_source(&self, workspace_id: WorkspaceId, source_id: SourceId) -> Result<()>;
     /// Best matches first. Never returns points of another workspace.
     async fn search(&self, query: IndexQuery) -> Result<Vec<IndexHit>>;
@@ -77,4 +150,9 @@ pub trait VectorIndex: Send + Sync {
     async fn count(&self, workspace_id: WorkspaceId) -> Result<u64>;
     /// Cheap check that the index can be read, for `/readyz`.
     async fn check(&self) -> Result<()>;
+    /// Builds search structures after a bulk write, where the backend needs it. Returns once
+    /// done; searches keep working meanwhile.
+    async fn optimize(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -9,12 +9,13 @@ use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
     EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion,
     HnswIndexConfig, IntegerIndexParams, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaParams, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
     QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, SparseVector, UpdateOperation, Vector,
     VectorInternal, Vectors, WithPayloadInterface, WithVector,
 };
 use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
-use rapport_core::ports::{self, IndexHit, IndexPoint, IndexQuery, VectorIndex};
+use rapport_core::domain::SourceKind;
+use rapport_core::ports::{self, IndexHit, IndexPoint, IndexQuery, SearchMode, VectorIndex};
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -25,6 +26,7 @@ const SPARSE: &str = "sparse";
 const WORKSPACE_ID: &str = "workspace_id";
 const SOURCE_ID: &str = "source_id";
 const DOCUMENT_ID: &str = "document_id";
+const SOURCE_KIND: &str = "source_kind";
 
 /// Threads an HNSW build may use. Qdrant's default (up to 8) would starve the API and the
 /// embedder, which share a small host with it, for the length of an ingestion's optimisation.
@@ -340,7 +342,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
         .unwrap_or("unknown panic")
 }
 
-/// Creates the integer indexes the filters use. Idempotent: Qdrant skips an index that exists.
+/// Creates the payload indexes the filters use. Idempotent: Qdrant skips an index that exists.
 fn ensure_payload_indexes(shard: &EdgeShard) -> Result<()> {
     for field in [WORKSPACE_ID, SOURCE_ID, DOCUMENT_ID] {
         let params = IntegerIndexParams {
@@ -360,6 +362,12 @@ fn ensure_payload_indexes(shard: &EdgeShard) -> Result<()> {
             }),
         ))?;
     }
+    shard.update(UpdateOperation::FieldIndexOperation(
+        FieldIndexOperations::CreateIndex(CreateIndex {
+            field_name: key(SOURCE_KIND),
+            field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
+        }),
+    ))?;
     Ok(())
 }
 
@@ -381,13 +389,24 @@ fn all_of(conditions: Vec<Condition>) -> Filter {
     }
 }
 
-fn workspace_filter(workspace_id: WorkspaceId, sources: Option<&[SourceId]>) -> Filter {
+fn workspace_filter(
+    workspace_id: WorkspaceId,
+    sources: Option<&[SourceId]>,
+    kinds: Option<&[SourceKind]>,
+) -> Filter {
     let mut conditions = vec![equals(WORKSPACE_ID, workspace_id.0)];
     if let Some(sources) = sources {
         let ids: Vec<i64> = sources.iter().map(|source| source.0).collect();
         conditions.push(Condition::Field(FieldCondition::new_match(
             key(SOURCE_ID),
             Match::from(ids),
+        )));
+    }
+    if let Some(kinds) = kinds {
+        let kinds: Vec<String> = kinds.iter().map(|kind| kind.as_str().to_owned()).collect();
+        conditions.push(Condition::Field(FieldCondition::new_match(
+            key(SOURCE_KIND),
+            Match::from(kinds),
         )));
     }
     all_of(conditions)
@@ -436,6 +455,7 @@ fn to_point(point: IndexPoint, dimensions: usize) -> Result<qdrant_edge::PointSt
         WORKSPACE_ID: point.workspace_id.0,
         SOURCE_ID: point.source_id.0,
         DOCUMENT_ID: point.document_id.0,
+        SOURCE_KIND: point.source_kind.as_str(),
     });
     Ok(PointStruct::new(id, Vectors::new_named(vectors), payload).into())
 }
@@ -455,18 +475,26 @@ fn prefetch(query: ScoringQuery, limit: usize) -> Prefetch {
     }
 }
 
-fn query_request(query: IndexQuery, dimensions: usize) -> Result<QueryRequest> {
-    if query.dense.len() != dimensions {
+/// `None` when the query cannot match anything (a sparse search without lexical terms).
+fn query_request(query: IndexQuery, dimensions: usize) -> Result<Option<QueryRequest>> {
+    if query.mode != SearchMode::Sparse && query.dense.len() != dimensions {
         return Err(Error::WrongQueryLength {
             actual: query.dense.len(),
             expected: dimensions,
         });
     }
+    let sparse = match query.mode {
+        SearchMode::Dense => None,
+        _ => query.sparse.map(sparse_vector).transpose()?.flatten(),
+    };
     let dense = nearest(VectorInternal::Dense(query.dense), DENSE);
-    let sparse = query.sparse.map(sparse_vector).transpose()?.flatten();
-    let (prefetches, scoring) = match sparse {
-        None => (Vec::new(), dense),
-        Some(sparse) => {
+    let (prefetches, scoring) = match (query.mode, sparse) {
+        (SearchMode::Sparse, None) => return Ok(None),
+        (SearchMode::Sparse, Some(sparse)) => {
+            (Vec::new(), nearest(VectorInternal::Sparse(sparse), SPARSE))
+        }
+        (_, None) => (Vec::new(), dense),
+        (_, Some(sparse)) => {
             let candidates = query
                 .limit
                 .saturating_mul(CANDIDATES_PER_HIT)
@@ -481,7 +509,7 @@ fn query_request(query: IndexQuery, dimensions: usize) -> Result<QueryRequest> {
             )
         }
     };
-    Ok(QueryRequest {
+    Ok(Some(QueryRequest {
         prefetches,
         query: Some(scoring),
         // The root filter is propagated into every prefetch, so neither side of a hybrid search
@@ -489,6 +517,7 @@ fn query_request(query: IndexQuery, dimensions: usize) -> Result<QueryRequest> {
         filter: Some(workspace_filter(
             query.workspace_id,
             query.source_ids.as_deref(),
+            query.source_kinds.as_deref(),
         )),
         score_threshold: None,
         limit: query.limit,
@@ -496,7 +525,7 @@ fn query_request(query: IndexQuery, dimensions: usize) -> Result<QueryRequest> {
         params: None,
         with_vector: WithVector::Bool(false),
         with_payload: WithPayloadInterface::Bool(false),
-    })
+    }))
 }
 
 fn to_hit(point: ScoredPoint) -> Result<IndexHit> {
@@ -537,14 +566,18 @@ impl VectorIndex for EdgeIndex {
         Ok(())
     }
 
-    async fn delete_document(
+    async fn delete_documents(
         &self,
         workspace_id: WorkspaceId,
-        document_id: DocumentId,
+        document_ids: &[DocumentId],
     ) -> rapport_core::Result<()> {
+        if document_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = document_ids.iter().map(|document| document.0).collect();
         let filter = all_of(vec![
             equals(WORKSPACE_ID, workspace_id.0),
-            equals(DOCUMENT_ID, document_id.0),
+            Condition::Field(FieldCondition::new_match(key(DOCUMENT_ID), Match::from(ids))),
         ]);
         self.write(UpdateOperation::PointOperation(
             PointOperations::DeletePointsByFilter(filter),
@@ -570,20 +603,30 @@ impl VectorIndex for EdgeIndex {
     }
 
     async fn search(&self, query: IndexQuery) -> rapport_core::Result<Vec<IndexHit>> {
-        // An explicit empty list of sources narrows the search to nothing.
-        if query.limit == 0 || query.source_ids.as_ref().is_some_and(Vec::is_empty) {
+        // An explicit empty list of sources or kinds narrows the search to nothing.
+        if query.limit == 0
+            || query.source_ids.as_ref().is_some_and(Vec::is_empty)
+            || query.source_kinds.as_ref().is_some_and(Vec::is_empty)
+        {
             return Ok(Vec::new());
         }
-        let request = query_request(query, self.inner.dimensions)?;
+        let Some(request) = query_request(query, self.inner.dimensions)? else {
+            return Ok(Vec::new());
+        };
         let points = self
             .blocking(move |inner| Ok(inner.shard().query(request)?))
             .await?;
         Ok(points.into_iter().map(to_hit).collect::<Result<Vec<_>>>()?)
     }
 
+    async fn optimize(&self) -> rapport_core::Result<()> {
+        EdgeIndex::optimize(self).await?;
+        Ok(())
+    }
+
     async fn count(&self, workspace_id: WorkspaceId) -> rapport_core::Result<u64> {
         let request = CountRequest {
-            filter: Some(workspace_filter(workspace_id, None)),
+            filter: Some(workspace_filter(workspace_id, None, None)),
             exact: true,
         };
         let count = self
@@ -638,6 +681,7 @@ mod tests {
             workspace_id: WorkspaceId(workspace),
             source_id: SourceId(1),
             document_id: DocumentId(chunk),
+            source_kind: SourceKind::Articles,
             dense: vector(chunk as u64),
             sparse: None,
         }
@@ -668,13 +712,12 @@ mod tests {
         for chunk in [2_i64, 101, 344, 599] {
             let workspace = chunk % 2 + 1;
             let hits = index
-                .search(IndexQuery {
-                    workspace_id: WorkspaceId(workspace),
-                    dense: vector(chunk as u64),
-                    sparse: None,
-                    source_ids: None,
-                    limit: 5,
-                })
+                .search(IndexQuery::new(
+                    WorkspaceId(workspace),
+                    vector(chunk as u64),
+                    None,
+                    5,
+                ))
                 .await
                 .expect("search");
             assert_eq!(hits.first().map(|hit| hit.chunk_id), Some(ChunkId(chunk)));

@@ -1,7 +1,10 @@
 //! The index's behaviour through the port, on small hand-made 8-dimension vectors.
 
+use rapport_core::domain::SourceKind;
 use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
-use rapport_core::ports::{IndexHit, IndexPoint, IndexQuery, SparseVector, VectorIndex};
+use rapport_core::ports::{
+    IndexHit, IndexPoint, IndexQuery, SearchMode, SparseVector, VectorIndex,
+};
 use rapport_index::{EdgeIndex, Error};
 use tempfile::TempDir;
 
@@ -29,19 +32,14 @@ fn point(chunk: i64, workspace: WorkspaceId, dense: Vec<f32>) -> IndexPoint {
         workspace_id: workspace,
         source_id: SourceId(10),
         document_id: DocumentId(100),
+        source_kind: SourceKind::Articles,
         dense,
         sparse: None,
     }
 }
 
 fn query(workspace: WorkspaceId, dense: Vec<f32>) -> IndexQuery {
-    IndexQuery {
-        workspace_id: workspace,
-        dense,
-        sparse: None,
-        source_ids: None,
-        limit: 10,
-    }
+    IndexQuery::new(workspace, dense, None, 10)
 }
 
 fn sparse(terms: &[(u32, f32)]) -> SparseVector {
@@ -506,4 +504,111 @@ async fn second_open_of_the_same_directory_is_refused() {
     let (dir, _index) = open();
     let err = EdgeIndex::open(dir.path(), DIMS).expect_err("already open");
     assert!(matches!(err, Error::Locked { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn search_narrowed_to_kinds_returns_only_those_kinds() {
+    let (_dir, index) = open();
+    let of_kind = |chunk, kind| IndexPoint {
+        source_kind: kind,
+        ..point(chunk, WS, axis(0, chunk as f32 / 10.0))
+    };
+    index
+        .upsert(vec![
+            of_kind(1, SourceKind::Web),
+            of_kind(2, SourceKind::Snippets),
+            of_kind(3, SourceKind::Files),
+        ])
+        .await
+        .expect("upsert");
+
+    let hits = index
+        .search(IndexQuery {
+            source_kinds: Some(vec![SourceKind::Snippets, SourceKind::Files]),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("search");
+    assert_eq!(ids(&hits), vec![2, 3]);
+
+    let none = index
+        .search(IndexQuery {
+            source_kinds: Some(Vec::new()),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("search");
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn sparse_mode_ranks_by_terms_alone_and_dense_mode_ignores_them() {
+    let (_dir, index) = open();
+    index
+        .upsert(vec![
+            // Nearest by meaning, but without the word.
+            point(1, WS, axis(0, 0.0)),
+            IndexPoint {
+                sparse: Some(sparse(&[(42, 1.0)])),
+                ..point(2, WS, axis(5, 0.0))
+            },
+        ])
+        .await
+        .expect("upsert");
+
+    let lexical = index
+        .search(IndexQuery {
+            mode: SearchMode::Sparse,
+            dense: Vec::new(),
+            sparse: Some(sparse(&[(42, 1.0)])),
+            ..query(WS, Vec::new())
+        })
+        .await
+        .expect("sparse search");
+    assert_eq!(ids(&lexical), vec![2]);
+
+    let no_terms = index
+        .search(IndexQuery {
+            mode: SearchMode::Sparse,
+            ..query(WS, Vec::new())
+        })
+        .await
+        .expect("sparse search without terms");
+    assert!(no_terms.is_empty());
+
+    let dense = index
+        .search(IndexQuery {
+            mode: SearchMode::Dense,
+            sparse: Some(sparse(&[(42, 1.0)])),
+            ..query(WS, axis(0, 0.0))
+        })
+        .await
+        .expect("dense search");
+    assert_eq!(ids(&dense)[0], 1);
+}
+
+#[tokio::test]
+async fn deleting_documents_removes_all_their_points_and_only_theirs() {
+    let (_dir, index) = open();
+    let in_document = |chunk, document| IndexPoint {
+        document_id: DocumentId(document),
+        ..point(chunk, WS, axis(0, chunk as f32 / 10.0))
+    };
+    index
+        .upsert(vec![
+            in_document(1, 100),
+            in_document(2, 200),
+            in_document(3, 200),
+            in_document(4, 300),
+        ])
+        .await
+        .expect("upsert");
+
+    index
+        .delete_documents(WS, &[DocumentId(100), DocumentId(200)])
+        .await
+        .expect("delete");
+    let hits = index.search(query(WS, axis(0, 0.0))).await.expect("search");
+    assert_eq!(ids(&hits), vec![4]);
+    index.delete_documents(WS, &[]).await.expect("empty delete");
 }

@@ -1,10 +1,26 @@
-//! Turning a business's knowledge into retrievable chunks: extraction from the formats it comes
-//! in, structure-aware chunking, and the lexical (BM25) side of hybrid search. Connectors
-//! (snippets, web, articles, files, past conversations) and the ingestion pipeline build on these.
+//! A business's knowledge, from the formats it comes in to the chunks that answer a question:
+//! connectors (snippets, web, articles, files, past conversations), extraction, structure-aware
+//! chunking, the ingestion pipeline on the job queue, and hybrid retrieval.
+//!
+//! The crate depends on the concrete `rapport-store` rather than a storage trait: there is one
+//! store (over two SQL backends), and a trait would only restate its methods.
 
+mod base;
 pub mod chunk;
+pub mod connectors;
+pub mod document;
 mod error;
+pub mod eval;
 pub mod extract;
+pub mod fusion;
+mod job;
+mod retrieve;
+pub mod sources;
 pub mod sparse;
+pub mod web;
+
+pub use base::{KnowledgeBase, KnowledgeSettings, SYNC_JOB, SyncReport};
+pub use job::SyncSourceJob;
+pub use retrieve::{CURATED_MATCH, Retrieved, SearchOptions};
 
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rapport_core::ports::{Embedder, VectorIndex};
 use rapport_embed::LocalEmbedder;
 use rapport_index::EdgeIndex;
+use rapport_knowledge::{KnowledgeBase, SYNC_JOB, SyncSourceJob};
 use rapport_store::Store;
 use rapport_store::runner::{JobRunner, RunnerConfig};
 use tokio::net::TcpListener;
@@ -22,6 +23,7 @@ pub struct App {
     pub store: Store,
     pub embedder: Arc<dyn Embedder>,
     pub index: Arc<dyn VectorIndex>,
+    pub knowledge: KnowledgeBase,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -46,11 +48,20 @@ impl App {
             .map_err(rapport_core::Error::from)?;
         tracing::info!(path = %index_dir.display(), "vector index ready");
 
+        let embedder: Arc<dyn Embedder> = Arc::new(embedder);
+        let index: Arc<dyn VectorIndex> = Arc::new(index);
+        let knowledge = KnowledgeBase::new(
+            store.clone(),
+            embedder.clone(),
+            index.clone(),
+            config.knowledge_settings(),
+        );
         Ok(App {
             config: Arc::new(config),
             store,
-            embedder: Arc::new(embedder),
-            index: Arc::new(index),
+            embedder,
+            index,
+            knowledge,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -73,7 +84,8 @@ impl App {
         }
     }
 
-    fn job_runner(&self) -> JobRunner {
+    /// The workers of this app with every job handler registered (not started).
+    pub fn job_runner(&self) -> JobRunner {
         let jobs = &self.config.jobs;
         let config = RunnerConfig {
             workers: jobs.workers,
@@ -83,9 +95,10 @@ impl App {
             shutdown_grace: Duration::from_secs(self.config.http.shutdown_grace_secs),
             ..RunnerConfig::default()
         };
-        // Job kinds register their handlers here as the product grows (ingestion, replies,
-        // outbox delivery, memory updates).
+        // Job kinds register their handlers here as the product grows (replies, outbox
+        // delivery, memory updates).
         JobRunner::new(self.store.clone(), config)
+            .handle(SYNC_JOB, SyncSourceJob(self.knowledge.clone()))
     }
 }
 

@@ -26,6 +26,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub embedder: EmbedderConfig,
     pub jobs: JobsConfig,
+    pub knowledge: KnowledgeConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -82,6 +83,33 @@ pub struct JobsConfig {
     pub poll_interval_ms: u64,
     pub lease_secs: u64,
     pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeConfig {
+    /// Lets the web crawler fetch loopback, private and link-local addresses
+    /// (`RAPPORT_CRAWL_ALLOW_PRIVATE`). Off by default: an admin's URL must not reach the
+    /// server's own network.
+    pub allow_private_addresses: bool,
+    /// Largest file upload in bytes (`RAPPORT_MAX_UPLOAD_BYTES`).
+    pub max_upload_bytes: usize,
+    /// Chunks embedded and indexed together during ingestion.
+    pub index_batch: usize,
+    /// How hybrid search fuses dense and sparse rankings, e.g.
+    /// `{method = "convex", alpha = 0.6}` or `{method = "rrf", k = 60, dense_weight = 0.5}`.
+    pub fusion: rapport_knowledge::fusion::Fusion,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_addresses: false,
+            max_upload_bytes: 25 * 1024 * 1024,
+            index_batch: 256,
+            fusion: rapport_knowledge::fusion::Fusion::default(),
+        }
+    }
 }
 
 /// A value that must not appear in logs or `config show`.
@@ -158,6 +186,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             embedder: EmbedderConfig::default(),
             jobs: JobsConfig::default(),
+            knowledge: KnowledgeConfig::default(),
             secrets: Secrets::default(),
         }
     }
@@ -247,6 +276,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "background jobs run at once (default 2)",
     ),
     (
+        "RAPPORT_CRAWL_ALLOW_PRIVATE",
+        "let the crawler fetch private/loopback addresses (default false)",
+    ),
+    (
+        "RAPPORT_MAX_UPLOAD_BYTES",
+        "largest knowledge file upload (default 25 MiB)",
+    ),
+    (
         "DATABASE_URL",
         "secret; postgres://… switches to PostgreSQL (also RAPPORT_DATABASE_URL)",
     ),
@@ -327,6 +364,12 @@ impl Config {
         if let Some(v) = get("RAPPORT_JOB_WORKERS") {
             self.jobs.workers = parse("RAPPORT_JOB_WORKERS", v)?;
         }
+        if let Some(v) = get("RAPPORT_CRAWL_ALLOW_PRIVATE") {
+            self.knowledge.allow_private_addresses = parse("RAPPORT_CRAWL_ALLOW_PRIVATE", v)?;
+        }
+        if let Some(v) = get("RAPPORT_MAX_UPLOAD_BYTES") {
+            self.knowledge.max_upload_bytes = parse("RAPPORT_MAX_UPLOAD_BYTES", v)?;
+        }
         self.secrets = Secrets::from_env(env);
         Ok(())
     }
@@ -343,6 +386,19 @@ impl Config {
 
     pub fn index_dir(&self) -> PathBuf {
         self.data_dir.join("index")
+    }
+
+    /// Where uploaded knowledge files are kept.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    pub fn knowledge_settings(&self) -> rapport_knowledge::KnowledgeSettings {
+        let mut settings = rapport_knowledge::KnowledgeSettings::new(self.uploads_dir());
+        settings.allow_private_addresses = self.knowledge.allow_private_addresses;
+        settings.index_batch = self.knowledge.index_batch.max(1);
+        settings.fusion = self.knowledge.fusion;
+        settings
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -32,6 +32,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Internal(#[from] Error),
 }
@@ -43,6 +45,19 @@ impl From<rapport_store::Error> for ApiError {
                 ApiError::NotFound(format!("{what} {id} not found"))
             }
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<rapport_knowledge::Error> for ApiError {
+    fn from(e: rapport_knowledge::Error) -> Self {
+        use rapport_knowledge::Error as K;
+        match e {
+            K::Store(store) => store.into(),
+            K::NotFound { what, id } => ApiError::NotFound(format!("{what} {id} not found")),
+            K::Component(component) => ApiError::Internal(component.into()),
+            // Everything else is about what the admin sent: a bad file, URL or configuration.
+            other => ApiError::BadRequest(other.to_string()),
         }
     }
 }
@@ -76,6 +91,9 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::NotFound(m) => error_response(StatusCode::NOT_FOUND, "not_found", m),
             ApiError::BadRequest(m) => error_response(StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::TooLarge(m) => {
+                error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
+            }
             ApiError::Unavailable(m) => {
                 error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }

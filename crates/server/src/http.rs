@@ -18,18 +18,29 @@ use crate::routes;
 
 pub fn router(app: App) -> Router {
     let body_limit = app.config.http.body_limit;
+    let upload_limit = app.config.knowledge.max_upload_bytes;
     let timeout = app.config.request_timeout();
-    Router::new()
+    // Two body limits: the general one, and a larger one for file uploads. Each group gets both
+    // layers: the tower one refuses by Content-Length before a byte is read, the axum one bounds
+    // what extractors buffer.
+    let limited = Router::new()
         .merge(routes::health::router())
         .nest("/api/v1", routes::api_v1())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    let uploads = Router::new()
+        .nest("/api/v1", routes::api_v1_uploads())
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(RequestBodyLimitLayer::new(upload_limit));
+    Router::new()
+        .merge(limited)
+        .merge(uploads)
         .fallback(not_found)
         // Outermost last: the JSON error envelope wraps what the limit and timeout layers answer.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
         .layer(TraceLayer::new_for_http())

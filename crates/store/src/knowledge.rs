@@ -1,10 +1,14 @@
-//! Knowledge sources, their documents and chunks. Chunk vectors live in the vector index under
-//! the chunk id; these rows are the text, the structure and the bookkeeping that re-sync needs
-//! (content hashes per document).
+//! Knowledge sources, their documents and chunks, and the Q&A candidates mined from
+//! conversations. Chunk vectors live in the vector index under the chunk id; these rows are the
+//! text, the structure and the bookkeeping that re-sync needs (content hashes per document).
+//!
+//! A document's content hash is recorded only once its chunks and vectors are written
+//! ([`Store::mark_document_indexed`]): an ingestion that dies half-way leaves the hash stale, so
+//! the next run sees the document as changed and redoes it.
 
 use chrono::{DateTime, Utc};
-use rapport_core::domain::{SourceKind, SourceStatus};
-use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
+use rapport_core::domain::{CandidateStatus, SourceKind, SourceStatus};
+use rapport_core::ids::{CandidateId, ChunkId, DocumentId, SourceId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
@@ -90,6 +94,8 @@ pub struct NewChunk {
     pub text: String,
     pub hash: String,
     pub token_count: i32,
+    /// Page of the file the chunk came from (PDFs).
+    pub page: Option<i32>,
 }
 
 /// A chunk with what a citation needs from its document.
@@ -101,9 +107,94 @@ pub struct ChunkView {
     pub ordinal: i32,
     pub heading_path: String,
     pub text: String,
+    pub page: Option<i32>,
     pub title: String,
     pub url: Option<String>,
     pub external_ref: String,
+    pub source_kind: String,
+}
+
+/// A document as the knowledge browser lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DocumentView {
+    pub id: i64,
+    pub source_id: i64,
+    pub external_ref: String,
+    pub title: String,
+    pub url: Option<String>,
+    #[sqlx(json)]
+    pub metadata: Value,
+    pub chunk_count: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What re-sync needs to know of a stored document.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredDocument {
+    pub id: i64,
+    pub external_ref: String,
+    pub content_hash: String,
+    #[sqlx(json)]
+    pub metadata: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub id: CandidateId,
+    pub source_id: SourceId,
+    pub conversation_ref: String,
+    pub question: String,
+    pub answer: String,
+    pub status: CandidateStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CandidateRow {
+    id: i64,
+    source_id: i64,
+    conversation_ref: String,
+    question: String,
+    answer: String,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<CandidateRow> for Candidate {
+    type Error = Error;
+    fn try_from(r: CandidateRow) -> Result<Self> {
+        Ok(Candidate {
+            id: CandidateId(r.id),
+            source_id: SourceId(r.source_id),
+            conversation_ref: r.conversation_ref,
+            question: r.question,
+            answer: r.answer,
+            status: r.status.parse()?,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// One message of a resolved conversation, for mining Q&A pairs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TranscriptLine {
+    pub conversation_id: i64,
+    pub author: String,
+    pub text: String,
+}
+
+macro_rules! chunk_view_select {
+    () => {
+        "SELECT c.id, c.source_id, c.document_id, c.ordinal, c.heading_path, c.text, c.page, d.title, d.url, \
+         d.external_ref, s.kind AS source_kind \
+         FROM chunks c JOIN documents d ON d.id = c.document_id JOIN knowledge_sources s ON s.id = c.source_id "
+    };
+}
+
+macro_rules! candidate_columns {
+    () => {
+        "id, source_id, conversation_ref, question, answer, status, created_at"
+    };
 }
 
 impl Store {
@@ -209,31 +300,45 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Inserts or updates a document by its external ref, telling whether its content changed.
+    /// Inserts or updates a document by its external ref, telling whether its content must be
+    /// (re)indexed: it is unchanged only when its hash matches the one last *indexed*.
     pub async fn upsert_document(
         &self,
         ws: WorkspaceId,
         source: SourceId,
         d: &DocumentUpsert,
     ) -> Result<DocumentChange> {
-        let sql =
-            "SELECT id, content_hash FROM documents WHERE source_id = $1 AND external_ref = $2";
-        let existing: Option<(i64, String)> = on_db!(&self.db, |p| sqlx::query_as(sql)
+        let sql = "SELECT id, content_hash, title, url, metadata FROM documents \
+                   WHERE source_id = $1 AND external_ref = $2";
+        type Existing = (i64, String, String, Option<String>, Json<Value>);
+        let existing: Option<Existing> = on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(source.0)
             .bind(&d.external_ref)
             .fetch_optional(p)
             .await?);
         let now = Utc::now();
         match existing {
-            Some((id, hash)) if hash == d.content_hash => {
+            Some((id, hash, title, url, metadata)) if hash == d.content_hash => {
+                // Same content; a page's new ETag or a renamed title is still worth keeping.
+                if title != d.title || url != d.url || metadata.0 != d.metadata {
+                    let sql = "UPDATE documents SET title = $1, url = $2, metadata = $3 WHERE id = $4";
+                    on_db!(&self.db, |p| sqlx::query(sql)
+                        .bind(&d.title)
+                        .bind(&d.url)
+                        .bind(Json(&d.metadata))
+                        .bind(id)
+                        .execute(p)
+                        .await?
+                        .rows_affected());
+                }
                 Ok(DocumentChange::Unchanged(DocumentId(id)))
             }
-            Some((id, _)) => {
-                let sql = "UPDATE documents SET title = $1, url = $2, content_hash = $3, metadata = $4, updated_at = $5 WHERE id = $6";
+            Some((id, ..)) => {
+                // The hash stays stale until the new chunks are indexed (see the module doc).
+                let sql = "UPDATE documents SET title = $1, url = $2, metadata = $3, updated_at = $4 WHERE id = $5";
                 on_db!(&self.db, |p| sqlx::query(sql)
                     .bind(&d.title)
                     .bind(&d.url)
-                    .bind(&d.content_hash)
                     .bind(Json(&d.metadata))
                     .bind(now)
                     .bind(id)
@@ -243,15 +348,15 @@ impl Store {
                 Ok(DocumentChange::Changed(DocumentId(id)))
             }
             None => {
+                // An empty hash marks a document whose chunks are not indexed yet.
                 let sql = "INSERT INTO documents (workspace_id, source_id, external_ref, title, url, content_hash, metadata, \
-                           created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id";
+                           created_at, updated_at) VALUES ($1, $2, $3, $4, $5, '', $6, $7, $7) RETURNING id";
                 let id: i64 = on_db!(&self.db, |p| sqlx::query_scalar(sql)
                     .bind(ws.0)
                     .bind(source.0)
                     .bind(&d.external_ref)
                     .bind(&d.title)
                     .bind(&d.url)
-                    .bind(&d.content_hash)
                     .bind(Json(&d.metadata))
                     .bind(now)
                     .fetch_one(p)
@@ -274,7 +379,7 @@ impl Store {
         let select_old = "SELECT id FROM chunks WHERE document_id = $1";
         let delete_old = "DELETE FROM chunks WHERE document_id = $1";
         let insert = "INSERT INTO chunks (workspace_id, source_id, document_id, ordinal, heading_path, text, hash, \
-                      token_count, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+                      token_count, page, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
         let (old, new) = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
             let old: Vec<i64> = sqlx::query_scalar(select_old)
@@ -296,6 +401,7 @@ impl Store {
                     .bind(&c.text)
                     .bind(&c.hash)
                     .bind(c.token_count)
+                    .bind(c.page)
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -337,15 +443,34 @@ impl Store {
         Ok(gone.into_iter().map(DocumentId).collect())
     }
 
+    /// Deletes these documents of a source with their chunks, in one transaction.
+    pub async fn delete_documents_in(&self, source: SourceId, ids: &[DocumentId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let delete = "DELETE FROM documents WHERE source_id = $1 AND id = $2";
+        on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            for id in ids {
+                sqlx::query(delete)
+                    .bind(source.0)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            0u64
+        });
+        Ok(())
+    }
+
     /// Chunks by id with their document's title and URL, in the order asked (unknown ids are
     /// skipped: a vector may outlive its chunk for a moment during re-sync).
     pub async fn chunks_by_ids(&self, ws: WorkspaceId, ids: &[ChunkId]) -> Result<Vec<ChunkView>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = "SELECT c.id, c.source_id, c.document_id, c.ordinal, c.heading_path, c.text, d.title, d.url, d.external_ref \
-                   FROM chunks c JOIN documents d ON d.id = c.document_id \
-                   WHERE c.workspace_id = $1 AND c.id = $2";
+        let sql = concat!(chunk_view_select!(), "WHERE c.workspace_id = $1 AND c.id = $2");
         // One indexed lookup per id keeps the SQL identical on both backends; retrieval asks for
         // tens of chunks, not thousands.
         let mut out = Vec::with_capacity(ids.len());
@@ -365,6 +490,265 @@ impl Store {
         Ok(on_db!(&self.db, |p| sqlx::query_scalar(sql)
             .bind(source.0)
             .fetch_one(p)
+            .await?))
+    }
+
+    /// Records that a document's chunks and vectors for `content_hash` are written.
+    pub async fn mark_document_indexed(&self, id: DocumentId, content_hash: &str) -> Result<()> {
+        let sql = "UPDATE documents SET content_hash = $1, updated_at = $2 WHERE id = $3";
+        on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(content_hash)
+            .bind(Utc::now())
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    pub async fn source_by_name(&self, ws: WorkspaceId, name: &str) -> Result<Option<Source>> {
+        let sql = concat!(
+            "SELECT ",
+            source_columns!(),
+            " FROM knowledge_sources WHERE workspace_id = $1 AND name = $2 ORDER BY id LIMIT 1"
+        );
+        let row: Option<SourceRow> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(name)
+            .fetch_optional(p)
+            .await?);
+        row.map(TryInto::try_into).transpose()
+    }
+
+    pub async fn set_source_config(&self, id: SourceId, config: &Value) -> Result<()> {
+        let sql = "UPDATE knowledge_sources SET config = $1, updated_at = $2 WHERE id = $3";
+        on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(Json(config))
+            .bind(Utc::now())
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Every document of a source with its indexed hash and metadata, for re-sync.
+    pub async fn stored_documents(&self, source: SourceId) -> Result<Vec<StoredDocument>> {
+        let sql = "SELECT id, external_ref, content_hash, metadata FROM documents \
+                   WHERE source_id = $1 ORDER BY id";
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(source.0)
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// A page of a source's documents, oldest first, with their chunk counts.
+    pub async fn documents(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<DocumentView>> {
+        let sql = "SELECT d.id, d.source_id, d.external_ref, d.title, d.url, d.metadata, d.updated_at, \
+                   (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) AS chunk_count \
+                   FROM documents d WHERE d.workspace_id = $1 AND d.source_id = $2 \
+                   ORDER BY d.id LIMIT $3 OFFSET $4";
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(source.0)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await?))
+    }
+
+    pub async fn count_documents(&self, source: SourceId) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM documents WHERE source_id = $1";
+        Ok(on_db!(&self.db, |p| sqlx::query_scalar(sql)
+            .bind(source.0)
+            .fetch_one(p)
+            .await?))
+    }
+
+    pub async fn document(&self, ws: WorkspaceId, id: DocumentId) -> Result<DocumentView> {
+        let sql = "SELECT d.id, d.source_id, d.external_ref, d.title, d.url, d.metadata, d.updated_at, \
+                   (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) AS chunk_count \
+                   FROM documents d WHERE d.workspace_id = $1 AND d.id = $2";
+        let row: Option<DocumentView> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?);
+        row.ok_or(Error::NotFound {
+            what: "document",
+            id: id.0,
+        })
+    }
+
+    /// A document's chunks in reading order.
+    pub async fn document_chunks(&self, ws: WorkspaceId, id: DocumentId) -> Result<Vec<ChunkView>> {
+        let sql = concat!(
+            chunk_view_select!(),
+            "WHERE c.workspace_id = $1 AND c.document_id = $2 ORDER BY c.ordinal"
+        );
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// Replaces a document's title and metadata (an edited snippet) and marks it for
+    /// re-indexing.
+    pub async fn edit_document(
+        &self,
+        ws: WorkspaceId,
+        id: DocumentId,
+        title: &str,
+        metadata: &Value,
+    ) -> Result<()> {
+        let sql = "UPDATE documents SET title = $1, metadata = $2, content_hash = '', updated_at = $3 \
+                   WHERE workspace_id = $4 AND id = $5";
+        let n = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(title)
+            .bind(Json(metadata))
+            .bind(Utc::now())
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(Error::NotFound {
+                what: "document",
+                id: id.0,
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes one document and its chunks (the caller removes the vectors).
+    pub async fn delete_document(&self, ws: WorkspaceId, id: DocumentId) -> Result<bool> {
+        let sql = "DELETE FROM documents WHERE workspace_id = $1 AND id = $2";
+        let n = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Adds a mined Q&A pair unless this conversation already gave one to the source.
+    pub async fn add_candidate(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        conversation_ref: &str,
+        question: &str,
+        answer: &str,
+        status: CandidateStatus,
+    ) -> Result<bool> {
+        let now = Utc::now();
+        let reviewed = (status != CandidateStatus::Pending).then_some(now);
+        let sql = "INSERT INTO knowledge_candidates (workspace_id, source_id, conversation_ref, question, answer, \
+                   status, reviewed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                   ON CONFLICT (source_id, conversation_ref) DO NOTHING";
+        let n = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(ws.0)
+            .bind(source.0)
+            .bind(conversation_ref)
+            .bind(question)
+            .bind(answer)
+            .bind(status.as_str())
+            .bind(reviewed)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Candidates of a workspace, newest first, optionally of one status.
+    pub async fn candidates(
+        &self,
+        ws: WorkspaceId,
+        status: Option<CandidateStatus>,
+    ) -> Result<Vec<Candidate>> {
+        let sql = concat!(
+            "SELECT ",
+            candidate_columns!(),
+            " FROM knowledge_candidates WHERE workspace_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC"
+        );
+        let rows: Vec<CandidateRow> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(status.map(|s| s.as_str()))
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Approved candidates of a source: the ones to index.
+    pub async fn approved_candidates(&self, source: SourceId) -> Result<Vec<Candidate>> {
+        let sql = concat!(
+            "SELECT ",
+            candidate_columns!(),
+            " FROM knowledge_candidates WHERE source_id = $1 AND status = 'approved' ORDER BY id"
+        );
+        let rows: Vec<CandidateRow> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(source.0)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Approves or rejects a candidate, optionally with the admin's edits of the pair.
+    pub async fn review_candidate(
+        &self,
+        ws: WorkspaceId,
+        id: CandidateId,
+        status: CandidateStatus,
+        question: Option<&str>,
+        answer: Option<&str>,
+    ) -> Result<Candidate> {
+        let now = Utc::now();
+        let sql = concat!(
+            "UPDATE knowledge_candidates SET status = $1, question = COALESCE($2, question), \
+             answer = COALESCE($3, answer), reviewed_at = $4, updated_at = $4 \
+             WHERE workspace_id = $5 AND id = $6 RETURNING ",
+            candidate_columns!()
+        );
+        let row: Option<CandidateRow> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(status.as_str())
+            .bind(question)
+            .bind(answer)
+            .bind(now)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?);
+        row.ok_or(Error::NotFound {
+            what: "knowledge candidate",
+            id: id.0,
+        })?
+        .try_into()
+    }
+
+    /// The visible messages of resolved conversations in which a human agent replied, in order,
+    /// for mining Q&A pairs.
+    pub async fn resolved_transcripts(&self, ws: WorkspaceId) -> Result<Vec<TranscriptLine>> {
+        let sql = "SELECT m.conversation_id, m.author, m.text FROM messages m \
+                   JOIN conversations c ON c.id = m.conversation_id \
+                   WHERE c.workspace_id = $1 AND c.status = 'resolved' AND m.internal_note = $2 \
+                   AND m.author IN ('customer', 'agent') \
+                   AND EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = c.id AND a.author = 'agent' \
+                               AND a.internal_note = $2) \
+                   ORDER BY m.conversation_id, m.created_at, m.id";
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(false)
+            .fetch_all(p)
             .await?))
     }
 }

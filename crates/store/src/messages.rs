@@ -2,7 +2,7 @@
 //! message id, because every channel retries webhooks.
 
 use chrono::{DateTime, Utc};
-use rapport_core::domain::{Author, Channel, Direction};
+use rapport_core::domain::{Author, Channel, Direction, Resolution};
 use rapport_core::ids::{ContactId, ConversationId, MessageId, WorkspaceId};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -99,5 +99,26 @@ impl Store {
             .bind(conversation.0)
             .fetch_one(p)
             .await?))
+    }
+
+    /// Closes a conversation with how it was resolved.
+    pub async fn resolve_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        resolution: Resolution,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let sql = "UPDATE conversations SET status = 'resolved', resolution = $1, resolved_at = $2, updated_at = $2 \
+                   WHERE workspace_id = $3 AND id = $4";
+        on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(resolution.as_str())
+            .bind(now)
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(())
     }
 }

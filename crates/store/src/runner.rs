@@ -28,7 +28,7 @@ pub trait JobHandler: Send + Sync + 'static {
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
-    /// Concurrent jobs in this process.
+    /// Concurrent jobs in this process; 0 runs none (a node that only serves the API).
     pub workers: usize,
     /// How long an idle worker waits before polling again.
     pub poll_interval: Duration,
@@ -88,7 +88,7 @@ impl JobRunner {
     pub fn start(self, shutdown: CancellationToken) -> JoinSet<()> {
         let shared = Arc::new(self);
         let mut set = JoinSet::new();
-        for i in 0..shared.config.workers.max(1) {
+        for i in 0..shared.config.workers {
             let runner = shared.clone();
             let shutdown = shutdown.clone();
             set.spawn(async move { runner.work(format!("{}/{i}", runner.name), shutdown).await });

@@ -1,6 +1,6 @@
 //! Knowledge sources, documents and chunks on both backends.
 
-use rapport_core::domain::{SourceKind, SourceStatus};
+use rapport_core::domain::{CandidateStatus, SourceKind, SourceStatus};
 use rapport_core::ids::WorkspaceId;
 use rapport_store::knowledge::{DocumentChange, DocumentUpsert, NewChunk};
 use rapport_store::{Store, backend_tests};
@@ -8,6 +8,9 @@ use serde_json::json;
 
 backend_tests!(
     unchanged_content_is_recognised_by_its_hash,
+    documents_can_be_listed_edited_and_deleted,
+    candidates_are_added_once_per_conversation_and_reviewed,
+    resolved_conversations_with_an_agent_reply_are_transcribed,
     replacing_chunks_hands_back_the_old_ids,
     deleting_a_source_deletes_its_documents_and_chunks,
     documents_missing_from_a_resync_are_deleted,
@@ -34,6 +37,7 @@ fn chunks(n: usize, tag: &str) -> Vec<NewChunk> {
             text: format!("{tag} {i}"),
             hash: format!("{tag}{i}"),
             token_count: 3,
+            page: None,
         })
         .collect()
 }
@@ -50,6 +54,15 @@ async fn unchanged_content_is_recognised_by_its_hash(store: Store) {
     else {
         panic!("a new document is a change")
     };
+    assert_eq!(
+        store
+            .upsert_document(WS, source.id, &doc("a", "h1"))
+            .await
+            .unwrap(),
+        DocumentChange::Changed(id),
+        "a document is unchanged only once its chunks are indexed"
+    );
+    store.mark_document_indexed(id, "h1").await.unwrap();
     assert_eq!(
         store
             .upsert_document(WS, source.id, &doc("a", "h1"))
@@ -205,4 +218,164 @@ async fn source_status_keeps_the_error_and_the_sync_time(store: Store) {
     assert!(ready.last_synced_at.is_some());
     assert_eq!(ready.progress["documents_done"], 3);
     assert_eq!(store.sources(WS).await.unwrap().len(), 1);
+}
+
+async fn documents_can_be_listed_edited_and_deleted(store: Store) {
+    let source = store
+        .create_source(WS, SourceKind::Snippets, "FAQ", &json!({}))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for reference in ["a", "b", "c"] {
+        let DocumentChange::Changed(id) = store
+            .upsert_document(WS, source.id, &doc(reference, "h"))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        store.mark_document_indexed(id, "h").await.unwrap();
+        ids.push(id);
+    }
+    store
+        .replace_chunks(WS, source.id, ids[0], &chunks(2, "a"))
+        .await
+        .unwrap();
+    assert_eq!(store.count_documents(source.id).await.unwrap(), 3);
+    let page = store.documents(WS, source.id, 2, 0).await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!((page[0].external_ref.as_str(), page[0].chunk_count), ("a", 2));
+    let chunks_of_a = store.document_chunks(WS, ids[0]).await.unwrap();
+    assert_eq!(chunks_of_a.len(), 2);
+    assert_eq!(chunks_of_a[0].source_kind, "snippets");
+
+    store
+        .edit_document(WS, ids[1], "New title", &json!({"question": "q?"}))
+        .await
+        .unwrap();
+    let edited = store.document(WS, ids[1]).await.unwrap();
+    assert_eq!((edited.title.as_str(), &edited.metadata), ("New title", &json!({"question": "q?"})));
+    assert_eq!(
+        store
+            .upsert_document(WS, source.id, &doc("b", "h"))
+            .await
+            .unwrap(),
+        DocumentChange::Changed(ids[1]),
+        "an edited document must be indexed again"
+    );
+    let stored = store.stored_documents(source.id).await.unwrap();
+    assert_eq!(stored.len(), 3);
+
+    assert!(store.delete_document(WS, ids[2]).await.unwrap());
+    assert!(!store.delete_document(WorkspaceId(999), ids[0]).await.unwrap());
+    assert!(store.document(WS, ids[2]).await.is_err());
+    assert!(store.edit_document(WS, ids[2], "x", &json!({})).await.is_err());
+}
+
+async fn candidates_are_added_once_per_conversation_and_reviewed(store: Store) {
+    let source = store
+        .create_source(WS, SourceKind::Conversations, "Past chats", &json!({}))
+        .await
+        .unwrap();
+    let added = store
+        .add_candidate(WS, source.id, "conv-1", "Can I pause?", "Yes, up to 3 months.", CandidateStatus::Pending)
+        .await
+        .unwrap();
+    let again = store
+        .add_candidate(WS, source.id, "conv-1", "other", "other", CandidateStatus::Pending)
+        .await
+        .unwrap();
+    assert!(added && !again);
+    let pending = store
+        .candidates(WS, Some(CandidateStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].question, "Can I pause?");
+    assert!(store.approved_candidates(source.id).await.unwrap().is_empty());
+
+    let approved = store
+        .review_candidate(WS, pending[0].id, CandidateStatus::Approved, None, Some("Yes, for up to 3 months."))
+        .await
+        .unwrap();
+    assert_eq!(approved.status, CandidateStatus::Approved);
+    assert_eq!(approved.answer, "Yes, for up to 3 months.");
+    assert_eq!(store.approved_candidates(source.id).await.unwrap().len(), 1);
+    assert!(store.candidates(WS, Some(CandidateStatus::Pending)).await.unwrap().is_empty());
+    assert_eq!(store.candidates(WS, None).await.unwrap().len(), 1);
+    assert!(
+        store
+            .review_candidate(WorkspaceId(999), pending[0].id, CandidateStatus::Rejected, None, None)
+            .await
+            .is_err()
+    );
+}
+
+async fn resolved_conversations_with_an_agent_reply_are_transcribed(store: Store) {
+    use rapport_core::domain::{Author, Channel, Direction, Resolution};
+    use rapport_store::contacts::NewContact;
+    use rapport_store::messages::NewMessage;
+
+    let contact: rapport_core::ids::ContactId = store
+        .create_contact(WS, &NewContact::default())
+        .await
+        .unwrap()
+        .id
+        .into();
+    let mut conversations = Vec::new();
+    for (agent_replies, resolve) in [(true, true), (false, true), (true, false)] {
+        let conversation = store
+            .open_conversation(WS, contact, Channel::Email)
+            .await
+            .unwrap();
+        let say = |author: Author, text: &str| NewMessage {
+            conversation_id: conversation,
+            contact_id: contact,
+            direction: if author == Author::Customer {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            author,
+            channel: Channel::Email,
+            provider_message_id: None,
+            kind: "text".into(),
+            text: text.into(),
+            attachments: json!([]),
+            sent_at: None,
+        };
+        store
+            .insert_message(WS, &say(Author::Customer, "My plug is dead"))
+            .await
+            .unwrap();
+        store
+            .insert_message(WS, &say(Author::Bot, "Have you tried…"))
+            .await
+            .unwrap();
+        if agent_replies {
+            store
+                .insert_message(WS, &say(Author::Agent, "Hold the button for 10 s."))
+                .await
+                .unwrap();
+        }
+        if resolve {
+            store
+                .resolve_conversation(WS, conversation, Resolution::Human)
+                .await
+                .unwrap();
+        }
+        conversations.push(conversation);
+    }
+
+    let lines = store.resolved_transcripts(WS).await.unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.conversation_id, l.author.as_str(), l.text.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (conversations[0].0, "customer", "My plug is dead"),
+            (conversations[0].0, "agent", "Hold the button for 10 s."),
+        ]
+    );
 }

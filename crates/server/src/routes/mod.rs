@@ -1,13 +1,19 @@
 //! One module per resource, each with its own `router()`.
 
 pub mod health;
+pub mod knowledge;
 pub mod openapi;
 
 use axum::Router;
 
 use crate::App;
 
-/// Everything under `/api/v1`.
+/// Everything under `/api/v1` but uploads.
 pub fn api_v1() -> Router<App> {
-    openapi::router()
+    openapi::router().nest("/knowledge", knowledge::router())
+}
+
+/// The upload routes under `/api/v1`, to be given the upload body limit.
+pub fn api_v1_uploads() -> Router<App> {
+    Router::new().nest("/knowledge", knowledge::upload_router())
 }

@@ -7,14 +7,22 @@ use utoipa::OpenApi;
 
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::health;
+use crate::routes::{health, knowledge};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rapport API", description = "Self-hostable AI support agent. Errors are `{\"error\":{\"code\",\"message\"}}`."),
-    paths(health::healthz, health::readyz, health::metrics, openapi_json),
-    components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks)),
-    tags((name = "operations", description = "Health, readiness, metrics"))
+    paths(health::healthz, health::readyz, health::metrics, openapi_json,
+        knowledge::list_sources, knowledge::create_source, knowledge::get_source, knowledge::delete_source,
+        knowledge::resync_source, knowledge::list_documents, knowledge::get_document, knowledge::delete_document,
+        knowledge::add_snippets, knowledge::import_snippets, knowledge::edit_snippet, knowledge::upload_files,
+        knowledge::list_candidates, knowledge::approve_candidate, knowledge::reject_candidate, knowledge::search),
+    components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
+        knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
+        knowledge::DocumentPage, knowledge::DocumentWithChunks, knowledge::Created, knowledge::CandidateList,
+        knowledge::Review, knowledge::SearchRequest, knowledge::SearchResults)),
+    tags((name = "operations", description = "Health, readiness, metrics"),
+         (name = "knowledge", description = "Knowledge sources, documents, snippets, candidates and search"))
 )]
 pub struct ApiDoc;
 

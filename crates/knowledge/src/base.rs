@@ -1,0 +1,832 @@
+//! The knowledge base as the rest of Rapport sees it: adding, re-syncing and deleting sources,
+//! editing snippets and reviewing mined Q&A pairs, the ingestion job itself, and retrieval.
+//! HTTP handlers and the CLI call one method here each.
+//!
+//! Ingestion is incremental and safe to repeat: a document is (re)chunked and embedded only when
+//! its content hash differs from the one last *indexed*, and that hash is recorded after its
+//! vectors are written, so a job that dies half-way is simply run again by the queue.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rapport_core::domain::{CandidateStatus, SourceKind, SourceStatus};
+use rapport_core::ids::{CandidateId, DocumentId, SourceId, WorkspaceId};
+use rapport_core::ports::{Embedder, IndexPoint, VectorIndex};
+use rapport_store::Store;
+use rapport_store::jobs::NewJob;
+use rapport_store::knowledge::{Candidate, DocumentChange, Source};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::chunk::ChunkSizes;
+use crate::connectors;
+use crate::document::{PreparedChunk, SourceDocument};
+use crate::fusion::Fusion;
+use crate::sources::{ConversationsConfig, FilesConfig, SourceConfig, StoredFile, WebConfig};
+use crate::sparse::SparseEncoder;
+use crate::web;
+use crate::{Error, Result};
+
+/// The job kind that syncs one source.
+pub const SYNC_JOB: &str = "knowledge.sync";
+
+#[derive(Debug, Clone)]
+pub struct KnowledgeSettings {
+    /// Where uploaded files are kept (one folder per source).
+    pub uploads_dir: PathBuf,
+    /// Lets the crawler fetch loopback and private addresses (off: SSRF guard).
+    pub allow_private_addresses: bool,
+    pub chunk_sizes: ChunkSizes,
+    /// Chunks embedded and written to the index together. Each index write costs a flush, so
+    /// larger batches approach the embedder's own rate.
+    pub index_batch: usize,
+    /// How hybrid search combines its dense and sparse rankings.
+    pub fusion: Fusion,
+}
+
+impl KnowledgeSettings {
+    pub fn new(uploads_dir: PathBuf) -> Self {
+        Self {
+            uploads_dir,
+            allow_private_addresses: false,
+            chunk_sizes: ChunkSizes::default(),
+            index_batch: 256,
+            fusion: Fusion::default(),
+        }
+    }
+}
+
+/// What one sync did, also kept as the source's `progress`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SyncReport {
+    pub phase: String,
+    pub documents_total: usize,
+    pub documents_done: usize,
+    pub documents_changed: usize,
+    pub documents_unchanged: usize,
+    pub documents_removed: usize,
+    pub chunks_indexed: usize,
+    pub chunks_total: i64,
+    /// What the crawler skipped and why (web sources only); never silent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<web::CrawlReport>,
+    /// Candidates found by mining conversations (conversations sources only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_added: Option<usize>,
+    pub elapsed_ms: u64,
+}
+
+/// Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct KnowledgeBase {
+    store: Store,
+    embedder: Arc<dyn Embedder>,
+    index: Arc<dyn VectorIndex>,
+    sparse: Arc<SparseEncoder>,
+    settings: Arc<KnowledgeSettings>,
+}
+
+/// A document and the chunks it is cut into, waiting for the next index write.
+struct Pending {
+    id: DocumentId,
+    hash: String,
+    chunks: Vec<PreparedChunk>,
+}
+
+impl KnowledgeBase {
+    pub fn new(
+        store: Store,
+        embedder: Arc<dyn Embedder>,
+        index: Arc<dyn VectorIndex>,
+        settings: KnowledgeSettings,
+    ) -> Self {
+        Self {
+            store,
+            embedder,
+            index,
+            sparse: Arc::new(SparseEncoder::default()),
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub(crate) fn embedder(&self) -> &dyn Embedder {
+        self.embedder.as_ref()
+    }
+    pub(crate) fn index(&self) -> &dyn VectorIndex {
+        self.index.as_ref()
+    }
+    pub(crate) fn sparse(&self) -> &SparseEncoder {
+        &self.sparse
+    }
+    pub(crate) fn settings(&self) -> &KnowledgeSettings {
+        &self.settings
+    }
+
+    // ---- admin operations -------------------------------------------------------------------
+
+    /// Creates a source and queues its first sync. The configuration is checked first.
+    pub async fn create_source(
+        &self,
+        ws: WorkspaceId,
+        kind: SourceKind,
+        name: &str,
+        config: &Value,
+    ) -> Result<Source> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::Invalid("a source needs a name".into()));
+        }
+        let config = SourceConfig::parse(kind, config)?;
+        if let SourceConfig::Articles(a) = &config
+            && !Path::new(&a.path).exists()
+        {
+            return Err(Error::InvalidConfig(format!(
+                "{} does not exist on the server",
+                a.path
+            )));
+        }
+        let source = self
+            .store
+            .create_source(ws, kind, name, &config.to_value())
+            .await?;
+        self.enqueue_sync(ws, source.id).await?;
+        Ok(source)
+    }
+
+    /// The source of this kind and name, created or with its configuration replaced; no sync is
+    /// queued (the caller runs [`KnowledgeBase::sync`] itself). Lets the CLI ingest a folder
+    /// again and again into the same sources.
+    pub async fn upsert_source(
+        &self,
+        ws: WorkspaceId,
+        kind: SourceKind,
+        name: &str,
+        config: &Value,
+    ) -> Result<Source> {
+        let config = SourceConfig::parse(kind, config)?.to_value();
+        match self.store.source_by_name(ws, name).await? {
+            Some(existing) if existing.kind == kind => {
+                if existing.config != config {
+                    self.store.set_source_config(existing.id, &config).await?;
+                }
+                Ok(self.store.source(ws, existing.id).await?)
+            }
+            Some(existing) => Err(Error::Invalid(format!(
+                "a {} source is already called {name:?}",
+                existing.kind
+            ))),
+            None => Ok(self.store.create_source(ws, kind, name, &config).await?),
+        }
+    }
+
+    /// Queues a sync of the source (a no-op if one is already queued or running).
+    pub async fn resync(&self, ws: WorkspaceId, id: SourceId) -> Result<Source> {
+        let source = self.store.source(ws, id).await?;
+        if source.status != SourceStatus::Running {
+            self.store
+                .set_source_status(id, SourceStatus::Queued, None)
+                .await?;
+        }
+        self.enqueue_sync(ws, id).await?;
+        Ok(self.store.source(ws, id).await?)
+    }
+
+    async fn enqueue_sync(&self, ws: WorkspaceId, id: SourceId) -> Result<()> {
+        self.store
+            .enqueue_job(
+                NewJob::new(SYNC_JOB, json!({"workspace_id": ws.0, "source_id": id.0}))
+                    .workspace(ws)
+                    .dedupe_key(format!("{SYNC_JOB}:{id}")),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a source with its documents, chunks, vectors and uploaded files.
+    pub async fn delete_source(&self, ws: WorkspaceId, id: SourceId) -> Result<()> {
+        // Fails with NotFound for another workspace's source before anything is deleted.
+        self.store.source(ws, id).await?;
+        // Vectors first: a crash between the two leaves rows without vectors (invisible and
+        // deleted on retry), never vectors that search would return without their text.
+        self.index.delete_source(ws, id).await?;
+        self.store.delete_source(ws, id).await?;
+        let uploads = self.source_uploads(id);
+        if uploads.exists()
+            && let Err(e) = std::fs::remove_dir_all(&uploads)
+        {
+            tracing::warn!(path = %uploads.display(), error = %e, "could not remove uploaded files");
+        }
+        Ok(())
+    }
+
+    fn source_uploads(&self, id: SourceId) -> PathBuf {
+        self.settings.uploads_dir.join(id.0.to_string())
+    }
+
+    /// Adds snippets to a snippets source and indexes them at once: a support team expects a
+    /// saved answer to be live, not queued.
+    pub async fn add_snippets(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<DocumentId>> {
+        self.require_kind(ws, source, SourceKind::Snippets).await?;
+        let mut docs = Vec::with_capacity(pairs.len());
+        for (question, answer) in pairs {
+            if question.trim().is_empty() || answer.trim().is_empty() {
+                return Err(Error::Invalid(
+                    "a snippet needs a question and an answer".into(),
+                ));
+            }
+            let reference = format!("snippet-{}", uuid_like());
+            docs.push(connectors::snippet_document(&reference, question, answer));
+        }
+        let mut report = SyncReport::default();
+        let ids = self.store_and_index(ws, source, &docs, &mut report).await?;
+        self.refresh_counts(source, &mut report).await?;
+        Ok(ids)
+    }
+
+    /// Makes the snippets of a source exactly `pairs` (an import of a whole FAQ file): pairs
+    /// already there keep their embeddings, new ones are indexed, the rest are removed.
+    pub async fn replace_snippets(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        pairs: &[(String, String)],
+    ) -> Result<SyncReport> {
+        self.require_kind(ws, source, SourceKind::Snippets).await?;
+        let started = Instant::now();
+        let docs: Vec<SourceDocument> = pairs
+            .iter()
+            .filter(|(q, a)| !q.trim().is_empty() && !a.trim().is_empty())
+            .map(|(q, a)| connectors::snippet_document(&connectors::qa_ref("snippet", q), q, a))
+            .collect();
+        let mut report = SyncReport {
+            documents_total: docs.len(),
+            ..SyncReport::default()
+        };
+        let kept = self.store_and_index(ws, source, &docs, &mut report).await?;
+        let gone = self.store.delete_documents_except(source, &kept).await?;
+        self.index.delete_documents(ws, &gone).await?;
+        report.documents_removed = gone.len();
+        self.refresh_counts(source, &mut report).await?;
+        report.phase = "done".into();
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        self.store
+            .set_source_progress(source, &progress_value(&report))
+            .await?;
+        self.store
+            .set_source_status(source, SourceStatus::Ready, None)
+            .await?;
+        Ok(report)
+    }
+
+    /// Replaces a snippet's question and answer and re-indexes it.
+    pub async fn edit_snippet(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        id: DocumentId,
+        question: &str,
+        answer: &str,
+    ) -> Result<()> {
+        self.require_kind(ws, source, SourceKind::Snippets).await?;
+        let doc = self.store.document(ws, id).await?;
+        if doc.source_id != source.0 {
+            return Err(Error::NotFound {
+                what: "snippet",
+                id: id.0,
+            });
+        }
+        if question.trim().is_empty() || answer.trim().is_empty() {
+            return Err(Error::Invalid(
+                "a snippet needs a question and an answer".into(),
+            ));
+        }
+        let snippet = connectors::snippet_document(&doc.external_ref, question, answer);
+        let mut report = SyncReport::default();
+        self.store_and_index(ws, source, &[snippet], &mut report)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes one document (a snippet, a page) with its chunks and vectors.
+    pub async fn delete_document(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        id: DocumentId,
+    ) -> Result<()> {
+        let doc = self.store.document(ws, id).await?;
+        if doc.source_id != source.0 {
+            return Err(Error::NotFound {
+                what: "document",
+                id: id.0,
+            });
+        }
+        self.index.delete_documents(ws, &[id]).await?;
+        self.store.delete_document(ws, id).await?;
+        Ok(())
+    }
+
+    async fn require_kind(&self, ws: WorkspaceId, id: SourceId, kind: SourceKind) -> Result<Source> {
+        let source = self.store.source(ws, id).await?;
+        if source.kind != kind {
+            return Err(Error::Invalid(format!(
+                "source {id} holds {}, not {}",
+                source.kind, kind
+            )));
+        }
+        Ok(source)
+    }
+
+    /// Saves uploaded files into a files source and queues its sync. A file with the name of
+    /// one already there replaces it.
+    pub async fn add_files(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<Source> {
+        let existing = self.require_kind(ws, source, SourceKind::Files).await?;
+        let SourceConfig::Files(mut config) = SourceConfig::parse(SourceKind::Files, &existing.config)?
+        else {
+            return Err(Error::Invalid("not a files source".into()));
+        };
+        let dir = self.source_uploads(source);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for (name, bytes) in files {
+            let name = safe_file_name(&name)?;
+            let path = dir.join(&name);
+            std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+            config.files.retain(|f| f.name != name);
+            config.files.push(StoredFile {
+                name,
+                path: path.display().to_string(),
+            });
+        }
+        self.store
+            .set_source_config(source, &SourceConfig::Files(config).to_value())
+            .await?;
+        self.resync(ws, source).await
+    }
+
+    /// Approves (optionally edited) or rejects a mined Q&A pair. Approved pairs are indexed at
+    /// once; rejecting an approved pair removes it from the index.
+    pub async fn review_candidate(
+        &self,
+        ws: WorkspaceId,
+        id: CandidateId,
+        approve: bool,
+        question: Option<&str>,
+        answer: Option<&str>,
+    ) -> Result<Candidate> {
+        let status = if approve {
+            CandidateStatus::Approved
+        } else {
+            CandidateStatus::Rejected
+        };
+        let candidate = self
+            .store
+            .review_candidate(ws, id, status, question, answer)
+            .await?;
+        let reference = candidate_ref(candidate.id);
+        if approve {
+            let doc = candidate_document(&candidate);
+            let mut report = SyncReport::default();
+            self.store_and_index(ws, candidate.source_id, &[doc], &mut report)
+                .await?;
+        } else if let Some(doc) = self
+            .store
+            .stored_documents(candidate.source_id)
+            .await?
+            .into_iter()
+            .find(|d| d.external_ref == reference)
+        {
+            self.delete_document(ws, candidate.source_id, DocumentId(doc.id))
+                .await?;
+        }
+        Ok(candidate)
+    }
+
+    // ---- ingestion --------------------------------------------------------------------------
+
+    /// Runs one sync of a source: reads it, indexes what changed, removes what vanished, and
+    /// records the outcome on the source. A permanent failure (a bad file, a refused URL) marks
+    /// the source `failed` and returns Ok; a transient one is returned for the queue to retry.
+    pub async fn sync(&self, ws: WorkspaceId, id: SourceId) -> Result<SyncReport> {
+        let source = self.store.source(ws, id).await?;
+        self.store
+            .set_source_status(id, SourceStatus::Running, None)
+            .await?;
+        match self.sync_source(&source).await {
+            Ok(report) => {
+                self.store
+                    .set_source_progress(id, &progress_value(&report))
+                    .await?;
+                self.store
+                    .set_source_status(id, SourceStatus::Ready, None)
+                    .await?;
+                Ok(report)
+            }
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(source = %id, error = %e, "knowledge source failed");
+                self.store
+                    .set_source_status(id, SourceStatus::Failed, Some(&e.to_string()))
+                    .await?;
+                Ok(SyncReport {
+                    phase: "failed".into(),
+                    ..SyncReport::default()
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn sync_source(&self, source: &Source) -> Result<SyncReport> {
+        let started = Instant::now();
+        let ws = source.workspace_id;
+        let mut report = SyncReport {
+            phase: "reading".into(),
+            ..SyncReport::default()
+        };
+        self.store
+            .set_source_progress(source.id, &progress_value(&report))
+            .await?;
+        let config = SourceConfig::parse(source.kind, &source.config)?;
+        let stored = self.store.stored_documents(source.id).await?;
+        // Documents the connector could not re-read this time but that still exist (a page
+        // that timed out, a page the server says is not modified) are kept as they are.
+        let mut keep_refs: HashSet<String> = HashSet::new();
+        let documents: Vec<SourceDocument> = match &config {
+            SourceConfig::Snippets(_) => stored
+                .iter()
+                .filter_map(|d| connectors::snippet_from_metadata(&d.external_ref, &d.metadata))
+                .collect(),
+            SourceConfig::Articles(a) => {
+                let path = PathBuf::from(&a.path);
+                tokio::task::spawn_blocking(move || connectors::read_articles(&path))
+                    .await
+                    .map_err(|e| Error::Invalid(format!("article reader panicked: {e}")))??
+            }
+            SourceConfig::Files(f) => read_files(f.clone()).await?,
+            SourceConfig::Web(w) => {
+                let (docs, crawl, keep) = self.crawl(source.id, w, &stored).await?;
+                report.crawl = Some(crawl);
+                keep_refs = keep;
+                docs
+            }
+            SourceConfig::Conversations(c) => {
+                let added = self.mine_conversations(source, c).await?;
+                report.candidates_added = Some(added);
+                self.store
+                    .approved_candidates(source.id)
+                    .await?
+                    .iter()
+                    .map(candidate_document)
+                    .collect()
+            }
+        };
+        report.documents_total = documents.len();
+        report.phase = "indexing".into();
+        let mut kept = self
+            .store_and_index(ws, source.id, &documents, &mut report)
+            .await?;
+        kept.extend(
+            stored
+                .iter()
+                .filter(|d| keep_refs.contains(&d.external_ref))
+                .map(|d| DocumentId(d.id)),
+        );
+        // Vanished = stored when this sync began and not read now. Documents added meanwhile
+        // (a snippet saved through the API during the sync) are not this sync's to judge.
+        let kept: HashSet<DocumentId> = kept.into_iter().collect();
+        let gone: Vec<DocumentId> = stored
+            .iter()
+            .map(|d| DocumentId(d.id))
+            .filter(|id| !kept.contains(id))
+            .collect();
+        self.index.delete_documents(ws, &gone).await?;
+        self.store.delete_documents_in(source.id, &gone).await?;
+        report.documents_removed = gone.len();
+        self.index.optimize().await?;
+        self.refresh_counts(source.id, &mut report).await?;
+        report.phase = "done".into();
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            source = %source.id,
+            documents = report.documents_total,
+            changed = report.documents_changed,
+            removed = report.documents_removed,
+            chunks = report.chunks_indexed,
+            elapsed_ms = report.elapsed_ms,
+            "knowledge source synced"
+        );
+        Ok(report)
+    }
+
+    async fn refresh_counts(&self, source: SourceId, report: &mut SyncReport) -> Result<()> {
+        report.chunks_total = self.store.count_chunks(source).await?;
+        Ok(())
+    }
+
+    /// Stores the documents and indexes the changed ones in batches; returns every document's
+    /// id (changed or not) so vanished ones can be told apart.
+    async fn store_and_index(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        documents: &[SourceDocument],
+        report: &mut SyncReport,
+    ) -> Result<Vec<DocumentId>> {
+        let kind = self.store.source(ws, source).await?.kind;
+        let mut ids = Vec::with_capacity(documents.len());
+        let mut seen = HashSet::new();
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut batch_chunks = 0;
+        for doc in documents {
+            // Two documents of one source with one reference would overwrite each other.
+            if !seen.insert(doc.external_ref.as_str()) {
+                continue;
+            }
+            let upsert = doc.upsert();
+            match self.store.upsert_document(ws, source, &upsert).await? {
+                DocumentChange::Unchanged(id) => {
+                    report.documents_unchanged += 1;
+                    report.documents_done += 1;
+                    ids.push(id);
+                }
+                DocumentChange::Changed(id) => {
+                    let chunks = doc.chunks(self.settings.chunk_sizes);
+                    batch_chunks += chunks.len();
+                    batch.push(Pending {
+                        id,
+                        hash: upsert.content_hash,
+                        chunks,
+                    });
+                    ids.push(id);
+                    if batch_chunks >= self.settings.index_batch {
+                        self.index_batch(ws, source, kind, std::mem::take(&mut batch), report)
+                            .await?;
+                        batch_chunks = 0;
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.index_batch(ws, source, kind, batch, report).await?;
+        }
+        Ok(ids)
+    }
+
+    /// Embeds, stores and indexes a batch of changed documents: one embedding call, one index
+    /// delete and one upsert for the whole batch.
+    async fn index_batch(
+        &self,
+        ws: WorkspaceId,
+        source: SourceId,
+        kind: SourceKind,
+        batch: Vec<Pending>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let texts: Vec<String> = batch
+            .iter()
+            .flat_map(|p| p.chunks.iter().map(|c| c.indexed_text.clone()))
+            .collect();
+        let dense = if texts.is_empty() {
+            Vec::new()
+        } else {
+            self.embedder.embed(texts).await?
+        };
+        let mut dense = dense.into_iter();
+        let mut points = Vec::new();
+        for pending in &batch {
+            let rows: Vec<_> = pending.chunks.iter().map(|c| c.row.clone()).collect();
+            let (_, new_ids) = self
+                .store
+                .replace_chunks(ws, source, pending.id, &rows)
+                .await?;
+            for (chunk, chunk_id) in pending.chunks.iter().zip(new_ids) {
+                let vector = dense
+                    .next()
+                    .ok_or_else(|| Error::Invalid("the embedder returned too few vectors".into()))?;
+                points.push(IndexPoint {
+                    chunk_id,
+                    workspace_id: ws,
+                    source_id: source,
+                    document_id: pending.id,
+                    source_kind: kind,
+                    dense: vector,
+                    sparse: Some(self.sparse.document(&chunk.indexed_text)),
+                });
+            }
+        }
+        let doc_ids: Vec<DocumentId> = batch.iter().map(|p| p.id).collect();
+        // Every vector of these documents goes, including any left by an earlier run that died
+        // between its store and index writes.
+        self.index.delete_documents(ws, &doc_ids).await?;
+        report.chunks_indexed += points.len();
+        self.index.upsert(points).await?;
+        for pending in &batch {
+            self.store
+                .mark_document_indexed(pending.id, &pending.hash)
+                .await?;
+        }
+        report.documents_changed += batch.len();
+        report.documents_done += batch.len();
+        self.store
+            .set_source_progress(source, &progress_value(report))
+            .await?;
+        Ok(())
+    }
+
+    async fn crawl(
+        &self,
+        source: SourceId,
+        config: &WebConfig,
+        stored: &[rapport_store::knowledge::StoredDocument],
+    ) -> Result<(Vec<SourceDocument>, web::CrawlReport, HashSet<String>)> {
+        let settings = web_settings(config, self.settings.allow_private_addresses)?;
+        let previous: HashMap<String, web::Validators> = stored
+            .iter()
+            .filter_map(|d| {
+                let v = serde_json::from_value(d.metadata.get("validators")?.clone()).ok()?;
+                Some((d.external_ref.clone(), v))
+            })
+            .collect();
+        let crawler = web::Crawler::new(settings)?;
+        let store = self.store.clone();
+        let progress = move |done: usize, known: usize| {
+            let store = store.clone();
+            let value = json!({"phase": "crawling", "pages_done": done, "pages_known": known});
+            tokio::spawn(async move {
+                let _ = store.set_source_progress(source, &value).await;
+            });
+        };
+        let (outcomes, report) = crawler.crawl(&previous, &progress).await?;
+        let mut docs = Vec::new();
+        let mut keep = HashSet::new();
+        for outcome in outcomes {
+            match outcome {
+                web::PageOutcome::Fetched(page) => docs.push(SourceDocument {
+                    external_ref: page.url.clone(),
+                    title: page.title,
+                    url: Some(page.url),
+                    body: crate::document::Body::Text(page.text),
+                    metadata: json!({"validators": page.validators}),
+                }),
+                web::PageOutcome::NotModified { url } => {
+                    keep.insert(url);
+                }
+            }
+        }
+        // A page that failed for a passing reason (timeout, 5xx) keeps its last good copy; one
+        // that is gone (404, 410) is removed with the other vanished pages.
+        for failed in &report.failed {
+            if !page_is_gone(failed) {
+                keep.insert(failed.url.clone());
+            }
+        }
+        Ok((docs, report, keep))
+    }
+
+    async fn mine_conversations(
+        &self,
+        source: &Source,
+        config: &ConversationsConfig,
+    ) -> Result<usize> {
+        let status = if config.auto_approve {
+            CandidateStatus::Approved
+        } else {
+            CandidateStatus::Pending
+        };
+        let mut pairs = Vec::new();
+        if let Some(path) = &config.import_path {
+            let path = PathBuf::from(path);
+            pairs.extend(
+                tokio::task::spawn_blocking(move || connectors::read_conversation_export(&path))
+                    .await
+                    .map_err(|e| Error::Invalid(format!("conversation reader panicked: {e}")))??,
+            );
+        }
+        if config.mine_resolved {
+            let lines = self.store.resolved_transcripts(source.workspace_id).await?;
+            let mut by_conversation: Vec<(i64, Vec<(String, String)>)> = Vec::new();
+            for line in lines {
+                match by_conversation.last_mut() {
+                    Some((id, messages)) if *id == line.conversation_id => {
+                        messages.push((line.author, line.text))
+                    }
+                    _ => by_conversation.push((line.conversation_id, vec![(line.author, line.text)])),
+                }
+            }
+            pairs.extend(by_conversation.iter().filter_map(|(id, messages)| {
+                connectors::mine_conversation(&format!("conversation:{id}"), messages)
+            }));
+        }
+        let mut added = 0;
+        for pair in pairs {
+            if self
+                .store
+                .add_candidate(
+                    source.workspace_id,
+                    source.id,
+                    &pair.conversation_ref,
+                    &pair.question,
+                    &pair.answer,
+                    status,
+                )
+                .await?
+            {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+}
+
+async fn read_files(config: FilesConfig) -> Result<Vec<SourceDocument>> {
+    tokio::task::spawn_blocking(move || {
+        let mut docs = Vec::new();
+        for file in &config.files {
+            let read = connectors::read_file(file, config.csv_mode)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", file.name)))?;
+            docs.extend(read);
+        }
+        Ok(docs)
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("file reader panicked: {e}")))?
+}
+
+fn web_settings(config: &WebConfig, allow_private: bool) -> Result<web::CrawlSettings> {
+    let parse = |s: &str| {
+        url::Url::parse(s).map_err(|e| Error::InvalidConfig(format!("{s:?} is not a URL: {e}")))
+    };
+    let mut settings = web::CrawlSettings::new(parse(&config.start_url)?);
+    settings.sitemap_url = config.sitemap_url.as_deref().map(parse).transpose()?;
+    settings.max_depth = config.max_depth;
+    settings.max_pages = config.max_pages;
+    settings.include = config.include.clone();
+    settings.exclude = config.exclude.clone();
+    settings.concurrency = config.concurrency;
+    settings.delay = std::time::Duration::from_millis(config.delay_ms);
+    settings.allow_private_addresses = allow_private;
+    Ok(settings)
+}
+
+/// Whether the site says the page no longer exists (as opposed to failing for now).
+fn page_is_gone(failed: &web::FailedPage) -> bool {
+    failed.status.is_some_and(|s| s == 404 || s == 410)
+}
+
+fn candidate_ref(id: CandidateId) -> String {
+    format!("candidate-{id}")
+}
+
+fn candidate_document(c: &Candidate) -> SourceDocument {
+    let mut doc = connectors::snippet_document(&candidate_ref(c.id), &c.question, &c.answer);
+    doc.metadata["conversation"] = json!(c.conversation_ref);
+    doc
+}
+
+fn progress_value(report: &SyncReport) -> Value {
+    serde_json::to_value(report).unwrap_or(Value::Null)
+}
+
+/// A file name that stays inside the upload folder.
+fn safe_file_name(name: &str) -> Result<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if base.is_empty() || base == "." || base == ".." || base.starts_with('.') {
+        return Err(Error::Invalid(format!("{name:?} is not a usable file name")));
+    }
+    Ok(base.to_owned())
+}
+
+/// A random-enough token for snippet references (no uuid dependency for one call site).
+fn uuid_like() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = format!(
+        "{:?}-{}-{}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    crate::document::hex(&Sha256::digest(seed.as_bytes()))[..20].to_owned()
+}
+
+impl Error {
+    /// Errors that another attempt cannot fix: the admin has to change something.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, Error::Store(_) | Error::Component(_))
+    }
+}

@@ -1,0 +1,158 @@
+//! Retrieval: the question in, the best chunks out, with what a citation needs (title, URL,
+//! page). Dense and sparse candidates are fused by the index; a curated answer (a snippet or an
+//! approved Q&A pair) that matches the question closely is moved to the top, because an admin
+//! wrote it for exactly that question.
+
+use rapport_core::domain::SourceKind;
+use rapport_core::ids::{ChunkId, SourceId, WorkspaceId};
+use rapport_core::ports::{IndexHit, IndexQuery, SearchMode};
+use rapport_store::knowledge::ChunkView;
+use serde::Serialize;
+
+use crate::base::KnowledgeBase;
+use crate::{Error, Result};
+
+/// Cosine similarity between the question and a curated Q&A chunk above which that chunk is
+/// put first. MiniLM scores paraphrases of one question around 0.7–0.9 and merely related
+/// questions below 0.6.
+pub const CURATED_MATCH: f32 = 0.72;
+
+/// Longest question text that is searched; the rest is cut (a pasted e-mail thread is not a
+/// better query for being long).
+const MAX_QUERY_CHARS: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub mode: SearchMode,
+    pub limit: usize,
+    pub source_kinds: Option<Vec<SourceKind>>,
+    pub source_ids: Option<Vec<SourceId>>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self {
+            mode: SearchMode::Hybrid,
+            limit: 8,
+            source_kinds: None,
+            source_ids: None,
+        }
+    }
+}
+
+/// A retrieved chunk, best first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retrieved {
+    pub score: f32,
+    #[serde(flatten)]
+    pub chunk: ChunkView,
+}
+
+impl KnowledgeBase {
+    /// The chunks of this workspace's knowledge that best answer `question`.
+    pub async fn search(
+        &self,
+        ws: WorkspaceId,
+        question: &str,
+        options: &SearchOptions,
+    ) -> Result<Vec<Retrieved>> {
+        let question: String = question.trim().chars().take(MAX_QUERY_CHARS).collect();
+        if question.is_empty() {
+            return Err(Error::Invalid("the question is empty".into()));
+        }
+        if options.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let dense = match options.mode {
+            SearchMode::Sparse => Vec::new(),
+            _ => self.embedder().embed_one(&question).await?,
+        };
+        let sparse = self.sparse().query(&question);
+        let query = IndexQuery {
+            workspace_id: ws,
+            mode: options.mode,
+            dense: dense.clone(),
+            sparse: Some(sparse),
+            source_ids: options.source_ids.clone(),
+            source_kinds: options.source_kinds.clone(),
+            limit: options.limit,
+        };
+        let mut hits = match options.mode {
+            SearchMode::Hybrid => self.hybrid(&query).await?,
+            _ => self.index().search(query.clone()).await?,
+        };
+        if options.mode != SearchMode::Sparse {
+            self.promote_curated(&query, &mut hits).await?;
+        }
+        let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
+        let views = self.store().chunks_by_ids(ws, &ids).await?;
+        let score_of = |id: i64| {
+            hits.iter()
+                .find(|h| h.chunk_id.0 == id)
+                .map_or(0.0, |h| h.score)
+        };
+        Ok(views
+            .into_iter()
+            .map(|chunk| Retrieved {
+                score: score_of(chunk.id),
+                chunk,
+            })
+            .collect())
+    }
+
+    /// Dense and sparse candidates, fused here (see [`crate::fusion`]).
+    async fn hybrid(&self, query: &IndexQuery) -> Result<Vec<IndexHit>> {
+        let candidates = query.limit.saturating_mul(4).max(40);
+        let side = |mode| IndexQuery {
+            mode,
+            limit: candidates,
+            ..query.clone()
+        };
+        let dense = self.index().search(side(SearchMode::Dense)).await?;
+        let sparse = self.index().search(side(SearchMode::Sparse)).await?;
+        let mut fused = self.settings().fusion.fuse(&dense, &sparse);
+        fused.truncate(query.limit);
+        Ok(fused)
+    }
+
+    /// Puts the closest curated Q&A chunk first when it matches the question closely.
+    async fn promote_curated(&self, query: &IndexQuery, hits: &mut Vec<IndexHit>) -> Result<()> {
+        let curated = [SourceKind::Snippets, SourceKind::Conversations];
+        let kinds: Vec<SourceKind> = match &query.source_kinds {
+            Some(kinds) => curated
+                .into_iter()
+                .filter(|k| kinds.contains(k))
+                .collect(),
+            None => curated.to_vec(),
+        };
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let best = self
+            .index()
+            .search(IndexQuery {
+                mode: SearchMode::Dense,
+                source_kinds: Some(kinds),
+                limit: 1,
+                ..query.clone()
+            })
+            .await?;
+        let Some(best) = best.into_iter().next() else {
+            return Ok(());
+        };
+        if best.score < CURATED_MATCH {
+            return Ok(());
+        }
+        let top = hits.first().map_or(0.0, |h| h.score);
+        hits.retain(|h| h.chunk_id != best.chunk_id);
+        hits.insert(
+            0,
+            IndexHit {
+                chunk_id: best.chunk_id,
+                score: top.max(best.score),
+            },
+        );
+        hits.truncate(query.limit);
+        Ok(())
+    }
+}

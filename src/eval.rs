@@ -1,0 +1,162 @@
+//! `rapport eval …`: quality figures on evaluation sets. Each run ingests the corpus into a
+//! throwaway data dir (SQLite and Qdrant Edge in a temporary folder), so it never touches the
+//! real knowledge and always measures the pipeline the product runs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use rapport_core::domain::SourceKind;
+use rapport_core::ids::WorkspaceId;
+use rapport_core::ports::SearchMode;
+use rapport_knowledge::eval::{EvalQuestion, evaluate_retrieval};
+use rapport_server::{App, Config};
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Recall@k, MRR and nDCG of retrieval on a corpus and its questions.
+    Retrieval {
+        /// JSONL, one document a line: `id`, `title`, `url`, `text`.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// JSONL: `id`, `question`, `gold_doc_ids`, `answerable`.
+        #[arg(long)]
+        questions: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
+        mode: ModeArg,
+        /// Print one JSON object (one per line with `--mode all`).
+        #[arg(long)]
+        json: bool,
+        /// Write the questions whose gold document was not first to this JSONL file.
+        #[arg(long)]
+        misses: Option<PathBuf>,
+        /// Hybrid fusion to use instead of the configured one: `rrf[:k[:dense_weight]]` or
+        /// `convex[:alpha]`.
+        #[arg(long)]
+        fusion: Option<rapport_knowledge::fusion::Fusion>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Hybrid,
+    Dense,
+    Sparse,
+    /// The three modes on one ingestion.
+    All,
+}
+
+pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
+    match command {
+        EvalCommand::Retrieval {
+            corpus,
+            questions,
+            k,
+            mode,
+            json,
+            misses,
+            fusion,
+        } => {
+            let mut config = config;
+            if let Some(fusion) = fusion {
+                config.knowledge.fusion = fusion;
+            }
+            retrieval(config, &corpus, &questions, k, mode, json, misses.as_deref()).await
+        }
+    }
+}
+
+async fn retrieval(
+    mut config: Config,
+    corpus: &Path,
+    questions: &Path,
+    k: usize,
+    mode: ModeArg,
+    json: bool,
+    misses_path: Option<&Path>,
+) -> anyhow::Result<()> {
+    let questions = read_questions(questions)?;
+    let corpus = std::fs::canonicalize(corpus)
+        .with_context(|| format!("{} does not exist", corpus.display()))?;
+    let scratch = tempfile::tempdir().context("cannot create a scratch data dir")?;
+    config.model_dir = Some(config.model_dir());
+    config.data_dir = scratch.path().to_path_buf();
+    // Always a throwaway SQLite, even where DATABASE_URL points at a real database.
+    config.secrets.database_url = None;
+    let app = App::build(config).await.context("could not start the pipeline")?;
+    let ws = WorkspaceId::DEFAULT;
+    let source = app
+        .knowledge
+        .upsert_source(
+            ws,
+            SourceKind::Articles,
+            "eval corpus",
+            &json!({"path": corpus.display().to_string()}),
+        )
+        .await?;
+    let report = app.knowledge.sync(ws, source.id).await?;
+    let source = app.store.source(ws, source.id).await?;
+    if let Some(error) = source.error {
+        anyhow::bail!("the corpus could not be ingested: {error}");
+    }
+    eprintln!(
+        "ingested {} documents into {} chunks in {:.1} s",
+        report.documents_total,
+        report.chunks_total,
+        report.elapsed_ms as f64 / 1000.0
+    );
+    let modes = match mode {
+        ModeArg::Hybrid => vec![SearchMode::Hybrid],
+        ModeArg::Dense => vec![SearchMode::Dense],
+        ModeArg::Sparse => vec![SearchMode::Sparse],
+        ModeArg::All => vec![SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse],
+    };
+    let mut all_misses = Vec::new();
+    for mode in modes {
+        let (metrics, misses) = evaluate_retrieval(&app.knowledge, ws, &questions, mode, k).await?;
+        if json {
+            println!("{}", serde_json::to_string(&metrics)?);
+        } else {
+            println!(
+                "{:<7} n={} recall@1={:.3} recall@5={:.3} recall@10={:.3} mrr={:.3} ndcg@10={:.3} p50={:.1}ms p95={:.1}ms",
+                metrics.mode,
+                metrics.n,
+                metrics.recall_at_1,
+                metrics.recall_at_5,
+                metrics.recall_at_10,
+                metrics.mrr,
+                metrics.ndcg_at_10,
+                metrics.p50_ms,
+                metrics.p95_ms
+            );
+        }
+        all_misses.extend(misses.into_iter().map(|m| (metrics.mode.clone(), m)));
+    }
+    if let Some(path) = misses_path {
+        let mut out = String::new();
+        for (mode, miss) in all_misses {
+            let mut value = serde_json::to_value(miss)?;
+            value["mode"] = json!(mode);
+            out.push_str(&serde_json::to_string(&value)?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn read_questions(path: &Path) -> anyhow::Result<Vec<EvalQuestion>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{} line {}: not a question", path.display(), n + 1))
+        })
+        .collect()
+}
