@@ -33,6 +33,16 @@ pub enum EvalCommand {
         /// Write the questions whose gold document was not first to this JSONL file.
         #[arg(long)]
         misses: Option<PathBuf>,
+        /// Write each question's raw dense and sparse candidates (document, score) to this JSONL
+        /// file, to study fusion without re-ingesting.
+        #[arg(long)]
+        dump: Option<PathBuf>,
+        /// Weight of the question–title match instead of the configured one.
+        #[arg(long)]
+        title_weight: Option<f32>,
+        /// Chunk size in tokens to use instead of the default (overlap and minimum scale with it).
+        #[arg(long)]
+        chunk_tokens: Option<usize>,
         /// Hybrid fusion to use instead of the configured one: `rrf[:k[:dense_weight]]` or
         /// `convex[:alpha]`.
         #[arg(long)]
@@ -58,13 +68,26 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             mode,
             json,
             misses,
+            dump,
             fusion,
+            chunk_tokens,
+            title_weight,
         } => {
             let mut config = config;
+            if let Some(weight) = title_weight {
+                config.knowledge.title_weight = weight;
+            }
+            if let Some(tokens) = chunk_tokens {
+                config.knowledge.chunk_max_tokens = tokens;
+            }
             if let Some(fusion) = fusion {
                 config.knowledge.fusion = fusion;
             }
-            retrieval(config, &corpus, &questions, k, mode, json, misses.as_deref()).await
+            let outputs = Outputs {
+                misses: misses.as_deref(),
+                dump: dump.as_deref(),
+            };
+            retrieval(config, &corpus, &questions, k, mode, json, outputs).await
         }
     }
 }
@@ -76,8 +99,9 @@ async fn retrieval(
     k: usize,
     mode: ModeArg,
     json: bool,
-    misses_path: Option<&Path>,
+    outputs: Outputs<'_>,
 ) -> anyhow::Result<()> {
+    let misses_path = outputs.misses;
     let questions = read_questions(questions)?;
     let corpus = std::fs::canonicalize(corpus)
         .with_context(|| format!("{} does not exist", corpus.display()))?;
@@ -108,6 +132,19 @@ async fn retrieval(
         report.chunks_total,
         report.elapsed_ms as f64 / 1000.0
     );
+    if let Some(path) = outputs.dump {
+        let mut out = String::new();
+        for q in questions.iter().filter(|q| q.answerable) {
+            let lists = app.knowledge.candidates(ws, &q.question, 100).await?;
+            let mut line = json!({"id": q.id, "gold": q.gold_doc_ids});
+            for (mode, list) in lists {
+                line[mode.as_str()] = json!(list);
+            }
+            out.push_str(&serde_json::to_string(&line)?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let modes = match mode {
         ModeArg::Hybrid => vec![SearchMode::Hybrid],
         ModeArg::Dense => vec![SearchMode::Dense],
@@ -146,6 +183,12 @@ async fn retrieval(
         std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Optional files a run writes besides its figures.
+struct Outputs<'a> {
+    misses: Option<&'a Path>,
+    dump: Option<&'a Path>,
 }
 
 fn read_questions(path: &Path) -> anyhow::Result<Vec<EvalQuestion>> {

@@ -299,7 +299,7 @@ fn draw(label: &str, progress: &Value, tty: bool) {
     } else {
         let (done, total) = (get("documents_done"), get("documents_total"));
         let width = 30;
-        let filled = if total == 0 { 0 } else { (done * width / total) as usize };
+        let filled = (done * width).checked_div(total).unwrap_or(0) as usize;
         format!(
             "{label}: [{}{}] {done}/{total} documents, {} chunks embedded",
             "#".repeat(filled),

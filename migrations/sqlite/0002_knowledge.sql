@@ -1,7 +1,11 @@
--- Knowledge ingestion (issue 3): page numbers for citations of PDFs, and Q&A candidates mined from
--- resolved conversations, which an admin approves before they are indexed.
+-- Knowledge ingestion (issue 3): page numbers for citations of PDFs, title embeddings, and Q&A
+-- candidates mined from resolved conversations, which an admin approves before they are indexed.
 
 ALTER TABLE chunks ADD COLUMN page INTEGER;
+
+-- The embedding of the document's title (little-endian f32s), compared with the question at
+-- search time to favour documents whose subject is what was asked.
+ALTER TABLE documents ADD COLUMN title_vector BLOB;
 
 CREATE TABLE knowledge_candidates (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -44,6 +44,9 @@ pub struct KnowledgeSettings {
     pub index_batch: usize,
     /// How hybrid search combines its dense and sparse rankings.
     pub fusion: Fusion,
+    /// Weight of the match between the question and a document's title in hybrid search
+    /// (0 turns it off).
+    pub title_weight: f32,
 }
 
 impl KnowledgeSettings {
@@ -54,6 +57,7 @@ impl KnowledgeSettings {
             chunk_sizes: ChunkSizes::default(),
             index_batch: 256,
             fusion: Fusion::default(),
+            title_weight: 0.3,
         }
     }
 }
@@ -92,6 +96,7 @@ pub struct KnowledgeBase {
 struct Pending {
     id: DocumentId,
     hash: String,
+    title: String,
     chunks: Vec<PreparedChunk>,
 }
 
@@ -569,6 +574,7 @@ impl KnowledgeBase {
                     batch.push(Pending {
                         id,
                         hash: upsert.content_hash,
+                        title: doc.title.clone(),
                         chunks,
                     });
                     ids.push(id);
@@ -596,15 +602,15 @@ impl KnowledgeBase {
         batch: Vec<Pending>,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let texts: Vec<String> = batch
+        let mut texts: Vec<String> = batch
             .iter()
             .flat_map(|p| p.chunks.iter().map(|c| c.indexed_text.clone()))
             .collect();
-        let dense = if texts.is_empty() {
-            Vec::new()
-        } else {
-            self.embedder.embed(texts).await?
-        };
+        let chunk_count = texts.len();
+        // Titles ride in the same embedding call; retrieval compares them with the question.
+        texts.extend(batch.iter().map(|p| p.title.clone()));
+        let mut dense = self.embedder.embed(texts).await?;
+        let titles = dense.split_off(chunk_count.min(dense.len()));
         let mut dense = dense.into_iter();
         let mut points = Vec::new();
         for pending in &batch {
@@ -634,9 +640,10 @@ impl KnowledgeBase {
         self.index.delete_documents(ws, &doc_ids).await?;
         report.chunks_indexed += points.len();
         self.index.upsert(points).await?;
-        for pending in &batch {
+        for (pending, title) in batch.iter().zip(titles.iter()) {
+            let title = (!pending.title.trim().is_empty()).then_some(title.as_slice());
             self.store
-                .mark_document_indexed(pending.id, &pending.hash)
+                .mark_document_indexed(pending.id, &pending.hash, title)
                 .await?;
         }
         report.documents_changed += batch.len();

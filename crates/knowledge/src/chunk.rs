@@ -25,6 +25,20 @@ impl Default for ChunkSizes {
     }
 }
 
+impl ChunkSizes {
+    /// Sizes for chunks of at most `max_tokens`, with the default proportions of minimum and
+    /// overlap.
+    pub fn scaled(max_tokens: usize) -> Self {
+        let max_tokens = max_tokens.max(16);
+        let base = Self::default();
+        Self {
+            max_tokens,
+            min_tokens: base.min_tokens * max_tokens / base.max_tokens,
+            overlap_tokens: base.overlap_tokens * max_tokens / base.max_tokens,
+        }
+    }
+}
+
 /// A piece of a document, with the headings above it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {

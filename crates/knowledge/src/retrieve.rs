@@ -102,7 +102,9 @@ impl KnowledgeBase {
 
     /// Dense and sparse candidates, fused here (see [`crate::fusion`]).
     async fn hybrid(&self, query: &IndexQuery) -> Result<Vec<IndexHit>> {
-        let candidates = query.limit.saturating_mul(4).max(40);
+        // Independent of the limit beyond 40, so that asking for more results does not change
+        // how the first ones are ranked (scores are normalised over the candidates).
+        let candidates = query.limit.max(40);
         let side = |mode| IndexQuery {
             mode,
             limit: candidates,
@@ -111,8 +113,77 @@ impl KnowledgeBase {
         let dense = self.index().search(side(SearchMode::Dense)).await?;
         let sparse = self.index().search(side(SearchMode::Sparse)).await?;
         let mut fused = self.settings().fusion.fuse(&dense, &sparse);
+        self.boost_by_title(query, &mut fused).await?;
         fused.truncate(query.limit);
         Ok(fused)
+    }
+
+    /// Adds to each chunk's fused score how well its document's title matches the question,
+    /// scaled among the candidate documents (the best title adds `title_weight`, the worst
+    /// nothing). A chunk that mentions the right words in the wrong article loses to one whose
+    /// article is about what was asked.
+    async fn boost_by_title(&self, query: &IndexQuery, fused: &mut [IndexHit]) -> Result<()> {
+        let weight = self.settings().title_weight;
+        if weight <= 0.0 || fused.is_empty() || query.dense.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
+        let documents = self.store().chunk_documents(query.workspace_id, &ids).await?;
+        let similarity: Vec<(ChunkId, f32)> = documents
+            .iter()
+            .filter_map(|(chunk, _, title)| {
+                let title = title.as_ref()?;
+                (title.len() == query.dense.len()).then(|| (*chunk, dot(title, &query.dense)))
+            })
+            .collect();
+        let (low, high) = similarity
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
+        let span = (high - low).max(f32::EPSILON);
+        for hit in fused.iter_mut() {
+            if let Some((_, s)) = similarity.iter().find(|(c, _)| *c == hit.chunk_id) {
+                hit.score += weight * (s - low) / span;
+            }
+        }
+        fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk_id.cmp(&b.chunk_id)));
+        Ok(())
+    }
+
+    /// The raw dense and sparse candidate lists of a question with their chunks' document refs,
+    /// for studying fusion offline (`rapport eval retrieval --dump`).
+    pub async fn candidates(
+        &self,
+        ws: WorkspaceId,
+        question: &str,
+        limit: usize,
+    ) -> Result<Vec<(SearchMode, Vec<(String, i64, f32)>)>> {
+        let query = IndexQuery::new(
+            ws,
+            self.embedder().embed_one(question).await?,
+            Some(self.sparse().query(question)),
+            limit,
+        );
+        let mut out = Vec::new();
+        for mode in [SearchMode::Dense, SearchMode::Sparse] {
+            let hits = self
+                .index()
+                .search(IndexQuery {
+                    mode,
+                    ..query.clone()
+                })
+                .await?;
+            let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
+            let views = self.store().chunks_by_ids(ws, &ids).await?;
+            let list = hits
+                .iter()
+                .filter_map(|h| {
+                    let view = views.iter().find(|v| v.id == h.chunk_id.0)?;
+                    Some((view.external_ref.clone(), view.id, h.score))
+                })
+                .collect();
+            out.push((mode, list));
+        }
+        Ok(out)
     }
 
     /// Puts the closest curated Q&A chunk first when it matches the question closely.
@@ -155,4 +226,9 @@ impl KnowledgeBase {
         hits.truncate(query.limit);
         Ok(())
     }
+}
+
+/// Cosine of two unit vectors.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

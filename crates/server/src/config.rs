@@ -96,9 +96,13 @@ pub struct KnowledgeConfig {
     pub max_upload_bytes: usize,
     /// Chunks embedded and indexed together during ingestion.
     pub index_batch: usize,
+    /// Largest chunk, in approximate model tokens; the minimum and the overlap scale with it.
+    pub chunk_max_tokens: usize,
     /// How hybrid search fuses dense and sparse rankings, e.g.
     /// `{method = "convex", alpha = 0.6}` or `{method = "rrf", k = 60, dense_weight = 0.5}`.
     pub fusion: rapport_knowledge::fusion::Fusion,
+    /// Weight of the question–title match in hybrid search (0 turns it off).
+    pub title_weight: f32,
 }
 
 impl Default for KnowledgeConfig {
@@ -107,7 +111,9 @@ impl Default for KnowledgeConfig {
             allow_private_addresses: false,
             max_upload_bytes: 25 * 1024 * 1024,
             index_batch: 256,
+            chunk_max_tokens: rapport_knowledge::chunk::ChunkSizes::default().max_tokens,
             fusion: rapport_knowledge::fusion::Fusion::default(),
+            title_weight: 0.3,
         }
     }
 }
@@ -398,6 +404,8 @@ impl Config {
         settings.allow_private_addresses = self.knowledge.allow_private_addresses;
         settings.index_batch = self.knowledge.index_batch.max(1);
         settings.fusion = self.knowledge.fusion;
+        settings.title_weight = self.knowledge.title_weight.max(0.0);
+        settings.chunk_sizes = rapport_knowledge::chunk::ChunkSizes::scaled(self.knowledge.chunk_max_tokens);
         settings
     }
 

@@ -443,6 +443,44 @@ impl Store {
         Ok(gone.into_iter().map(DocumentId).collect())
     }
 
+    /// The document of each chunk and that document's title embedding, for the chunks found
+    /// (one round trip, whatever the number of chunks).
+    pub async fn chunk_documents(
+        &self,
+        ws: WorkspaceId,
+        ids: &[ChunkId],
+    ) -> Result<Vec<(ChunkId, DocumentId, Option<Vec<f32>>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        // Only placeholders are formatted into the text; every value is bound.
+        let sql = format!(
+            "SELECT c.id, c.document_id, d.title_vector FROM chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE c.workspace_id = $1 AND c.id IN ({})",
+            placeholders.join(", ")
+        );
+        type Row = (i64, i64, Option<Vec<u8>>);
+        let rows: Vec<Row> = on_db!(&self.db, |p| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
+            for id in ids {
+                query = query.bind(id.0);
+            }
+            query.fetch_all(p).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(chunk, document, bytes)| {
+                let vector = bytes.map(|b| {
+                    b.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect()
+                });
+                (ChunkId(chunk), DocumentId(document), vector)
+            })
+            .collect())
+    }
+
     /// Deletes these documents of a source with their chunks, in one transaction.
     pub async fn delete_documents_in(&self, source: SourceId, ids: &[DocumentId]) -> Result<()> {
         if ids.is_empty() {
@@ -493,11 +531,20 @@ impl Store {
             .await?))
     }
 
-    /// Records that a document's chunks and vectors for `content_hash` are written.
-    pub async fn mark_document_indexed(&self, id: DocumentId, content_hash: &str) -> Result<()> {
-        let sql = "UPDATE documents SET content_hash = $1, updated_at = $2 WHERE id = $3";
+    /// Records that a document's chunks and vectors for `content_hash` are written, with the
+    /// embedding of its title.
+    pub async fn mark_document_indexed(
+        &self,
+        id: DocumentId,
+        content_hash: &str,
+        title_vector: Option<&[f32]>,
+    ) -> Result<()> {
+        let bytes: Option<Vec<u8>> =
+            title_vector.map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect());
+        let sql = "UPDATE documents SET content_hash = $1, title_vector = $2, updated_at = $3 WHERE id = $4";
         on_db!(&self.db, |p| sqlx::query(sql)
             .bind(content_hash)
+            .bind(&bytes)
             .bind(Utc::now())
             .bind(id.0)
             .execute(p)

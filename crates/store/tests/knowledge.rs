@@ -62,7 +62,7 @@ async fn unchanged_content_is_recognised_by_its_hash(store: Store) {
         DocumentChange::Changed(id),
         "a document is unchanged only once its chunks are indexed"
     );
-    store.mark_document_indexed(id, "h1").await.unwrap();
+    store.mark_document_indexed(id, "h1", Some(&[0.5, -1.0])).await.unwrap();
     assert_eq!(
         store
             .upsert_document(WS, source.id, &doc("a", "h1"))
@@ -70,6 +70,16 @@ async fn unchanged_content_is_recognised_by_its_hash(store: Store) {
             .unwrap(),
         DocumentChange::Unchanged(id)
     );
+    let (_, chunk_ids) = store
+        .replace_chunks(WS, source.id, id, &chunks(1, "a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.chunk_documents(WS, &chunk_ids).await.unwrap(),
+        vec![(chunk_ids[0], id, Some(vec![0.5, -1.0]))],
+        "the title vector is kept with the document"
+    );
+    assert!(store.chunk_documents(WorkspaceId(999), &chunk_ids).await.unwrap().is_empty());
     assert_eq!(
         store
             .upsert_document(WS, source.id, &doc("a", "h2"))
@@ -234,7 +244,7 @@ async fn documents_can_be_listed_edited_and_deleted(store: Store) {
         else {
             panic!()
         };
-        store.mark_document_indexed(id, "h").await.unwrap();
+        store.mark_document_indexed(id, "h", None).await.unwrap();
         ids.push(id);
     }
     store
