@@ -89,7 +89,9 @@ async fn ingest(config: &Config, corpus: &Path) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
     let app = App::build(scratch_config(config, scratch.path())).await?;
 
-    app.embedder.embed(texts[..texts.len().min(8)].to_vec()).await?; // warm-up
+    app.embedder
+        .embed(texts[..texts.len().min(8)].to_vec())
+        .await?; // warm-up
     let started = Instant::now();
     app.embedder.embed(texts.clone()).await?;
     let raw = texts.len() as f64 / started.elapsed().as_secs_f64();
@@ -140,7 +142,13 @@ async fn query(
     let sparse = SparseEncoder::default();
     let questions: Vec<String> = texts
         .iter()
-        .map(|t| t.split_whitespace().skip(3).take(9).collect::<Vec<_>>().join(" "))
+        .map(|t| {
+            t.split_whitespace()
+                .skip(3)
+                .take(9)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect();
     let mut results = Vec::new();
     for &size in sizes {
@@ -204,7 +212,9 @@ async fn query(
 
 /// A distinct unit vector near `seed`, so that synthetic points spread like real chunks.
 fn perturb(seed: &[f32], i: usize) -> Vec<f32> {
-    let mut state = (i as u64).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut state = (i as u64)
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1);
     let mut v: Vec<f32> = seed
         .iter()
         .map(|x| {
@@ -215,7 +225,12 @@ fn perturb(seed: &[f32], i: usize) -> Vec<f32> {
             x + noise * 0.08
         })
         .collect();
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
     v.iter_mut().for_each(|x| *x /= norm);
     v
 }

@@ -110,7 +110,9 @@ async fn retrieval(
     config.data_dir = scratch.path().to_path_buf();
     // Always a throwaway SQLite, even where DATABASE_URL points at a real database.
     config.secrets.database_url = None;
-    let app = App::build(config).await.context("could not start the pipeline")?;
+    let app = App::build(config)
+        .await
+        .context("could not start the pipeline")?;
     let ws = WorkspaceId::DEFAULT;
     let source = app
         .knowledge
@@ -192,8 +194,8 @@ struct Outputs<'a> {
 }
 
 fn read_questions(path: &Path) -> anyhow::Result<Vec<EvalQuestion>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

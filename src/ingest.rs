@@ -217,7 +217,10 @@ fn folder_sources(root: &Path, prefix: &str) -> anyhow::Result<Vec<(SourceKind, 
         }
     }
     if out.is_empty() {
-        bail!("{} holds no articles/, snippets.csv, files/ or conversations/", root.display());
+        bail!(
+            "{} holds no articles/, snippets.csv, files/ or conversations/",
+            root.display()
+        );
     }
     Ok(out)
 }
@@ -258,7 +261,12 @@ async fn import_snippets(kb: &KnowledgeBase, file: &Path, name: &str) -> anyhow:
 async fn report_sources(kb: &KnowledgeBase, names: &[String]) -> anyhow::Result<()> {
     for name in names {
         if let Some(source) = kb.store().source_by_name(WS, name).await? {
-            eprintln!("{}: {} ({} chunks)", source.name, source.status, kb.store().count_chunks(source.id).await?);
+            eprintln!(
+                "{}: {} ({} chunks)",
+                source.name,
+                source.status,
+                kb.store().count_chunks(source.id).await?
+            );
         }
     }
     Ok(())
@@ -295,7 +303,11 @@ fn draw(label: &str, progress: &Value, tty: bool) {
     let get = |k: &str| progress.get(k).and_then(Value::as_u64).unwrap_or(0);
     let phase = progress.get("phase").and_then(Value::as_str).unwrap_or("");
     let line = if phase == "crawling" {
-        format!("{label}: crawling {}/{} pages", get("pages_done"), get("pages_known"))
+        format!(
+            "{label}: crawling {}/{} pages",
+            get("pages_done"),
+            get("pages_known")
+        )
     } else {
         let (done, total) = (get("documents_done"), get("documents_total"));
         let width = 30;

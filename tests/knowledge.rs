@@ -217,13 +217,22 @@ async fn a_markdown_help_center_is_ingested_with_titles_and_urls_for_citations()
     assert!(!one["chunks"].as_array().unwrap().is_empty());
 
     // A re-sync of unchanged articles embeds nothing.
-    let resp = post(&app, &format!("/api/v1/knowledge/sources/{id}/resync"), json!({})).await;
+    let resp = post(
+        &app,
+        &format!("/api/v1/knowledge/sources/{id}/resync"),
+        json!({}),
+    )
+    .await;
     assert_eq!(resp.status(), 202);
     let again = settled(&app, id).await;
     assert_eq!(again["progress"]["documents_unchanged"], 3, "{again}");
     assert_eq!(again["progress"]["chunks_indexed"], 0);
 
-    let missing = create_source_raw(&app, json!({"kind": "articles", "name": "x", "config": {"path": "/nope"}})).await;
+    let missing = create_source_raw(
+        &app,
+        json!({"kind": "articles", "name": "x", "config": {"path": "/nope"}}),
+    )
+    .await;
     assert_eq!(missing.status(), 400);
     app.stop().await;
 }
@@ -290,16 +299,20 @@ async fn uploaded_pdf_csv_and_text_files_are_searchable_with_page_numbers() {
         .find(|h| h["external_ref"] == "quick-start.pdf")
         .expect("the PDF answers");
     assert_eq!(pdf_hit["page"], 2, "{hits:?}");
-    assert!(texts(&search(&app, "hub ethernet cable required?").await).contains("Ethernet is optional"));
+    assert!(
+        texts(&search(&app, "hub ethernet cable required?").await).contains("Ethernet is optional")
+    );
     assert!(texts(&search(&app, "free returns").await).contains("30 days"));
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_file_fails_its_source_with_a_clear_error_and_nothing_else() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.knowledge.max_upload_bytes = 64 * 1024)
-        .await
-        .unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.knowledge.max_upload_bytes = 64 * 1024
+    })
+    .await
+    .unwrap();
     let source = create_source(&app, "files", "Broken", json!({})).await;
     let id = source["id"].as_i64().unwrap();
     settled(&app, id).await;
@@ -308,7 +321,10 @@ async fn a_broken_file_fails_its_source_with_a_clear_error_and_nothing_else() {
     let source = settled(&app, id).await;
     assert_eq!(source["status"], "failed");
     let error = source["error"].as_str().unwrap();
-    assert!(error.contains("manual.pdf") && error.contains("PDF"), "{error}");
+    assert!(
+        error.contains("manual.pdf") && error.contains("PDF"),
+        "{error}"
+    );
 
     let too_big = upload(&app, id, vec![("big.txt", vec![b'a'; 100 * 1024])]).await;
     assert_eq!(too_big.status(), 413);
@@ -347,7 +363,10 @@ async fn serve_site(State(site): State<Site>, uri: Uri, headers: HeaderMap) -> R
     if path == "/sitemap.xml" {
         return ([(header::CONTENT_TYPE, "application/xml")], html).into_response();
     }
-    let etag = format!("\"{:x}\"", html.len() * 31 + html.bytes().map(usize::from).sum::<usize>());
+    let etag = format!(
+        "\"{:x}\"",
+        html.len() * 31 + html.bytes().map(usize::from).sum::<usize>()
+    );
     if headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.to_str().ok() == Some(etag.as_str()))
@@ -375,12 +394,50 @@ async fn start_site(site: Site) -> String {
 fn demo_site(address: &str) -> Site {
     let site = Site::default();
     let mut pages = site.pages.lock().unwrap();
-    pages.insert("/".into(), page("Help home", "Welcome to the help center of Skyline Bikes.", &["/bikes/", "/internal/secrets"]));
-    pages.insert("/bikes/".into(), page("Bikes", "Everything about our e-bikes.", &["/bikes/battery", "/bikes/brakes"]));
-    pages.insert("/bikes/battery".into(), page("Battery care", "Charge the battery to 80 percent for daily rides; a full charge takes four hours.", &["/bikes/battery/storage"]));
-    pages.insert("/bikes/battery/storage".into(), page("Winter storage", "Store the battery indoors above 5 degrees Celsius over winter.", &[]));
-    pages.insert("/bikes/brakes".into(), page("Brake pads", "Replace the brake pads every 2000 kilometres.", &[]));
-    pages.insert("/internal/secrets".into(), page("Internal", "The staff discount code is SECRET42.", &[]));
+    pages.insert(
+        "/".into(),
+        page(
+            "Help home",
+            "Welcome to the help center of Skyline Bikes.",
+            &["/bikes/", "/internal/secrets"],
+        ),
+    );
+    pages.insert(
+        "/bikes/".into(),
+        page(
+            "Bikes",
+            "Everything about our e-bikes.",
+            &["/bikes/battery", "/bikes/brakes"],
+        ),
+    );
+    pages.insert(
+        "/bikes/battery".into(),
+        page(
+            "Battery care",
+            "Charge the battery to 80 percent for daily rides; a full charge takes four hours.",
+            &["/bikes/battery/storage"],
+        ),
+    );
+    pages.insert(
+        "/bikes/battery/storage".into(),
+        page(
+            "Winter storage",
+            "Store the battery indoors above 5 degrees Celsius over winter.",
+            &[],
+        ),
+    );
+    pages.insert(
+        "/bikes/brakes".into(),
+        page(
+            "Brake pads",
+            "Replace the brake pads every 2000 kilometres.",
+            &[],
+        ),
+    );
+    pages.insert(
+        "/internal/secrets".into(),
+        page("Internal", "The staff discount code is SECRET42.", &[]),
+    );
     pages.insert(
         "/sitemap.xml".into(),
         format!("<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\"><url><loc>{address}/</loc></url><url><loc>{address}/bikes/brakes</loc></url></urlset>"),
@@ -391,9 +448,11 @@ fn demo_site(address: &str) -> Site {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_site_is_crawled_and_resynced_page_by_page() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.knowledge.allow_private_addresses = true)
-        .await
-        .unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.knowledge.allow_private_addresses = true
+    })
+    .await
+    .unwrap();
     let placeholder = Site::default();
     let address = start_site(placeholder.clone()).await;
     let site = demo_site(&address);
@@ -413,23 +472,57 @@ async fn a_web_site_is_crawled_and_resynced_page_by_page() {
     assert_eq!(source["status"], "ready", "{source}");
     // Home, bikes, battery, storage (three links deep), brakes; robots.txt keeps /internal/ out.
     assert_eq!(source["progress"]["documents_total"], 5, "{source}");
-    assert!(source["progress"]["crawl"]["skipped_robots"].as_u64().unwrap() >= 1);
-    assert!(!site.hits.lock().unwrap().iter().any(|p| p.starts_with("/internal")));
+    assert!(
+        source["progress"]["crawl"]["skipped_robots"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        !site
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.starts_with("/internal"))
+    );
     let hits = search(&app, "how should I store the battery in winter").await;
-    assert!(hits[0]["url"].as_str().unwrap().ends_with("/bikes/battery/storage"), "{hits:?}");
+    assert!(
+        hits[0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/bikes/battery/storage"),
+        "{hits:?}"
+    );
     assert!(!texts(&hits).contains("Menu"));
     assert!(!texts(&search(&app, "staff discount code").await).contains("SECRET42"));
 
     // One page changes, one disappears: only the changed one is embedded again.
     {
         let mut pages = site.pages.lock().unwrap();
-        pages.insert("/bikes/brakes".into(), page("Brake pads", "Replace the brake pads every 1500 kilometres or once a year.", &[]));
+        pages.insert(
+            "/bikes/brakes".into(),
+            page(
+                "Brake pads",
+                "Replace the brake pads every 1500 kilometres or once a year.",
+                &[],
+            ),
+        );
         pages.remove("/bikes/battery/storage");
         if let Some(battery) = pages.get_mut("/bikes/battery") {
-            *battery = page("Battery care", "Charge the battery to 80 percent for daily rides; a full charge takes four hours.", &[]);
+            *battery = page(
+                "Battery care",
+                "Charge the battery to 80 percent for daily rides; a full charge takes four hours.",
+                &[],
+            );
         }
     }
-    let resp = post(&app, &format!("/api/v1/knowledge/sources/{id}/resync"), json!({})).await;
+    let resp = post(
+        &app,
+        &format!("/api/v1/knowledge/sources/{id}/resync"),
+        json!({}),
+    )
+    .await;
     assert_eq!(resp.status(), 202);
     let source = settled(&app, id).await;
     let progress = &source["progress"];
@@ -437,10 +530,18 @@ async fn a_web_site_is_crawled_and_resynced_page_by_page() {
     assert_eq!(progress["documents_removed"], 1, "{progress}");
     // The battery page lost its link (changed), the brakes page its text; the rest answered 304.
     assert_eq!(progress["documents_changed"], 2, "{progress}");
-    assert!(progress["crawl"]["not_modified"].as_u64().unwrap() >= 2, "{progress}");
+    assert!(
+        progress["crawl"]["not_modified"].as_u64().unwrap() >= 2,
+        "{progress}"
+    );
     assert!(texts(&search(&app, "how often do brake pads need replacing").await).contains("1500"));
     let storage = search(&app, "winter storage of the battery").await;
-    assert!(!storage.iter().any(|h| h["url"].as_str().unwrap().ends_with("/storage")), "{storage:?}");
+    assert!(
+        !storage
+            .iter()
+            .any(|h| h["url"].as_str().unwrap().ends_with("/storage")),
+        "{storage:?}"
+    );
     app.stop().await;
 }
 
@@ -449,14 +550,33 @@ async fn the_crawler_refuses_the_servers_own_network_by_default() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let site = Site::default();
     let address = start_site(site.clone()).await;
-    site.pages.lock().unwrap().insert("/".into(), page("Home", "Hello", &[]));
-    let source = create_source(&app, "web", "Loopback", json!({"start_url": format!("{address}/")})).await;
+    site.pages
+        .lock()
+        .unwrap()
+        .insert("/".into(), page("Home", "Hello", &[]));
+    let source = create_source(
+        &app,
+        "web",
+        "Loopback",
+        json!({"start_url": format!("{address}/")}),
+    )
+    .await;
     let source = settled(&app, source["id"].as_i64().unwrap()).await;
     assert_eq!(source["status"], "failed");
-    assert!(source["error"].as_str().unwrap().contains("loopback"), "{source}");
-    assert!(site.hits.lock().unwrap().is_empty(), "no request reached the site");
+    assert!(
+        source["error"].as_str().unwrap().contains("loopback"),
+        "{source}"
+    );
+    assert!(
+        site.hits.lock().unwrap().is_empty(),
+        "no request reached the site"
+    );
 
-    let bad = create_source_raw(&app, json!({"kind": "web", "name": "x", "config": {"start_url": "file:///etc/passwd"}})).await;
+    let bad = create_source_raw(
+        &app,
+        json!({"kind": "web", "name": "x", "config": {"start_url": "file:///etc/passwd"}}),
+    )
+    .await;
     assert_eq!(bad.status(), 400);
     app.stop().await;
 }
@@ -469,29 +589,53 @@ async fn resolved_conversations_become_candidates_indexed_once_approved() {
 
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let store = &app.app.store;
-    let contact: ContactId = store.create_contact(WS, &NewContact::default()).await.unwrap().id.into();
-    let conversation = store.open_conversation(WS, contact, Channel::Whatsapp).await.unwrap();
+    let contact: ContactId = store
+        .create_contact(WS, &NewContact::default())
+        .await
+        .unwrap()
+        .id
+        .into();
+    let conversation = store
+        .open_conversation(WS, contact, Channel::Whatsapp)
+        .await
+        .unwrap();
     for (author, text) in [
-        (Author::Customer, "My thermostat shows error E7 after the update, what now?"),
-        (Author::Agent, "E7 means the firmware did not finish. Hold the dial for 15 seconds to restart the update."),
+        (
+            Author::Customer,
+            "My thermostat shows error E7 after the update, what now?",
+        ),
+        (
+            Author::Agent,
+            "E7 means the firmware did not finish. Hold the dial for 15 seconds to restart the update.",
+        ),
     ] {
         store
-            .insert_message(WS, &NewMessage {
-                conversation_id: conversation,
-                contact_id: contact,
-                direction: if author == Author::Customer { Direction::Inbound } else { Direction::Outbound },
-                author,
-                channel: Channel::Whatsapp,
-                provider_message_id: None,
-                kind: "text".into(),
-                text: text.into(),
-                attachments: json!([]),
-                sent_at: None,
-            })
+            .insert_message(
+                WS,
+                &NewMessage {
+                    conversation_id: conversation,
+                    contact_id: contact,
+                    direction: if author == Author::Customer {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    },
+                    author,
+                    channel: Channel::Whatsapp,
+                    provider_message_id: None,
+                    kind: "text".into(),
+                    text: text.into(),
+                    attachments: json!([]),
+                    sent_at: None,
+                },
+            )
             .await
             .unwrap();
     }
-    store.resolve_conversation(WS, conversation, Resolution::Human).await.unwrap();
+    store
+        .resolve_conversation(WS, conversation, Resolution::Human)
+        .await
+        .unwrap();
 
     let source = create_source(&app, "conversations", "Past chats", json!({})).await;
     let source = settled(&app, source["id"].as_i64().unwrap()).await;
@@ -502,13 +646,26 @@ async fn resolved_conversations_become_candidates_indexed_once_approved() {
     let candidate = &pending["candidates"][0];
     assert!(candidate["question"].as_str().unwrap().contains("E7"));
     let id = candidate["id"].as_i64().unwrap();
-    let resp = post(&app, &format!("/api/v1/knowledge/candidates/{id}/approve"), json!({})).await;
+    let resp = post(
+        &app,
+        &format!("/api/v1/knowledge/candidates/{id}/approve"),
+        json!({}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(body(resp).await["status"], "approved");
     let hits = search(&app, "error E7 on my thermostat").await;
-    assert!(hits[0]["text"].as_str().unwrap().contains("Hold the dial"), "{hits:?}");
+    assert!(
+        hits[0]["text"].as_str().unwrap().contains("Hold the dial"),
+        "{hits:?}"
+    );
 
-    let resp = post(&app, &format!("/api/v1/knowledge/candidates/{id}/reject"), json!({})).await;
+    let resp = post(
+        &app,
+        &format!("/api/v1/knowledge/candidates/{id}/reject"),
+        json!({}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert!(!texts(&search(&app, "error E7 on my thermostat").await).contains("Hold the dial"));
     let missing = post(&app, "/api/v1/knowledge/candidates/999/approve", json!({})).await;
@@ -531,10 +688,18 @@ async fn an_ingestion_that_dies_midway_is_resumed_and_ends_ready_without_duplica
         write(
             dir.path(),
             &format!("article-{n}.md"),
-            &format!("# Article {n}\n\nParagraph about topic number {n} with enough words to be a chunk of its own.\n"),
+            &format!(
+                "# Article {n}\n\nParagraph about topic number {n} with enough words to be a chunk of its own.\n"
+            ),
         );
     }
-    let source = create_source(&app, "articles", "Articles", json!({"path": dir.path().display().to_string()})).await;
+    let source = create_source(
+        &app,
+        "articles",
+        "Articles",
+        json!({"path": dir.path().display().to_string()}),
+    )
+    .await;
     let id = SourceId(source["id"].as_i64().unwrap());
     let store = app.app.store.clone();
 
@@ -555,7 +720,10 @@ async fn an_ingestion_that_dies_midway_is_resumed_and_ends_ready_without_duplica
     }
     doomed.abort();
     let _ = doomed.await;
-    assert_eq!(store.source(WS, id).await.unwrap().status.as_str(), "running");
+    assert_eq!(
+        store.source(WS, id).await.unwrap().status.as_str(),
+        "running"
+    );
 
     // A healthy worker takes the job over once the dead one's lease expires.
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -576,10 +744,18 @@ async fn an_ingestion_that_dies_midway_is_resumed_and_ends_ready_without_duplica
     while workers.join_next().await.is_some() {}
 
     assert_eq!(source["status"], "ready", "{source}");
-    let docs = body(app.get(&format!("/api/v1/knowledge/sources/{}/documents", id.0)).await).await;
+    let docs = body(
+        app.get(&format!("/api/v1/knowledge/sources/{}/documents", id.0))
+            .await,
+    )
+    .await;
     assert_eq!(docs["total"], 8);
     let chunks = store.count_chunks(id).await.unwrap();
     assert_eq!(chunks, 8, "one chunk per article, none twice");
-    assert_eq!(app.app.index.count(WS).await.unwrap(), 8, "one vector per chunk");
+    assert_eq!(
+        app.app.index.count(WS).await.unwrap(),
+        8,
+        "one vector per chunk"
+    );
     app.stop().await;
 }

@@ -9,12 +9,12 @@ use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
     EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion,
     HnswIndexConfig, IntegerIndexParams, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
-    QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, SparseVector, UpdateOperation, Vector,
-    VectorInternal, Vectors, WithPayloadInterface, WithVector,
+    PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, Prefetch, QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, SparseVector,
+    UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface, WithVector,
 };
-use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
 use rapport_core::domain::SourceKind;
+use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
 use rapport_core::ports::{self, IndexHit, IndexPoint, IndexQuery, SearchMode, VectorIndex};
 use serde_json::json;
 
@@ -577,7 +577,10 @@ impl VectorIndex for EdgeIndex {
         let ids: Vec<i64> = document_ids.iter().map(|document| document.0).collect();
         let filter = all_of(vec![
             equals(WORKSPACE_ID, workspace_id.0),
-            Condition::Field(FieldCondition::new_match(key(DOCUMENT_ID), Match::from(ids))),
+            Condition::Field(FieldCondition::new_match(
+                key(DOCUMENT_ID),
+                Match::from(ids),
+            )),
         ]);
         self.write(UpdateOperation::PointOperation(
             PointOperations::DeletePointsByFilter(filter),

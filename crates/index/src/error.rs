@@ -55,6 +55,49 @@ pub enum Error {
     /// The blocking task running a Qdrant call panicked or was cancelled.
     #[error("index task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A call to the Qdrant server failed: unreachable, refused (a wrong API key, a collection
+    /// removed behind Rapport's back) or timed out. The server's own message rarely says which
+    /// call it answered, so `operation` does.
+    #[error("qdrant server, {operation}: {}", describe_server_error(.source))]
+    Server {
+        operation: &'static str,
+        /// Boxed: the gRPC status inside is large, and every `Result` of this crate would carry it.
+        source: Box<qdrant_client::QdrantError>,
+    },
+    /// The server's collection was made for another embedding size; as with
+    /// [`Error::DimensionMismatch`], it has to be rebuilt, or Rapport pointed at another one.
+    #[error(
+        "qdrant collection {collection:?} holds {stored}-dimensional vectors, but {expected} \
+         were configured; reindex into another collection or drop this one"
+    )]
+    CollectionDimensionMismatch {
+        collection: String,
+        stored: usize,
+        expected: usize,
+    },
+    /// A collection of that name exists but lacks the vectors Rapport writes; writing into it
+    /// would fail point by point, or worse, succeed beside someone else's data.
+    #[error("qdrant collection {collection:?} was not created by Rapport: {reason}")]
+    ForeignCollection { collection: String, reason: String },
+    /// Hybrid search sends RRF with its `k`, which servers before this version do not understand:
+    /// they would reject every hybrid query, so the connection is refused up front instead.
+    #[error("qdrant server {version} is too old; Rapport needs {required} or newer")]
+    ServerTooOld {
+        version: String,
+        required: &'static str,
+    },
+}
+
+/// The status code and message of a refused call, without the response metadata that
+/// `QdrantError`'s own `Display` appends.
+fn describe_server_error(err: &qdrant_client::QdrantError) -> String {
+    match err {
+        qdrant_client::QdrantError::ResponseError { status }
+        | qdrant_client::QdrantError::ResourceExhaustedError { status, .. } => {
+            format!("{} ({:?})", status.message(), status.code())
+        }
+        other => other.to_string(),
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -10,9 +10,14 @@
 //! Search is exact (brute force) until [`EdgeIndex::optimize`] builds an HNSW graph, which Qdrant
 //! only does once a segment passes its indexing threshold; below that, brute force is both correct
 //! and fast enough.
+//!
+//! [`QdrantServerIndex`] stores the same points in a collection of a Qdrant server instead, for
+//! installations that run several `rapport serve` processes against one index.
 
 mod edge;
 mod error;
+mod server;
 
 pub use edge::EdgeIndex;
 pub use error::{Error, Result};
+pub use server::{QdrantServerIndex, QdrantServerOptions};

@@ -341,7 +341,12 @@ impl KnowledgeBase {
         Ok(())
     }
 
-    async fn require_kind(&self, ws: WorkspaceId, id: SourceId, kind: SourceKind) -> Result<Source> {
+    async fn require_kind(
+        &self,
+        ws: WorkspaceId,
+        id: SourceId,
+        kind: SourceKind,
+    ) -> Result<Source> {
         let source = self.store.source(ws, id).await?;
         if source.kind != kind {
             return Err(Error::Invalid(format!(
@@ -361,7 +366,8 @@ impl KnowledgeBase {
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<Source> {
         let existing = self.require_kind(ws, source, SourceKind::Files).await?;
-        let SourceConfig::Files(mut config) = SourceConfig::parse(SourceKind::Files, &existing.config)?
+        let SourceConfig::Files(mut config) =
+            SourceConfig::parse(SourceKind::Files, &existing.config)?
         else {
             return Err(Error::Invalid("not a files source".into()));
         };
@@ -620,9 +626,9 @@ impl KnowledgeBase {
                 .replace_chunks(ws, source, pending.id, &rows)
                 .await?;
             for (chunk, chunk_id) in pending.chunks.iter().zip(new_ids) {
-                let vector = dense
-                    .next()
-                    .ok_or_else(|| Error::Invalid("the embedder returned too few vectors".into()))?;
+                let vector = dense.next().ok_or_else(|| {
+                    Error::Invalid("the embedder returned too few vectors".into())
+                })?;
                 points.push(IndexPoint {
                     chunk_id,
                     workspace_id: ws,
@@ -731,7 +737,9 @@ impl KnowledgeBase {
                     Some((id, messages)) if *id == line.conversation_id => {
                         messages.push((line.author, line.text))
                     }
-                    _ => by_conversation.push((line.conversation_id, vec![(line.author, line.text)])),
+                    _ => {
+                        by_conversation.push((line.conversation_id, vec![(line.author, line.text)]))
+                    }
                 }
             }
             pairs.extend(by_conversation.iter().filter_map(|(id, messages)| {
@@ -812,7 +820,9 @@ fn progress_value(report: &SyncReport) -> Value {
 fn safe_file_name(name: &str) -> Result<String> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.is_empty() || base == "." || base == ".." || base.starts_with('.') {
-        return Err(Error::Invalid(format!("{name:?} is not a usable file name")));
+        return Err(Error::Invalid(format!(
+            "{name:?} is not a usable file name"
+        )));
     }
     Ok(base.to_owned())
 }

@@ -281,7 +281,10 @@ pub fn article_export(text: &str) -> Result<Vec<SourceDocument>> {
         let reference = match a.id {
             Some(Value::String(s)) => s,
             Some(Value::Number(n)) => n.to_string(),
-            _ => a.url.clone().unwrap_or_else(|| format!("article-{}", n + 1)),
+            _ => a
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("article-{}", n + 1)),
         };
         let body = if looks_like_html(&a.body) {
             extract::html_page(&a.body).text
@@ -313,9 +316,11 @@ pub fn article_export(text: &str) -> Result<Vec<SourceDocument>> {
 
 fn looks_like_html(text: &str) -> bool {
     let head: String = text.chars().take(2000).collect::<String>().to_lowercase();
-    ["<p>", "<p ", "<div", "<h1", "<h2", "<br", "</", "<ul", "<html"]
-        .iter()
-        .any(|tag| head.contains(tag))
+    [
+        "<p>", "<p ", "<div", "<h1", "<h2", "<br", "</", "<ul", "<html",
+    ]
+    .iter()
+    .any(|tag| head.contains(tag))
 }
 
 /// One file of a files source. A CSV gives one document per row; other formats one document.
@@ -515,7 +520,8 @@ mod tests {
     #[test]
     fn snippets_are_read_from_csv_json_and_jsonl() {
         let csv = parse_snippets(b"question,answer\nHours?,9 to 5\n").expect("csv");
-        let json = parse_snippets(br#"[{"question": "Hours?", "answer": "9 to 5"}]"#).expect("json");
+        let json =
+            parse_snippets(br#"[{"question": "Hours?", "answer": "9 to 5"}]"#).expect("json");
         let jsonl = parse_snippets(b"{\"question\": \"Hours?\", \"answer\": \"9 to 5\"}\n\n")
             .expect("jsonl");
         assert_eq!(csv, json);

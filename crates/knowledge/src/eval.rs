@@ -77,7 +77,10 @@ pub async fn evaluate_retrieval(
     let mut ndcg = 0.0;
     let mut latencies = Vec::new();
     let mut misses = Vec::new();
-    for q in questions.iter().filter(|q| q.answerable && !q.gold_doc_ids.is_empty()) {
+    for q in questions
+        .iter()
+        .filter(|q| q.answerable && !q.gold_doc_ids.is_empty())
+    {
         let started = Instant::now();
         let results = kb.search(ws, &q.question, &options).await?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);

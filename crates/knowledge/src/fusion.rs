@@ -36,8 +36,7 @@ impl FromStr for Fusion {
         let method = parts.next().unwrap_or_default();
         let mut number = |default: f32| -> Result<f32, String> {
             parts.next().map_or(Ok(default), |p| {
-                p.parse::<f32>()
-                    .map_err(|e| format!("{p:?} in {s:?}: {e}"))
+                p.parse::<f32>().map_err(|e| format!("{p:?} in {s:?}: {e}"))
             })
         };
         match method {
@@ -48,7 +47,9 @@ impl FromStr for Fusion {
             "convex" => Ok(Fusion::Convex {
                 alpha: number(0.6)?,
             }),
-            other => Err(format!("unknown fusion {other:?} (rrf[:k[:w]] or convex[:alpha])")),
+            other => Err(format!(
+                "unknown fusion {other:?} (rrf[:k[:w]] or convex[:alpha])"
+            )),
         }
     }
 }
@@ -61,7 +62,8 @@ impl Fusion {
             Fusion::Rrf { k, dense_weight } => {
                 for (list, weight) in [(dense, dense_weight), (sparse, 1.0 - dense_weight)] {
                     for (rank, hit) in list.iter().enumerate() {
-                        *scores.entry(hit.chunk_id).or_default() += weight / (k + rank as f32 + 1.0);
+                        *scores.entry(hit.chunk_id).or_default() +=
+                            weight / (k + rank as f32 + 1.0);
                     }
                 }
             }
@@ -82,7 +84,11 @@ impl Fusion {
             .map(|(chunk_id, score)| IndexHit { chunk_id, score })
             .collect();
         // Ties break on the chunk id so the order is stable from one run to the next.
-        fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk_id.cmp(&b.chunk_id)));
+        fused.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.chunk_id.cmp(&b.chunk_id))
+        });
         fused
     }
 }
@@ -129,7 +135,10 @@ mod tests {
         // Dense barely prefers 1 over 2; sparse strongly prefers 2.
         let dense = hits(&[(1, 0.80), (2, 0.79), (3, 0.2)]);
         let sparse = hits(&[(2, 20.0), (1, 2.0), (3, 1.0)]);
-        assert_eq!(ids(&Fusion::Convex { alpha: 0.6 }.fuse(&dense, &sparse))[0], 2);
+        assert_eq!(
+            ids(&Fusion::Convex { alpha: 0.6 }.fuse(&dense, &sparse))[0],
+            2
+        );
     }
 
     #[test]

@@ -128,7 +128,10 @@ impl KnowledgeBase {
             return Ok(());
         }
         let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
-        let documents = self.store().chunk_documents(query.workspace_id, &ids).await?;
+        let documents = self
+            .store()
+            .chunk_documents(query.workspace_id, &ids)
+            .await?;
         let similarity: Vec<(ChunkId, f32)> = documents
             .iter()
             .filter_map(|(chunk, _, title)| {
@@ -138,14 +141,20 @@ impl KnowledgeBase {
             .collect();
         let (low, high) = similarity
             .iter()
-            .fold((f32::MAX, f32::MIN), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
+            .fold((f32::MAX, f32::MIN), |(lo, hi), (_, s)| {
+                (lo.min(*s), hi.max(*s))
+            });
         let span = (high - low).max(f32::EPSILON);
         for hit in fused.iter_mut() {
             if let Some((_, s)) = similarity.iter().find(|(c, _)| *c == hit.chunk_id) {
                 hit.score += weight * (s - low) / span;
             }
         }
-        fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk_id.cmp(&b.chunk_id)));
+        fused.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.chunk_id.cmp(&b.chunk_id))
+        });
         Ok(())
     }
 
@@ -190,10 +199,7 @@ impl KnowledgeBase {
     async fn promote_curated(&self, query: &IndexQuery, hits: &mut Vec<IndexHit>) -> Result<()> {
         let curated = [SourceKind::Snippets, SourceKind::Conversations];
         let kinds: Vec<SourceKind> = match &query.source_kinds {
-            Some(kinds) => curated
-                .into_iter()
-                .filter(|k| kinds.contains(k))
-                .collect(),
+            Some(kinds) => curated.into_iter().filter(|k| kinds.contains(k)).collect(),
             None => curated.to_vec(),
         };
         if kinds.is_empty() {

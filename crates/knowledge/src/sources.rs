@@ -174,9 +174,9 @@ impl SourceConfig {
                 }
                 Ok(())
             }
-            SourceConfig::Articles(a) if a.path.trim().is_empty() => {
-                Err(Error::InvalidConfig("path must name a folder or a file".into()))
-            }
+            SourceConfig::Articles(a) if a.path.trim().is_empty() => Err(Error::InvalidConfig(
+                "path must name a folder or a file".into(),
+            )),
             _ => Ok(()),
         }
     }

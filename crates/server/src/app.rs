@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rapport_core::ports::{Embedder, VectorIndex};
 use rapport_embed::LocalEmbedder;
-use rapport_index::EdgeIndex;
+use rapport_index::{EdgeIndex, QdrantServerIndex, QdrantServerOptions};
 use rapport_knowledge::{KnowledgeBase, SYNC_JOB, SyncSourceJob};
 use rapport_store::Store;
 use rapport_store::runner::{JobRunner, RunnerConfig};
@@ -40,16 +40,8 @@ impl App {
             .map_err(|e| crate::Error::Config(format!("embedder loader panicked: {e}")))??;
         tracing::info!(model = rapport_embed::MODEL_NAME, "embedder ready");
 
-        let index_dir = config.index_dir();
-        let (dir, dims) = (index_dir.clone(), rapport_embed::DIMENSIONS);
-        let index = tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, dims))
-            .await
-            .map_err(|e| crate::Error::Config(format!("index opener panicked: {e}")))?
-            .map_err(rapport_core::Error::from)?;
-        tracing::info!(path = %index_dir.display(), "vector index ready");
-
+        let index = open_index(&config).await?;
         let embedder: Arc<dyn Embedder> = Arc::new(embedder);
-        let index: Arc<dyn VectorIndex> = Arc::new(index);
         let knowledge = KnowledgeBase::new(
             store.clone(),
             embedder.clone(),
@@ -100,6 +92,34 @@ impl App {
         JobRunner::new(self.store.clone(), config)
             .handle(SYNC_JOB, SyncSourceJob(self.knowledge.clone()))
     }
+}
+
+/// The configured vector index: a Qdrant server when `QDRANT_URL` is set, else Qdrant Edge in
+/// the data dir.
+async fn open_index(config: &Config) -> Result<Arc<dyn VectorIndex>> {
+    let dims = rapport_embed::DIMENSIONS;
+    if let Some(url) = &config.index.qdrant_url {
+        let mut opts = QdrantServerOptions::new(url.clone(), dims);
+        opts.collection = config.index.qdrant_collection.clone();
+        opts.api_key = config
+            .secrets
+            .qdrant_api_key
+            .as_ref()
+            .map(|k| k.expose().to_owned());
+        let index = QdrantServerIndex::connect(opts)
+            .await
+            .map_err(rapport_core::Error::from)?;
+        tracing::info!(%url, collection = %config.index.qdrant_collection, "vector index ready (Qdrant server)");
+        return Ok(Arc::new(index));
+    }
+    let index_dir = config.index_dir();
+    let dir = index_dir.clone();
+    let index = tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, dims))
+        .await
+        .map_err(|e| crate::Error::Config(format!("index opener panicked: {e}")))?
+        .map_err(rapport_core::Error::from)?;
+    tracing::info!(path = %index_dir.display(), "vector index ready (Qdrant Edge)");
+    Ok(Arc::new(index))
 }
 
 /// A started app: await [`Running::stopped`] after cancelling its token.

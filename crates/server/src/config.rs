@@ -27,6 +27,7 @@ pub struct Config {
     pub embedder: EmbedderConfig,
     pub jobs: JobsConfig,
     pub knowledge: KnowledgeConfig,
+    pub index: IndexConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -87,6 +88,25 @@ pub struct JobsConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// A Qdrant server or cluster (gRPC, e.g. `http://qdrant:6334`) instead of the embedded
+    /// Qdrant Edge (`QDRANT_URL` or `RAPPORT_QDRANT_URL`).
+    pub qdrant_url: Option<String>,
+    /// Collection on that server; created on first use.
+    pub qdrant_collection: String,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            qdrant_url: None,
+            qdrant_collection: "rapport_chunks".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KnowledgeConfig {
     /// Lets the web crawler fetch loopback, private and link-local addresses
     /// (`RAPPORT_CRAWL_ALLOW_PRIVATE`). Off by default: an admin's URL must not reach the
@@ -143,11 +163,18 @@ impl std::fmt::Debug for Secret {
 pub struct Secrets {
     /// `DATABASE_URL` (or `RAPPORT_DATABASE_URL`): `postgres://…` switches to PostgreSQL.
     pub database_url: Option<Secret>,
+    /// `QDRANT_API_KEY` (or `RAPPORT_QDRANT_API_KEY`), for a Qdrant server that requires one.
+    pub qdrant_api_key: Option<Secret>,
 }
 
 impl Secrets {
-    const VARS: &'static [(&'static str, &'static [&'static str])] =
-        &[("database_url", &["RAPPORT_DATABASE_URL", "DATABASE_URL"])];
+    const VARS: &'static [(&'static str, &'static [&'static str])] = &[
+        ("database_url", &["RAPPORT_DATABASE_URL", "DATABASE_URL"]),
+        (
+            "qdrant_api_key",
+            &["RAPPORT_QDRANT_API_KEY", "QDRANT_API_KEY"],
+        ),
+    ];
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
         let first = |names: &[&str]| {
@@ -159,6 +186,7 @@ impl Secrets {
         };
         Secrets {
             database_url: first(Self::VARS[0].1),
+            qdrant_api_key: first(Self::VARS[1].1),
         }
     }
 
@@ -176,6 +204,12 @@ impl Secrets {
             "database_url",
             &shown.unwrap_or_else(|| "(unset: SQLite in data_dir)".into()),
         )?;
+        let key = if secrets.qdrant_api_key.is_some() {
+            "***"
+        } else {
+            "(unset)"
+        };
+        map.serialize_entry("qdrant_api_key", key)?;
         map.end()
     }
 }
@@ -193,6 +227,7 @@ impl Default for Config {
             embedder: EmbedderConfig::default(),
             jobs: JobsConfig::default(),
             knowledge: KnowledgeConfig::default(),
+            index: IndexConfig::default(),
             secrets: Secrets::default(),
         }
     }
@@ -290,6 +325,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "largest knowledge file upload (default 25 MiB)",
     ),
     (
+        "QDRANT_URL",
+        "Qdrant server (gRPC) instead of the embedded index (also RAPPORT_QDRANT_URL)",
+    ),
+    (
+        "QDRANT_API_KEY",
+        "secret; API key of that server (also RAPPORT_QDRANT_API_KEY)",
+    ),
+    (
         "DATABASE_URL",
         "secret; postgres://… switches to PostgreSQL (also RAPPORT_DATABASE_URL)",
     ),
@@ -370,6 +413,9 @@ impl Config {
         if let Some(v) = get("RAPPORT_JOB_WORKERS") {
             self.jobs.workers = parse("RAPPORT_JOB_WORKERS", v)?;
         }
+        if let Some(v) = get("RAPPORT_QDRANT_URL").or_else(|| get("QDRANT_URL")) {
+            self.index.qdrant_url = Some(v.trim().to_owned());
+        }
         if let Some(v) = get("RAPPORT_CRAWL_ALLOW_PRIVATE") {
             self.knowledge.allow_private_addresses = parse("RAPPORT_CRAWL_ALLOW_PRIVATE", v)?;
         }
@@ -405,7 +451,8 @@ impl Config {
         settings.index_batch = self.knowledge.index_batch.max(1);
         settings.fusion = self.knowledge.fusion;
         settings.title_weight = self.knowledge.title_weight.max(0.0);
-        settings.chunk_sizes = rapport_knowledge::chunk::ChunkSizes::scaled(self.knowledge.chunk_max_tokens);
+        settings.chunk_sizes =
+            rapport_knowledge::chunk::ChunkSizes::scaled(self.knowledge.chunk_max_tokens);
         settings
     }
 

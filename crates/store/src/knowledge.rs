@@ -321,7 +321,8 @@ impl Store {
             Some((id, hash, title, url, metadata)) if hash == d.content_hash => {
                 // Same content; a page's new ETag or a renamed title is still worth keeping.
                 if title != d.title || url != d.url || metadata.0 != d.metadata {
-                    let sql = "UPDATE documents SET title = $1, url = $2, metadata = $3 WHERE id = $4";
+                    let sql =
+                        "UPDATE documents SET title = $1, url = $2, metadata = $3 WHERE id = $4";
                     on_db!(&self.db, |p| sqlx::query(sql)
                         .bind(&d.title)
                         .bind(&d.url)
@@ -508,7 +509,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = concat!(chunk_view_select!(), "WHERE c.workspace_id = $1 AND c.id = $2");
+        let sql = concat!(
+            chunk_view_select!(),
+            "WHERE c.workspace_id = $1 AND c.id = $2"
+        );
         // One indexed lookup per id keeps the SQL identical on both backends; retrieval asks for
         // tens of chunks, not thousands.
         let mut out = Vec::with_capacity(ids.len());

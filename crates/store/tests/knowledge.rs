@@ -62,7 +62,10 @@ async fn unchanged_content_is_recognised_by_its_hash(store: Store) {
         DocumentChange::Changed(id),
         "a document is unchanged only once its chunks are indexed"
     );
-    store.mark_document_indexed(id, "h1", Some(&[0.5, -1.0])).await.unwrap();
+    store
+        .mark_document_indexed(id, "h1", Some(&[0.5, -1.0]))
+        .await
+        .unwrap();
     assert_eq!(
         store
             .upsert_document(WS, source.id, &doc("a", "h1"))
@@ -79,7 +82,13 @@ async fn unchanged_content_is_recognised_by_its_hash(store: Store) {
         vec![(chunk_ids[0], id, Some(vec![0.5, -1.0]))],
         "the title vector is kept with the document"
     );
-    assert!(store.chunk_documents(WorkspaceId(999), &chunk_ids).await.unwrap().is_empty());
+    assert!(
+        store
+            .chunk_documents(WorkspaceId(999), &chunk_ids)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store
             .upsert_document(WS, source.id, &doc("a", "h2"))
@@ -254,7 +263,10 @@ async fn documents_can_be_listed_edited_and_deleted(store: Store) {
     assert_eq!(store.count_documents(source.id).await.unwrap(), 3);
     let page = store.documents(WS, source.id, 2, 0).await.unwrap();
     assert_eq!(page.len(), 2);
-    assert_eq!((page[0].external_ref.as_str(), page[0].chunk_count), ("a", 2));
+    assert_eq!(
+        (page[0].external_ref.as_str(), page[0].chunk_count),
+        ("a", 2)
+    );
     let chunks_of_a = store.document_chunks(WS, ids[0]).await.unwrap();
     assert_eq!(chunks_of_a.len(), 2);
     assert_eq!(chunks_of_a[0].source_kind, "snippets");
@@ -264,7 +276,10 @@ async fn documents_can_be_listed_edited_and_deleted(store: Store) {
         .await
         .unwrap();
     let edited = store.document(WS, ids[1]).await.unwrap();
-    assert_eq!((edited.title.as_str(), &edited.metadata), ("New title", &json!({"question": "q?"})));
+    assert_eq!(
+        (edited.title.as_str(), &edited.metadata),
+        ("New title", &json!({"question": "q?"}))
+    );
     assert_eq!(
         store
             .upsert_document(WS, source.id, &doc("b", "h"))
@@ -277,9 +292,19 @@ async fn documents_can_be_listed_edited_and_deleted(store: Store) {
     assert_eq!(stored.len(), 3);
 
     assert!(store.delete_document(WS, ids[2]).await.unwrap());
-    assert!(!store.delete_document(WorkspaceId(999), ids[0]).await.unwrap());
+    assert!(
+        !store
+            .delete_document(WorkspaceId(999), ids[0])
+            .await
+            .unwrap()
+    );
     assert!(store.document(WS, ids[2]).await.is_err());
-    assert!(store.edit_document(WS, ids[2], "x", &json!({})).await.is_err());
+    assert!(
+        store
+            .edit_document(WS, ids[2], "x", &json!({}))
+            .await
+            .is_err()
+    );
 }
 
 async fn candidates_are_added_once_per_conversation_and_reviewed(store: Store) {
@@ -288,11 +313,25 @@ async fn candidates_are_added_once_per_conversation_and_reviewed(store: Store) {
         .await
         .unwrap();
     let added = store
-        .add_candidate(WS, source.id, "conv-1", "Can I pause?", "Yes, up to 3 months.", CandidateStatus::Pending)
+        .add_candidate(
+            WS,
+            source.id,
+            "conv-1",
+            "Can I pause?",
+            "Yes, up to 3 months.",
+            CandidateStatus::Pending,
+        )
         .await
         .unwrap();
     let again = store
-        .add_candidate(WS, source.id, "conv-1", "other", "other", CandidateStatus::Pending)
+        .add_candidate(
+            WS,
+            source.id,
+            "conv-1",
+            "other",
+            "other",
+            CandidateStatus::Pending,
+        )
         .await
         .unwrap();
     assert!(added && !again);
@@ -302,20 +341,44 @@ async fn candidates_are_added_once_per_conversation_and_reviewed(store: Store) {
         .unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].question, "Can I pause?");
-    assert!(store.approved_candidates(source.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .approved_candidates(source.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let approved = store
-        .review_candidate(WS, pending[0].id, CandidateStatus::Approved, None, Some("Yes, for up to 3 months."))
+        .review_candidate(
+            WS,
+            pending[0].id,
+            CandidateStatus::Approved,
+            None,
+            Some("Yes, for up to 3 months."),
+        )
         .await
         .unwrap();
     assert_eq!(approved.status, CandidateStatus::Approved);
     assert_eq!(approved.answer, "Yes, for up to 3 months.");
     assert_eq!(store.approved_candidates(source.id).await.unwrap().len(), 1);
-    assert!(store.candidates(WS, Some(CandidateStatus::Pending)).await.unwrap().is_empty());
+    assert!(
+        store
+            .candidates(WS, Some(CandidateStatus::Pending))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.candidates(WS, None).await.unwrap().len(), 1);
     assert!(
         store
-            .review_candidate(WorkspaceId(999), pending[0].id, CandidateStatus::Rejected, None, None)
+            .review_candidate(
+                WorkspaceId(999),
+                pending[0].id,
+                CandidateStatus::Rejected,
+                None,
+                None
+            )
             .await
             .is_err()
     );

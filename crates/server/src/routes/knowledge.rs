@@ -182,7 +182,10 @@ pub async fn create_source(
             .add_snippets(WS, source.id, &pairs(body.snippets))
             .await?;
     }
-    Ok((StatusCode::CREATED, Json(app.store.source(WS, source.id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(app.store.source(WS, source.id).await?),
+    ))
 }
 
 fn pairs(snippets: Vec<SnippetBody>) -> Vec<(String, String)> {
