@@ -90,6 +90,9 @@ pub struct KnowledgeBase {
     index: Arc<dyn VectorIndex>,
     sparse: Arc<SparseEncoder>,
     settings: Arc<KnowledgeSettings>,
+    /// One writer per source at a time in this process: a snippet saved while its source syncs
+    /// must not have its chunks and vectors rewritten by both at once.
+    writers: Arc<std::sync::Mutex<HashMap<SourceId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// A document and the chunks it is cut into, waiting for the next index write.
@@ -113,7 +116,20 @@ impl KnowledgeBase {
             index,
             sparse: Arc::new(SparseEncoder::default()),
             settings: Arc::new(settings),
+            writers: Arc::default(),
         }
+    }
+
+    /// Waits until no other task of this process writes documents of `source`.
+    async fn write_lock(&self, source: SourceId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut writers = self
+                .writers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            writers.entry(source).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     pub fn store(&self) -> &Store {
@@ -278,8 +294,12 @@ impl KnowledgeBase {
             ..SyncReport::default()
         };
         let kept = self.store_and_index(ws, source, &docs, &mut report).await?;
-        let gone = self.store.delete_documents_except(source, &kept).await?;
-        self.index.delete_documents(ws, &gone).await?;
+        let gone = {
+            let _writer = self.write_lock(source).await;
+            let gone = self.store.delete_documents_except(source, &kept).await?;
+            self.index.delete_documents(ws, &gone).await?;
+            gone
+        };
         report.documents_removed = gone.len();
         self.refresh_counts(source, &mut report).await?;
         report.phase = "done".into();
@@ -336,6 +356,7 @@ impl KnowledgeBase {
                 id: id.0,
             });
         }
+        let _writer = self.write_lock(source).await;
         self.index.delete_documents(ws, &[id]).await?;
         self.store.delete_document(ws, id).await?;
         Ok(())
@@ -524,8 +545,11 @@ impl KnowledgeBase {
             .map(|d| DocumentId(d.id))
             .filter(|id| !kept.contains(id))
             .collect();
-        self.index.delete_documents(ws, &gone).await?;
-        self.store.delete_documents_in(source.id, &gone).await?;
+        {
+            let _writer = self.write_lock(source.id).await;
+            self.index.delete_documents(ws, &gone).await?;
+            self.store.delete_documents_in(source.id, &gone).await?;
+        }
         report.documents_removed = gone.len();
         self.index.optimize().await?;
         self.refresh_counts(source.id, &mut report).await?;
@@ -557,6 +581,7 @@ impl KnowledgeBase {
         documents: &[SourceDocument],
         report: &mut SyncReport,
     ) -> Result<Vec<DocumentId>> {
+        let _writer = self.write_lock(source).await;
         let kind = self.store.source(ws, source).await?.kind;
         let mut ids = Vec::with_capacity(documents.len());
         let mut seen = HashSet::new();
