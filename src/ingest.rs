@@ -302,7 +302,9 @@ async fn sync_with_progress(kb: &KnowledgeBase, id: SourceId, name: &str) -> any
 fn draw(label: &str, progress: &Value, tty: bool) {
     let get = |k: &str| progress.get(k).and_then(Value::as_u64).unwrap_or(0);
     let phase = progress.get("phase").and_then(Value::as_str).unwrap_or("");
-    let line = if phase == "crawling" {
+    let line = if phase == "reading" {
+        format!("{label}: reading…")
+    } else if phase == "crawling" {
         format!(
             "{label}: crawling {}/{} pages",
             get("pages_done"),
