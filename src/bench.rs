@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Subcommand;
 use rapport_core::domain::SourceKind;
 use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
-use rapport_core::ports::{Embedder, IndexPoint, IndexQuery, VectorIndex};
+use rapport_core::ports::{Embedder, IndexPoint, IndexQuery, SearchMode, VectorIndex};
 use rapport_embed::LocalEmbedder;
 use rapport_index::EdgeIndex;
 use rapport_knowledge::chunk::ChunkSizes;
@@ -35,7 +35,7 @@ pub enum BenchCommand {
         #[arg(long, default_value = "knowledge/articles")]
         corpus: PathBuf,
     },
-    /// Query latency (embed + hybrid search) and memory at index sizes.
+    /// Query latency (embed, dense and sparse search, fusion) and memory at index sizes.
     Query {
         /// Index sizes to measure, in chunks.
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
@@ -140,6 +140,7 @@ async fn query(
     let embedder = tokio::task::spawn_blocking(move || LocalEmbedder::load(&opts)).await??;
     let seeds = embedder.embed(texts.clone()).await?;
     let sparse = SparseEncoder::default();
+    let fusion = config.knowledge.fusion;
     let questions: Vec<String> = texts
         .iter()
         .map(|t| {
@@ -180,15 +181,22 @@ async fn query(
         for i in 0..queries {
             let q = &questions[(i * 7) % questions.len()];
             let t = Instant::now();
-            let dense = embedder.embed_one(q).await?;
-            let hits = index
-                .search(IndexQuery::new(
-                    WorkspaceId::DEFAULT,
-                    dense,
-                    Some(sparse.query(q)),
-                    8,
-                ))
-                .await?;
+            // What hybrid retrieval does before it reads chunks from the database: embed, one
+            // dense and one sparse search of 40 candidates each, fusion.
+            let query = IndexQuery::new(
+                WorkspaceId::DEFAULT,
+                embedder.embed_one(q).await?,
+                Some(sparse.query(q)),
+                40,
+            );
+            let side = |mode| IndexQuery {
+                mode,
+                ..query.clone()
+            };
+            let dense_hits = index.search(side(SearchMode::Dense)).await?;
+            let sparse_hits = index.search(side(SearchMode::Sparse)).await?;
+            let mut hits = fusion.fuse(&dense_hits, &sparse_hits);
+            hits.truncate(8);
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(!hits.is_empty(), "no hits at {size} points");
         }
