@@ -53,6 +53,11 @@ impl TestApp {
         backend: Backend,
         customise: impl FnOnce(&mut Config),
     ) -> Option<TestApp> {
+        // Server errors go to the failing test's output (the harness captures the rest).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,qdrant_edge=error")
+            .with_test_writer()
+            .try_init();
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let mut config = test_config(data_dir.path());
         let db = match backend {

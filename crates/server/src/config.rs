@@ -516,6 +516,39 @@ mod tests {
     }
 
     #[test]
+    fn knowledge_and_index_settings_come_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rapport.toml");
+        std::fs::write(
+            &path,
+            "[knowledge]\ntitle_weight = 0.5\n[knowledge.fusion]\nmethod = \"rrf\"\nk = 30.0\ndense_weight = 0.7\n",
+        )
+        .unwrap();
+        let c = Config::load_with(
+            Some(&path),
+            &env(&[
+                ("RAPPORT_CRAWL_ALLOW_PRIVATE", "true"),
+                ("QDRANT_URL", "http://qdrant:6334"),
+                ("QDRANT_API_KEY", "s3cret"),
+            ]),
+        )
+        .unwrap();
+        let settings = c.knowledge_settings();
+        assert!(settings.allow_private_addresses);
+        assert_eq!(settings.title_weight, 0.5);
+        assert_eq!(
+            settings.fusion,
+            rapport_knowledge::fusion::Fusion::Rrf {
+                k: 30.0,
+                dense_weight: 0.7
+            }
+        );
+        assert_eq!(c.index.qdrant_url.as_deref(), Some("http://qdrant:6334"));
+        let shown = c.to_masked_toml().unwrap();
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
     fn secrets_in_the_file_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rapport.toml");

@@ -377,20 +377,18 @@ impl Store {
         chunks: &[NewChunk],
     ) -> Result<(Vec<ChunkId>, Vec<ChunkId>)> {
         let now = Utc::now();
-        let select_old = "SELECT id FROM chunks WHERE document_id = $1";
-        let delete_old = "DELETE FROM chunks WHERE document_id = $1";
+        // The transaction's first statement writes: on SQLite a read-then-write transaction fails
+        // at once (no busy wait) when another connection committed in between.
+        let delete_old = "DELETE FROM chunks WHERE document_id = $1 RETURNING id";
         let insert = "INSERT INTO chunks (workspace_id, source_id, document_id, ordinal, heading_path, text, hash, \
                       token_count, page, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
         let (old, new) = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
-            let old: Vec<i64> = sqlx::query_scalar(select_old)
+            let mut old: Vec<i64> = sqlx::query_scalar(delete_old)
                 .bind(document.0)
                 .fetch_all(&mut *tx)
                 .await?;
-            sqlx::query(delete_old)
-                .bind(document.0)
-                .execute(&mut *tx)
-                .await?;
+            old.sort_unstable();
             let mut new = Vec::with_capacity(chunks.len());
             for c in chunks {
                 let id: i64 = sqlx::query_scalar(insert)
@@ -427,14 +425,16 @@ impl Store {
         let select = "SELECT id FROM documents WHERE source_id = $1";
         let delete = "DELETE FROM documents WHERE id = $1";
         let keep: std::collections::HashSet<i64> = keep.iter().map(|d| d.0).collect();
+        // Read outside the transaction, so that its first statement writes (see replace_chunks);
+        // a document added meanwhile is simply not judged.
+        let all: Vec<i64> = on_db!(&self.db, |p| sqlx::query_scalar(select)
+            .bind(source.0)
+            .fetch_all(p)
+            .await?);
+        let gone: Vec<i64> = all.into_iter().filter(|id| !keep.contains(id)).collect();
         // One transaction: a re-sync never leaves half of the vanished documents behind.
         let gone: Vec<i64> = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
-            let all: Vec<i64> = sqlx::query_scalar(select)
-                .bind(source.0)
-                .fetch_all(&mut *tx)
-                .await?;
-            let gone: Vec<i64> = all.into_iter().filter(|id| !keep.contains(id)).collect();
             for id in &gone {
                 sqlx::query(delete).bind(*id).execute(&mut *tx).await?;
             }
