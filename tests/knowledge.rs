@@ -54,6 +54,17 @@ async fn settled(app: &TestApp, id: i64) -> Value {
     panic!("source {id} did not finish syncing in 60 s");
 }
 
+/// Asks for a re-sync; the caller waits for it with [`settled`].
+async fn resync(app: &TestApp, id: i64) {
+    let resp = post(
+        app,
+        &format!("/api/v1/knowledge/sources/{id}/resync"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(resp.status(), 202);
+}
+
 async fn search(app: &TestApp, query: &str) -> Vec<Value> {
     let resp = post(
         app,
@@ -217,13 +228,7 @@ async fn a_markdown_help_center_is_ingested_with_titles_and_urls_for_citations()
     assert!(!one["chunks"].as_array().unwrap().is_empty());
 
     // A re-sync of unchanged articles embeds nothing.
-    let resp = post(
-        &app,
-        &format!("/api/v1/knowledge/sources/{id}/resync"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(resp.status(), 202);
+    resync(&app, id).await;
     let again = settled(&app, id).await;
     assert_eq!(again["progress"]["documents_unchanged"], 3, "{again}");
     assert_eq!(again["progress"]["chunks_indexed"], 0);
@@ -517,13 +522,7 @@ async fn a_web_site_is_crawled_and_resynced_page_by_page() {
             );
         }
     }
-    let resp = post(
-        &app,
-        &format!("/api/v1/knowledge/sources/{id}/resync"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(resp.status(), 202);
+    resync(&app, id).await;
     let source = settled(&app, id).await;
     let progress = &source["progress"];
     assert_eq!(source["status"], "ready", "{source}");

@@ -304,13 +304,19 @@ impl KnowledgeBase {
         self.refresh_counts(source, &mut report).await?;
         report.phase = "done".into();
         report.elapsed_ms = started.elapsed().as_millis() as u64;
+        self.record_ready(source, &report).await?;
+        Ok(report)
+    }
+
+    /// Keeps a finished sync's report as the source's progress and marks it ready.
+    async fn record_ready(&self, source: SourceId, report: &SyncReport) -> Result<()> {
         self.store
-            .set_source_progress(source, &progress_value(&report))
+            .set_source_progress(source, &progress_value(report))
             .await?;
         self.store
             .set_source_status(source, SourceStatus::Ready, None)
             .await?;
-        Ok(report)
+        Ok(())
     }
 
     /// Replaces a snippet's question and answer and re-indexes it.
@@ -460,12 +466,7 @@ impl KnowledgeBase {
             .await?;
         match self.sync_source(&source).await {
             Ok(report) => {
-                self.store
-                    .set_source_progress(id, &progress_value(&report))
-                    .await?;
-                self.store
-                    .set_source_status(id, SourceStatus::Ready, None)
-                    .await?;
+                self.record_ready(id, &report).await?;
                 Ok(report)
             }
             Err(e) if e.is_permanent() => {

@@ -30,13 +30,24 @@ pub fn front_matter(text: &str) -> (HashMap<String, String>, &str) {
     let mut fields = HashMap::new();
     for line in header.lines() {
         if let Some((k, v)) = line.split_once(':') {
-            let v = v.trim().trim_matches('"').trim_matches('\'').trim();
+            let v = unquote(v.trim());
             if !k.trim().is_empty() && !v.is_empty() {
                 fields.insert(k.trim().to_lowercase(), v.to_owned());
             }
         }
     }
     (fields, body)
+}
+
+/// A YAML-style scalar without its surrounding quotes, when it has a matching pair
+/// (`"Offline"` inside a title keeps its quotes).
+fn unquote(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return v[1..v.len() - 1].trim();
+        }
+    }
+    v
 }
 
 /// The readable part of an HTML page.
@@ -298,6 +309,16 @@ fn csv_error(e: csv::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn front_matter_values_lose_only_a_matching_pair_of_quotes() {
+        let (fields, body) = super::front_matter(
+            "---\ntitle: A device that shows \"Offline\"\nurl: 'https://x/y'\n---\nBody",
+        );
+        assert_eq!(fields["title"], "A device that shows \"Offline\"");
+        assert_eq!(fields["url"], "https://x/y");
+        assert_eq!(body, "Body");
+    }
+
     use super::*;
 
     #[test]
