@@ -532,10 +532,18 @@ impl KnowledgeBase {
         let mut kept = self
             .store_and_index(ws, source.id, &documents, &mut report)
             .await?;
+        // A page is named by its canonical URL, but a 304 or a failure names the URL it was
+        // fetched from: either identifies the document.
         kept.extend(
             stored
                 .iter()
-                .filter(|d| keep_refs.contains(&d.external_ref))
+                .filter(|d| {
+                    keep_refs.contains(&d.external_ref)
+                        || d.metadata
+                            .get("fetched_url")
+                            .and_then(Value::as_str)
+                            .is_some_and(|u| keep_refs.contains(u))
+                })
                 .map(|d| DocumentId(d.id)),
         );
         // Vanished = stored when this sync began and not read now. Documents added meanwhile
@@ -719,7 +727,7 @@ impl KnowledgeBase {
                     title: page.title,
                     url: Some(page.url),
                     body: crate::document::Body::Text(page.text),
-                    metadata: json!({"validators": page.validators}),
+                    metadata: json!({"validators": page.validators, "fetched_url": page.fetched_url}),
                 }),
                 web::PageOutcome::NotModified { url } => {
                     keep.insert(url);

@@ -670,6 +670,7 @@ impl Tally {
         self.report.fetched += 1;
         self.outcomes.push(PageOutcome::Fetched(Page {
             url: id,
+            fetched_url: url.to_string(),
             title: parsed.title,
             text: parsed.text,
             validators,

@@ -113,6 +113,9 @@ pub struct Page {
     /// The document's identity: the page's `rel=canonical` when it is on the same site, else the
     /// URL it was finally fetched from; without fragment.
     pub url: String,
+    /// Where it was fetched from (after redirects). Failures and 304s on a later crawl name this
+    /// URL, not the canonical one, so the pipeline keeps it to recognise the document.
+    pub fetched_url: String,
     pub title: String,
     /// Main content as Markdown-like text (see [`crate::extract::html_page`]).
     pub text: String,
