@@ -265,7 +265,7 @@ impl KnowledgeBase {
                     "a snippet needs a question and an answer".into(),
                 ));
             }
-            let reference = format!("snippet-{}", uuid_like());
+            let reference = format!("snippet-{}", uuid::Uuid::new_v4().simple());
             docs.push(connectors::snippet_document(&reference, question, answer));
         }
         let mut report = SyncReport::default();
@@ -859,20 +859,6 @@ fn safe_file_name(name: &str) -> Result<String> {
         )));
     }
     Ok(base.to_owned())
-}
-
-/// A random-enough token for snippet references (no uuid dependency for one call site).
-fn uuid_like() -> String {
-    use sha2::{Digest, Sha256};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = format!(
-        "{:?}-{}-{}",
-        std::time::SystemTime::now(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    crate::document::hex(&Sha256::digest(seed.as_bytes()))[..20].to_owned()
 }
 
 impl Error {

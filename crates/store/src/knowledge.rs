@@ -454,12 +454,11 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
         // Only placeholders are formatted into the text; every value is bound.
         let sql = format!(
             "SELECT c.id, c.document_id, d.title_vector FROM chunks c JOIN documents d ON d.id = c.document_id \
              WHERE c.workspace_id = $1 AND c.id IN ({})",
-            placeholders.join(", ")
+            placeholders(2, ids.len())
         );
         type Row = (i64, i64, Option<Vec<u8>>);
         let rows: Vec<Row> = on_db!(&self.db, |p| {
@@ -509,22 +508,23 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = concat!(
+        // Only placeholders are formatted into the text; every value is bound.
+        let sql = format!(
+            "{}WHERE c.workspace_id = $1 AND c.id IN ({})",
             chunk_view_select!(),
-            "WHERE c.workspace_id = $1 AND c.id = $2"
+            placeholders(2, ids.len())
         );
-        // One indexed lookup per id keeps the SQL identical on both backends; retrieval asks for
-        // tens of chunks, not thousands.
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row: Option<ChunkView> = on_db!(&self.db, |p| sqlx::query_as(sql)
-                .bind(ws.0)
-                .bind(id.0)
-                .fetch_optional(p)
-                .await?);
-            out.extend(row);
-        }
-        Ok(out)
+        let rows: Vec<ChunkView> = on_db!(&self.db, |p| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
+            for id in ids {
+                query = query.bind(id.0);
+            }
+            query.fetch_all(p).await?
+        });
+        // The database returns rows in its own order; callers rank them.
+        let mut by_id: std::collections::HashMap<i64, ChunkView> =
+            rows.into_iter().map(|row| (row.id, row)).collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(&id.0)).collect())
     }
 
     pub async fn count_chunks(&self, source: SourceId) -> Result<i64> {
@@ -802,4 +802,12 @@ impl Store {
             .fetch_all(p)
             .await?))
     }
+}
+
+/// `$first, $first+1, …`: `count` numbered placeholders for an `IN` list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
