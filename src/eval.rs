@@ -48,6 +48,36 @@ pub enum EvalCommand {
         #[arg(long)]
         fusion: Option<rapport_knowledge::fusion::Fusion>,
     },
+    /// Answered vs escalated per question (`answerable` true/false), with citation hits; the
+    /// last line printed is one JSON object of figures.
+    Answers {
+        #[arg(long)]
+        corpus: PathBuf,
+        /// JSONL: `id`, `question`, `gold_doc_ids`, `answerable`.
+        #[arg(long)]
+        questions: PathBuf,
+        /// Every n-th question, to run a sample.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        /// Write the wrongly handled questions to this JSONL file.
+        #[arg(long)]
+        misses: Option<PathBuf>,
+        /// Similarity threshold to use instead of the configured one.
+        #[arg(long)]
+        support_threshold: Option<f32>,
+    },
+    /// Cross-channel conversations step by step, each in a fresh data dir; the last line
+    /// printed is one JSON object: `passed`, `total`, `scenarios`.
+    Scenarios {
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long)]
+        scenarios: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,11 +119,31 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             };
             retrieval(config, &corpus, &questions, k, mode, json, outputs).await
         }
+        EvalCommand::Answers {
+            corpus,
+            questions,
+            limit,
+            json,
+            misses,
+            support_threshold,
+        } => {
+            let mut config = config;
+            if let Some(t) = support_threshold {
+                config.agent.support_threshold = t;
+            }
+            crate::eval_agent::answers(config, &corpus, &questions, limit, json, misses.as_deref())
+                .await
+        }
+        EvalCommand::Scenarios {
+            corpus,
+            scenarios,
+            json,
+        } => crate::eval_agent::scenarios(config, &corpus, &scenarios, json).await,
     }
 }
 
 async fn retrieval(
-    mut config: Config,
+    config: Config,
     corpus: &Path,
     questions: &Path,
     k: usize,
@@ -103,37 +153,8 @@ async fn retrieval(
 ) -> anyhow::Result<()> {
     let misses_path = outputs.misses;
     let questions = read_questions(questions)?;
-    let corpus = std::fs::canonicalize(corpus)
-        .with_context(|| format!("{} does not exist", corpus.display()))?;
-    let scratch = tempfile::tempdir().context("cannot create a scratch data dir")?;
-    config.model_dir = Some(config.model_dir());
-    config.data_dir = scratch.path().to_path_buf();
-    // Always a throwaway SQLite, even where DATABASE_URL points at a real database.
-    config.secrets.database_url = None;
-    let app = App::build(config)
-        .await
-        .context("could not start the pipeline")?;
+    let (app, _scratch) = scratch_app(config, corpus).await?;
     let ws = WorkspaceId::DEFAULT;
-    let source = app
-        .knowledge
-        .upsert_source(
-            ws,
-            SourceKind::Articles,
-            "eval corpus",
-            &json!({"path": corpus.display().to_string()}),
-        )
-        .await?;
-    let report = app.knowledge.sync(ws, source.id).await?;
-    let source = app.store.source(ws, source.id).await?;
-    if let Some(error) = source.error {
-        anyhow::bail!("the corpus could not be ingested: {error}");
-    }
-    eprintln!(
-        "ingested {} documents into {} chunks in {:.1} s",
-        report.documents_total,
-        report.chunks_total,
-        report.elapsed_ms as f64 / 1000.0
-    );
     if let Some(path) = outputs.dump {
         let mut out = String::new();
         for q in questions.iter().filter(|q| q.answerable) {
@@ -185,6 +206,48 @@ async fn retrieval(
         std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// An app on a throwaway data dir (SQLite and Qdrant Edge in a temporary folder) with `corpus`
+/// ingested as a help center. Keep the returned directory alive as long as the app.
+pub(crate) async fn scratch_app(
+    mut config: Config,
+    corpus: &Path,
+) -> anyhow::Result<(App, tempfile::TempDir)> {
+    let corpus = std::fs::canonicalize(corpus)
+        .with_context(|| format!("{} does not exist", corpus.display()))?;
+    let scratch = tempfile::tempdir().context("cannot create a scratch data dir")?;
+    config.model_dir = Some(config.model_dir());
+    config.data_dir = scratch.path().to_path_buf();
+    // Always a throwaway SQLite, even where DATABASE_URL points at a real database.
+    config.secrets.database_url = None;
+    // Queued work (memory updates) is run by the evaluation itself, when it matters.
+    config.jobs.workers = 0;
+    let app = App::build(config)
+        .await
+        .context("could not start the pipeline")?;
+    let ws = WorkspaceId::DEFAULT;
+    let source = app
+        .knowledge
+        .upsert_source(
+            ws,
+            SourceKind::Articles,
+            "eval corpus",
+            &json!({"path": corpus.display().to_string()}),
+        )
+        .await?;
+    let report = app.knowledge.sync(ws, source.id).await?;
+    let source = app.store.source(ws, source.id).await?;
+    if let Some(error) = source.error {
+        anyhow::bail!("the corpus could not be ingested: {error}");
+    }
+    eprintln!(
+        "ingested {} documents into {} chunks in {:.1} s",
+        report.documents_total,
+        report.chunks_total,
+        report.elapsed_ms as f64 / 1000.0
+    );
+    Ok((app, scratch))
 }
 
 /// Optional files a run writes besides its figures.

@@ -1,8 +1,10 @@
 //! `rapport`: the one binary. Parses the command line and the configuration, sets up logging,
 //! and hands over to the library crates.
 
+mod ask;
 mod bench;
 mod eval;
+mod eval_agent;
 mod ingest;
 
 use std::path::PathBuf;
@@ -38,6 +40,8 @@ enum Command {
         #[command(subcommand)]
         command: ingest::IngestCommand,
     },
+    /// Send one customer message through the whole pipeline; prints the reply and its trace.
+    Ask(ask::AskArgs),
     /// Measure quality on evaluation sets.
     Eval {
         #[command(subcommand)]
@@ -78,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { command } => bench::run(command, &config).await,
         Command::Ingest { command } => ingest::run(command, config).await,
         Command::Eval { command } => eval::run(command, config).await,
+        Command::Ask(args) => ask::run(args, config).await,
     }
 }
 

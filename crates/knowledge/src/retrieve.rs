@@ -3,6 +3,8 @@
 //! approved Q&A pair) that matches the question closely is moved to the top, because an admin
 //! wrote it for exactly that question.
 
+use std::collections::HashMap;
+
 use rapport_core::domain::SourceKind;
 use rapport_core::ids::{ChunkId, SourceId, WorkspaceId};
 use rapport_core::ports::{IndexHit, IndexQuery, SearchMode};
@@ -43,7 +45,13 @@ impl Default for SearchOptions {
 /// A retrieved chunk, best first.
 #[derive(Debug, Clone, Serialize)]
 pub struct Retrieved {
+    /// Rank score (fused and boosted in hybrid mode): orders results, but is relative to the
+    /// other candidates of this question.
     pub score: f32,
+    /// Cosine similarity between the question and the chunk's embedding: an absolute measure of
+    /// how well the chunk matches, which is what "is the answer supported?" needs. Zero when the
+    /// chunk was found by words alone (sparse mode, or beyond the dense candidates).
+    pub similarity: f32,
     #[serde(flatten)]
     pub chunk: ChunkView,
 }
@@ -77,12 +85,19 @@ impl KnowledgeBase {
             source_kinds: options.source_kinds.clone(),
             limit: options.limit,
         };
-        let mut hits = match options.mode {
+        let (mut hits, mut similarities) = match options.mode {
             SearchMode::Hybrid => self.hybrid(&query).await?,
-            _ => self.index().search(query.clone()).await?,
+            SearchMode::Dense => {
+                let hits = self.index().search(query.clone()).await?;
+                let similarities = hits.iter().map(|h| (h.chunk_id, h.score)).collect();
+                (hits, similarities)
+            }
+            SearchMode::Sparse => (self.index().search(query.clone()).await?, HashMap::new()),
         };
         if options.mode != SearchMode::Sparse {
-            self.promote_curated(&query, &mut hits).await?;
+            if let Some(curated) = self.promote_curated(&query, &mut hits).await? {
+                similarities.insert(curated.chunk_id, curated.score);
+            }
         }
         let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
         let views = self.store().chunks_by_ids(ws, &ids).await?;
@@ -95,13 +110,15 @@ impl KnowledgeBase {
             .into_iter()
             .map(|chunk| Retrieved {
                 score: score_of(chunk.id),
+                similarity: similarities.get(&ChunkId(chunk.id)).copied().unwrap_or(0.0),
                 chunk,
             })
             .collect())
     }
 
-    /// Dense and sparse candidates, fused here (see [`crate::fusion`]).
-    async fn hybrid(&self, query: &IndexQuery) -> Result<Vec<IndexHit>> {
+    /// Dense and sparse candidates, fused here (see [`crate::fusion`]), with the dense
+    /// similarity of every dense candidate.
+    async fn hybrid(&self, query: &IndexQuery) -> Result<(Vec<IndexHit>, HashMap<ChunkId, f32>)> {
         // Independent of the limit beyond 40, so that asking for more results does not change
         // how the first ones are ranked (scores are normalised over the candidates).
         let candidates = query.limit.max(40);
@@ -115,7 +132,8 @@ impl KnowledgeBase {
         let mut fused = self.settings().fusion.fuse(&dense, &sparse);
         self.boost_by_title(query, &mut fused).await?;
         fused.truncate(query.limit);
-        Ok(fused)
+        let similarities = dense.iter().map(|h| (h.chunk_id, h.score)).collect();
+        Ok((fused, similarities))
     }
 
     /// Adds to each chunk's fused score how well its document's title matches the question,
@@ -195,15 +213,20 @@ impl KnowledgeBase {
         Ok(out)
     }
 
-    /// Puts the closest curated Q&A chunk first when it matches the question closely.
-    async fn promote_curated(&self, query: &IndexQuery, hits: &mut Vec<IndexHit>) -> Result<()> {
+    /// Puts the closest curated Q&A chunk first when it matches the question closely, and
+    /// returns it with its similarity.
+    async fn promote_curated(
+        &self,
+        query: &IndexQuery,
+        hits: &mut Vec<IndexHit>,
+    ) -> Result<Option<IndexHit>> {
         let curated = [SourceKind::Snippets, SourceKind::Conversations];
         let kinds: Vec<SourceKind> = match &query.source_kinds {
             Some(kinds) => curated.into_iter().filter(|k| kinds.contains(k)).collect(),
             None => curated.to_vec(),
         };
         if kinds.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let best = self
             .index()
@@ -215,10 +238,10 @@ impl KnowledgeBase {
             })
             .await?;
         let Some(best) = best.into_iter().next() else {
-            return Ok(());
+            return Ok(None);
         };
         if best.score < CURATED_MATCH {
-            return Ok(());
+            return Ok(None);
         }
         let top = hits.first().map_or(0.0, |h| h.score);
         hits.retain(|h| h.chunk_id != best.chunk_id);
@@ -230,7 +253,7 @@ impl KnowledgeBase {
             },
         );
         hits.truncate(query.limit);
-        Ok(())
+        Ok(Some(best))
     }
 }
 

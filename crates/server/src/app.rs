@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rapport_agent::model::{ChatModel, Extractive, LlmChatModel};
+use rapport_agent::prompts::Prompts;
+use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
 use rapport_core::ports::{Embedder, VectorIndex};
 use rapport_embed::LocalEmbedder;
 use rapport_index::{EdgeIndex, QdrantServerIndex, QdrantServerOptions};
@@ -24,6 +27,7 @@ pub struct App {
     pub embedder: Arc<dyn Embedder>,
     pub index: Arc<dyn VectorIndex>,
     pub knowledge: KnowledgeBase,
+    pub agent: Agent,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -48,12 +52,21 @@ impl App {
             index.clone(),
             config.knowledge_settings(),
         );
+        let model = chat_model(&config)?;
+        tracing::info!(model = model.name(), "chat model ready");
+        let agent = Agent::new(
+            store.clone(),
+            knowledge.clone(),
+            model,
+            config.agent_settings(),
+        );
         Ok(App {
             config: Arc::new(config),
             store,
             embedder,
             index,
             knowledge,
+            agent,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -87,11 +100,24 @@ impl App {
             shutdown_grace: Duration::from_secs(self.config.http.shutdown_grace_secs),
             ..RunnerConfig::default()
         };
-        // Job kinds register their handlers here as the product grows (replies, outbox
-        // delivery, memory updates).
+        // Job kinds register their handlers here as the product grows (outbox delivery next).
         JobRunner::new(self.store.clone(), config)
             .handle(SYNC_JOB, SyncSourceJob(self.knowledge.clone()))
+            .handle(REPLY_JOB, ReplyJob(self.agent.clone()))
+            .handle(MEMORY_JOB, MemoryJob(self.agent.clone()))
     }
+}
+
+/// The configured language model, or the extractive one when none is.
+pub fn chat_model(config: &Config) -> Result<Arc<dyn ChatModel>> {
+    let Some(settings) = config.llm_settings() else {
+        return Ok(Arc::new(Extractive::new()));
+    };
+    let prompts = Prompts::load(config.agent.prompts_dir.as_deref())
+        .map_err(|e| crate::Error::Config(e.to_string()))?;
+    let client = rapport_agent::llm::OpenAiCompatible::new(settings)
+        .map_err(|e| crate::Error::Config(format!("language model: {e}")))?;
+    Ok(Arc::new(LlmChatModel::new(client, Arc::new(prompts))))
 }
 
 /// The configured vector index: a Qdrant server when `QDRANT_URL` is set, else Qdrant Edge in

@@ -28,6 +28,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub knowledge: KnowledgeConfig,
     pub index: IndexConfig,
+    pub agent: AgentConfig,
+    pub llm: LlmConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -138,6 +140,80 @@ impl Default for KnowledgeConfig {
     }
 }
 
+/// How the bot answers and when it hands over.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    pub bot_name: String,
+    pub business_name: String,
+    /// Question–chunk similarity the best cited chunk must reach for the bot to answer
+    /// (`RAPPORT_SUPPORT_THRESHOLD`).
+    pub support_threshold: f32,
+    /// Hand an unanswerable question to a human at once (else after `max_unhelpful_replies`).
+    pub escalate_when_unsure: bool,
+    pub max_unhelpful_replies: u32,
+    /// Topics people handle: `[[agent.handoff_topics]] name = "refunds", keywords = ["refund"]`.
+    pub handoff_topics: Vec<rapport_agent::guards::HandoffTopic>,
+    /// Token budget of the customer's history in the answer's context.
+    pub context_tokens: usize,
+    pub retrieval_limit: usize,
+    /// Region for phone numbers written without a country code (`RAPPORT_DEFAULT_REGION`).
+    pub default_region: String,
+    /// A new message after this many hours of silence opens a new conversation.
+    pub conversation_idle_hours: i64,
+    /// Memory is refreshed once a conversation has been quiet this many minutes.
+    pub memory_quiet_minutes: i64,
+    /// Directory of prompt files overriding the built-in ones (`RAPPORT_PROMPTS_DIR`).
+    pub prompts_dir: Option<PathBuf>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        let d = rapport_agent::AgentSettings::default();
+        Self {
+            bot_name: d.persona.bot_name,
+            business_name: d.persona.business_name,
+            support_threshold: d.support_threshold,
+            escalate_when_unsure: d.escalate_when_unsure,
+            max_unhelpful_replies: d.max_unhelpful_replies,
+            handoff_topics: d.handoff_topics,
+            context_tokens: d.context_tokens,
+            retrieval_limit: d.retrieval_limit,
+            default_region: d.default_region,
+            conversation_idle_hours: d.conversation_idle.num_hours(),
+            memory_quiet_minutes: d.memory_quiet.num_minutes(),
+            prompts_dir: None,
+        }
+    }
+}
+
+/// The language model, when one is configured; without a model the extractive one answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// OpenAI-compatible API root (`RAPPORT_LLM_BASE_URL`), e.g. `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    /// Model name (`RAPPORT_LLM_MODEL`). Setting it switches from the extractive model.
+    pub model: Option<String>,
+    pub timeout_secs: u64,
+    pub max_attempts: u32,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".into(),
+            model: None,
+            timeout_secs: 60,
+            max_attempts: 3,
+            temperature: Some(0.2),
+            max_tokens: Some(700),
+        }
+    }
+}
+
 /// A value that must not appear in logs or `config show`.
 #[derive(Clone, Default)]
 pub struct Secret(String);
@@ -165,6 +241,10 @@ pub struct Secrets {
     pub database_url: Option<Secret>,
     /// `QDRANT_API_KEY` (or `RAPPORT_QDRANT_API_KEY`), for a Qdrant server that requires one.
     pub qdrant_api_key: Option<Secret>,
+    /// `RAPPORT_LLM_API_KEY` (or `OPENAI_API_KEY`).
+    pub llm_api_key: Option<Secret>,
+    /// `RAPPORT_IDENTITY_SECRET`: the key web-chat identities are signed with.
+    pub identity_secret: Option<Secret>,
 }
 
 impl Secrets {
@@ -174,6 +254,8 @@ impl Secrets {
             "qdrant_api_key",
             &["RAPPORT_QDRANT_API_KEY", "QDRANT_API_KEY"],
         ),
+        ("llm_api_key", &["RAPPORT_LLM_API_KEY", "OPENAI_API_KEY"]),
+        ("identity_secret", &["RAPPORT_IDENTITY_SECRET"]),
     ];
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
@@ -187,6 +269,8 @@ impl Secrets {
         Secrets {
             database_url: first(Self::VARS[0].1),
             qdrant_api_key: first(Self::VARS[1].1),
+            llm_api_key: first(Self::VARS[2].1),
+            identity_secret: first(Self::VARS[3].1),
         }
     }
 
@@ -210,6 +294,9 @@ impl Secrets {
             "(unset)"
         };
         map.serialize_entry("qdrant_api_key", key)?;
+        let masked = |s: &Option<Secret>| if s.is_some() { "***" } else { "(unset)" };
+        map.serialize_entry("llm_api_key", masked(&secrets.llm_api_key))?;
+        map.serialize_entry("identity_secret", masked(&secrets.identity_secret))?;
         map.end()
     }
 }
@@ -228,6 +315,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             knowledge: KnowledgeConfig::default(),
             index: IndexConfig::default(),
+            agent: AgentConfig::default(),
+            llm: LlmConfig::default(),
             secrets: Secrets::default(),
         }
     }
@@ -284,6 +373,34 @@ impl Default for JobsConfig {
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("RAPPORT_CONFIG", "path of the TOML config file"),
     ("RAPPORT_BIND", "listen address (default 127.0.0.1)"),
+    (
+        "RAPPORT_LLM_BASE_URL",
+        "OpenAI-compatible API root (default https://api.openai.com/v1)",
+    ),
+    (
+        "RAPPORT_LLM_MODEL",
+        "model name; setting it replaces the extractive model",
+    ),
+    (
+        "RAPPORT_LLM_API_KEY",
+        "secret; API key of that server (also OPENAI_API_KEY)",
+    ),
+    (
+        "RAPPORT_IDENTITY_SECRET",
+        "secret; key the site signs web-chat identities with",
+    ),
+    (
+        "RAPPORT_SUPPORT_THRESHOLD",
+        "similarity the best cited chunk must reach to answer (default 0.45)",
+    ),
+    (
+        "RAPPORT_DEFAULT_REGION",
+        "region for phone numbers without a country code (default US)",
+    ),
+    (
+        "RAPPORT_PROMPTS_DIR",
+        "directory of prompt files overriding the built-in ones",
+    ),
     ("RAPPORT_PORT", "listen port (default 8080)"),
     ("RAPPORT_DATA_DIR", "data directory (default ./.rapport)"),
     (
@@ -422,6 +539,21 @@ impl Config {
         if let Some(v) = get("RAPPORT_MAX_UPLOAD_BYTES") {
             self.knowledge.max_upload_bytes = parse("RAPPORT_MAX_UPLOAD_BYTES", v)?;
         }
+        if let Some(v) = get("RAPPORT_LLM_BASE_URL") {
+            self.llm.base_url = v.trim().to_owned();
+        }
+        if let Some(v) = get("RAPPORT_LLM_MODEL") {
+            self.llm.model = Some(v.trim().to_owned());
+        }
+        if let Some(v) = get("RAPPORT_SUPPORT_THRESHOLD") {
+            self.agent.support_threshold = parse("RAPPORT_SUPPORT_THRESHOLD", v)?;
+        }
+        if let Some(v) = get("RAPPORT_DEFAULT_REGION") {
+            self.agent.default_region = v.trim().to_uppercase();
+        }
+        if let Some(v) = get("RAPPORT_PROMPTS_DIR") {
+            self.agent.prompts_dir = Some(PathBuf::from(v));
+        }
         self.secrets = Secrets::from_env(env);
         Ok(())
     }
@@ -454,6 +586,41 @@ impl Config {
         settings.chunk_sizes =
             rapport_knowledge::chunk::ChunkSizes::scaled(self.knowledge.chunk_max_tokens);
         settings
+    }
+
+    pub fn agent_settings(&self) -> rapport_agent::AgentSettings {
+        let a = &self.agent;
+        rapport_agent::AgentSettings {
+            persona: rapport_agent::model::Persona {
+                bot_name: a.bot_name.clone(),
+                business_name: a.business_name.clone(),
+            },
+            support_threshold: a.support_threshold,
+            escalate_when_unsure: a.escalate_when_unsure,
+            max_unhelpful_replies: a.max_unhelpful_replies.max(1),
+            handoff_topics: a.handoff_topics.clone(),
+            context_tokens: a.context_tokens.max(100),
+            retrieval_limit: a.retrieval_limit.clamp(1, 50),
+            conversation_idle: chrono::Duration::hours(a.conversation_idle_hours.max(1)),
+            memory_quiet: chrono::Duration::minutes(a.memory_quiet_minutes.max(0)),
+            default_region: a.default_region.clone(),
+        }
+    }
+
+    /// The OpenAI-compatible client, when a model is configured.
+    pub fn llm_settings(&self) -> Option<rapport_agent::llm::LlmSettings> {
+        let model = self.llm.model.as_ref().filter(|m| !m.trim().is_empty())?;
+        let mut s = rapport_agent::llm::LlmSettings::new(self.llm.base_url.clone(), model.clone());
+        s.api_key = self
+            .secrets
+            .llm_api_key
+            .as_ref()
+            .map(|k| k.expose().to_owned());
+        s.timeout = Duration::from_secs(self.llm.timeout_secs.max(1));
+        s.max_attempts = self.llm.max_attempts.max(1);
+        s.temperature = self.llm.temperature;
+        s.max_tokens = self.llm.max_tokens;
+        Some(s)
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -34,6 +34,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Internal(#[from] Error),
 }
@@ -44,7 +46,22 @@ impl From<rapport_store::Error> for ApiError {
             rapport_store::Error::NotFound { what, id } => {
                 ApiError::NotFound(format!("{what} {id} not found"))
             }
+            rapport_store::Error::Conflict(m) => ApiError::Conflict(m),
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<rapport_agent::Error> for ApiError {
+    fn from(e: rapport_agent::Error) -> Self {
+        use rapport_agent::Error as A;
+        match e {
+            A::Store(store) => store.into(),
+            A::Knowledge(k) => k.into(),
+            A::Invalid(m) => ApiError::BadRequest(m),
+            A::BadSignature => ApiError::BadRequest(e.to_string()),
+            A::Model(m) => ApiError::Unavailable(format!("language model: {m}")),
+            other => ApiError::Internal(Error::Config(other.to_string())),
         }
     }
 }
@@ -91,6 +108,7 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::NotFound(m) => error_response(StatusCode::NOT_FOUND, "not_found", m),
             ApiError::BadRequest(m) => error_response(StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::Conflict(m) => error_response(StatusCode::CONFLICT, "conflict", m),
             ApiError::TooLarge(m) => {
                 error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }

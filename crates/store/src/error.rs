@@ -15,6 +15,9 @@ pub enum Error {
     },
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: i64 },
+    /// The request contradicts the current state (merging a customer into itself…).
+    #[error("{0}")]
+    Conflict(String),
     #[error("stored value is not valid: {0}")]
     Corrupt(String),
 }

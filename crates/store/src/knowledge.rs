@@ -802,10 +802,20 @@ impl Store {
             .fetch_all(p)
             .await?))
     }
+
+    /// Titles of the workspace's documents (product names are read off them).
+    pub async fn document_titles(&self, ws: WorkspaceId, limit: i64) -> Result<Vec<String>> {
+        let sql = "SELECT DISTINCT title FROM documents WHERE workspace_id = $1 AND title <> '' ORDER BY title LIMIT $2";
+        Ok(on_db!(&self.db, |p| sqlx::query_scalar(sql)
+            .bind(ws.0)
+            .bind(limit)
+            .fetch_all(p)
+            .await?))
+    }
 }
 
 /// `$first, $first+1, …`: `count` numbered placeholders for an `IN` list.
-fn placeholders(first: usize, count: usize) -> String {
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

@@ -8,6 +8,7 @@
 pub mod contacts;
 mod db;
 mod error;
+pub mod escalations;
 pub mod jobs;
 pub mod knowledge;
 pub mod messages;

@@ -2,14 +2,16 @@
 //! message id, because every channel retries webhooks.
 
 use chrono::{DateTime, Utc};
-use rapport_core::domain::{Author, Channel, Direction, Resolution};
+use rapport_core::domain::{Author, Channel, ConversationStatus, Direction, Resolution};
 use rapport_core::ids::{ContactId, ConversationId, MessageId, WorkspaceId};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::Result;
-use crate::Store;
 use crate::db::on_db;
+use crate::jobs::NewJob;
+use crate::knowledge::placeholders;
+use crate::{Error, Result, Store};
 
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -119,6 +121,392 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
+        Ok(())
+    }
+}
+
+/// A conversation as the agent and the inbox see it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Conversation {
+    pub id: i64,
+    pub contact_id: i64,
+    pub channel: String,
+    pub status: String,
+    pub assignee_id: Option<i64>,
+    pub resolution: Option<String>,
+    pub bot_since: Option<DateTime<Utc>>,
+    pub last_customer_message_at: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl Conversation {
+    pub fn status(&self) -> Result<ConversationStatus> {
+        Ok(self.status.parse()?)
+    }
+    pub fn channel(&self) -> Result<Channel> {
+        Ok(self.channel.parse()?)
+    }
+}
+
+macro_rules! conversation_columns {
+    () => {
+        "id, contact_id, channel, status, assignee_id, resolution, bot_since, last_customer_message_at, \
+         last_message_at, created_at, resolved_at"
+    };
+}
+
+/// One message of a customer's timeline, whatever the conversation or channel.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TimelineMessage {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub contact_id: i64,
+    pub direction: String,
+    pub author: String,
+    pub channel: String,
+    pub kind: String,
+    pub text: String,
+    pub internal_note: bool,
+    pub delivery_status: Option<String>,
+    #[sqlx(json)]
+    pub citations: Value,
+    #[sqlx(json)]
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! timeline_columns {
+    () => {
+        "id, conversation_id, contact_id, direction, author, channel, kind, text, internal_note, \
+         delivery_status, citations, metadata, created_at"
+    };
+}
+
+/// A message Rapport (the bot or the system) sends, stored with its outbox row in one
+/// transaction so nothing is lost if the process dies before delivery.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub conversation_id: ConversationId,
+    pub contact_id: ContactId,
+    pub author: Author,
+    pub channel: Channel,
+    pub text: String,
+    pub citations: Value,
+    /// The decision trace, shown in the playground and the inbox.
+    pub metadata: Value,
+    /// Whether the channel needs delivering (false for channels whose client reads replies
+    /// from the store, such as the CLI).
+    pub deliver: bool,
+}
+
+impl Store {
+    pub async fn conversation(&self, ws: WorkspaceId, id: ConversationId) -> Result<Conversation> {
+        let sql = concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE workspace_id = $1 AND id = $2"
+        );
+        on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?)
+        .ok_or(Error::NotFound {
+            what: "conversation",
+            id: id.0,
+        })
+    }
+
+    /// Conversations of these contacts (one customer), newest first.
+    pub async fn conversations_of(
+        &self,
+        ws: WorkspaceId,
+        contacts: &[ContactId],
+    ) -> Result<Vec<Conversation>> {
+        if contacts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {} FROM conversations WHERE workspace_id = $1 AND contact_id IN ({}) ORDER BY created_at DESC, id DESC",
+            conversation_columns!(),
+            placeholders(2, contacts.len())
+        );
+        on_db!(&self.db, |p| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
+            for c in contacts {
+                q = q.bind(c.0);
+            }
+            Ok(q.fetch_all(p).await?)
+        })
+    }
+
+    /// The conversation a new customer message joins: one a human owns or is about to (on any
+    /// channel: the customer's new message belongs to the escalated thread), else the open bot
+    /// conversation on this channel that saw a message since `since`.
+    pub async fn active_conversation(
+        &self,
+        ws: WorkspaceId,
+        contacts: &[ContactId],
+        channel: Channel,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Conversation>> {
+        let all = self.conversations_of(ws, contacts).await?;
+        if let Some(owned) = all
+            .iter()
+            .find(|c| c.status == "waiting_human" || c.status == "human")
+        {
+            return Ok(Some(owned.clone()));
+        }
+        Ok(all.into_iter().find(|c| {
+            c.status == "bot"
+                && c.channel == channel.as_str()
+                && c.last_message_at.unwrap_or(c.created_at) >= since
+        }))
+    }
+
+    /// Stores an inbound message and, when it is new, queues `job` (the reply) in the same
+    /// transaction: a stored message always gets its reply job, a repeat never a second one.
+    pub async fn receive_message(
+        &self,
+        ws: WorkspaceId,
+        m: &NewMessage,
+        job: Option<NewJob>,
+    ) -> Result<Inserted> {
+        let insert = "INSERT INTO messages (workspace_id, conversation_id, contact_id, direction, author, channel, \
+                      provider_message_id, kind, text, attachments, sent_at, created_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                      ON CONFLICT DO NOTHING RETURNING id";
+        let touch = "UPDATE conversations SET last_message_at = $1, last_customer_message_at = $1, updated_at = $1 \
+                     WHERE id = $2";
+        let enqueue = "INSERT INTO jobs (workspace_id, kind, payload, max_attempts, run_at, dedupe_key, \
+                       created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING";
+        let now = Utc::now();
+        let id: Option<i64> = on_db!(&self.db, |p| {
+            // First statement writes (see replace_chunks on SQLite transactions).
+            let mut tx = p.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(insert)
+                .bind(ws.0)
+                .bind(m.conversation_id.0)
+                .bind(m.contact_id.0)
+                .bind(m.direction.as_str())
+                .bind(m.author.as_str())
+                .bind(m.channel.as_str())
+                .bind(&m.provider_message_id)
+                .bind(&m.kind)
+                .bind(&m.text)
+                .bind(Json(&m.attachments))
+                .bind(m.sent_at)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(id) = id {
+                sqlx::query(touch)
+                    .bind(now)
+                    .bind(m.conversation_id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(job) = &job {
+                    let mut payload = job.payload.clone();
+                    if let Some(obj) = payload.as_object_mut() {
+                        obj.insert("message_id".into(), Value::from(id));
+                    }
+                    sqlx::query(enqueue)
+                        .bind(job.workspace_id.map(|w| w.0))
+                        .bind(&job.kind)
+                        .bind(Json(&payload))
+                        .bind(job.max_attempts)
+                        .bind(job.run_at.unwrap_or(now))
+                        .bind(&job.dedupe_key)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            id
+        });
+        if let Some(id) = id {
+            if job.is_some() {
+                self.job_notify.notify_waiters();
+            }
+            return Ok(Inserted::New(MessageId(id)));
+        }
+        let sql = "SELECT id FROM messages WHERE workspace_id = $1 AND channel = $2 AND provider_message_id = $3";
+        let existing: i64 = on_db!(&self.db, |p| sqlx::query_scalar(sql)
+            .bind(ws.0)
+            .bind(m.channel.as_str())
+            .bind(&m.provider_message_id)
+            .fetch_one(p)
+            .await?);
+        Ok(Inserted::Duplicate(MessageId(existing)))
+    }
+
+    /// Stores a reply of the bot or the system with its outbox row, in one transaction.
+    pub async fn add_reply(&self, ws: WorkspaceId, r: &NewReply) -> Result<MessageId> {
+        let insert = "INSERT INTO messages (workspace_id, conversation_id, contact_id, direction, author, channel, \
+                      kind, text, citations, metadata, delivery_status, created_at) \
+                      VALUES ($1, $2, $3, 'outbound', $4, $5, 'text', $6, $7, $8, $9, $10) RETURNING id";
+        let outbox = "INSERT INTO outbox (workspace_id, message_id, channel, next_attempt_at, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $4, $4)";
+        let touch = "UPDATE conversations SET last_message_at = $1, updated_at = $1 WHERE id = $2";
+        let now = Utc::now();
+        let status = if r.deliver { "queued" } else { "sent" };
+        let id: i64 = on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(insert)
+                .bind(ws.0)
+                .bind(r.conversation_id.0)
+                .bind(r.contact_id.0)
+                .bind(r.author.as_str())
+                .bind(r.channel.as_str())
+                .bind(&r.text)
+                .bind(Json(&r.citations))
+                .bind(Json(&r.metadata))
+                .bind(status)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            if r.deliver {
+                sqlx::query(outbox)
+                    .bind(ws.0)
+                    .bind(id)
+                    .bind(r.channel.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(touch)
+                .bind(now)
+                .bind(r.conversation_id.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            id
+        });
+        Ok(MessageId(id))
+    }
+
+    pub async fn message(&self, ws: WorkspaceId, id: MessageId) -> Result<TimelineMessage> {
+        let sql = concat!(
+            "SELECT ",
+            timeline_columns!(),
+            " FROM messages WHERE workspace_id = $1 AND id = $2"
+        );
+        on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?)
+        .ok_or(Error::NotFound {
+            what: "message",
+            id: id.0,
+        })
+    }
+
+    /// Every message of these contacts (one customer) on every channel, oldest first; the
+    /// newest `limit` when given.
+    pub async fn timeline(
+        &self,
+        ws: WorkspaceId,
+        contacts: &[ContactId],
+        limit: Option<i64>,
+    ) -> Result<Vec<TimelineMessage>> {
+        if contacts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {} FROM messages WHERE workspace_id = $1 AND contact_id IN ({}) ORDER BY created_at DESC, id DESC LIMIT {}",
+            timeline_columns!(),
+            placeholders(2, contacts.len()),
+            limit.unwrap_or(i64::MAX / 2).max(0)
+        );
+        let mut rows: Vec<TimelineMessage> = on_db!(&self.db, |p| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
+            for c in contacts {
+                q = q.bind(c.0);
+            }
+            q.fetch_all(p).await?
+        });
+        rows.reverse();
+        Ok(rows)
+    }
+
+    pub async fn conversation_messages(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> Result<Vec<TimelineMessage>> {
+        let sql = concat!(
+            "SELECT ",
+            timeline_columns!(),
+            " FROM messages WHERE workspace_id = $1 AND conversation_id = $2 ORDER BY created_at, id"
+        );
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// Gives a conversation back to the bot: open escalations are resolved and the guards start
+    /// counting afresh from now.
+    pub async fn hand_back_to_bot(&self, ws: WorkspaceId, id: ConversationId) -> Result<()> {
+        let now = Utc::now();
+        let conv = "UPDATE conversations SET status = 'bot', assignee_id = NULL, bot_since = $1, updated_at = $1 \
+                    WHERE workspace_id = $2 AND id = $3";
+        let esc = "UPDATE escalations SET status = 'resolved', resolved_at = $1 \
+                   WHERE workspace_id = $2 AND conversation_id = $3 AND status <> 'resolved'";
+        let n = on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(conv)
+                .bind(now)
+                .bind(ws.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(esc)
+                .bind(now)
+                .bind(ws.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            n
+        });
+        if n == 0 {
+            return Err(Error::NotFound {
+                what: "conversation",
+                id: id.0,
+            });
+        }
+        Ok(())
+    }
+
+    /// A human takes a conversation over (claim): the bot stays silent until hand-back.
+    pub async fn set_conversation_status(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        status: ConversationStatus,
+    ) -> Result<()> {
+        let sql = "UPDATE conversations SET status = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4";
+        let n = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(status.as_str())
+            .bind(Utc::now())
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(Error::NotFound {
+                what: "conversation",
+                id: id.0,
+            });
+        }
         Ok(())
     }
 }

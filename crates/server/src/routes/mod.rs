@@ -1,5 +1,6 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod customers;
 pub mod health;
 pub mod knowledge;
 pub mod openapi;
@@ -10,7 +11,9 @@ use crate::App;
 
 /// Everything under `/api/v1` but uploads.
 pub fn api_v1() -> Router<App> {
-    openapi::router().nest("/knowledge", knowledge::router())
+    openapi::router()
+        .nest("/knowledge", knowledge::router())
+        .merge(customers::router())
 }
 
 /// The upload routes under `/api/v1`, to be given the upload body limit.

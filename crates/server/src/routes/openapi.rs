@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{health, knowledge};
+use crate::routes::{customers, health, knowledge};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,13 +16,21 @@ use crate::routes::{health, knowledge};
         knowledge::list_sources, knowledge::create_source, knowledge::get_source, knowledge::delete_source,
         knowledge::resync_source, knowledge::list_documents, knowledge::get_document, knowledge::delete_document,
         knowledge::add_snippets, knowledge::import_snippets, knowledge::edit_snippet, knowledge::upload_files,
-        knowledge::list_candidates, knowledge::approve_candidate, knowledge::reject_candidate, knowledge::search),
+        knowledge::list_candidates, knowledge::approve_candidate, knowledge::reject_candidate, knowledge::search,
+        customers::post_message, customers::get_contact, customers::get_timeline, customers::merge_contact,
+        customers::unmerge_contact, customers::list_facts, customers::add_fact, customers::edit_fact,
+        customers::delete_fact, customers::get_conversation, customers::hand_back, customers::resolve,
+        customers::list_escalations, customers::get_escalation, customers::claim_escalation),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
         knowledge::DocumentPage, knowledge::DocumentWithChunks, knowledge::Created, knowledge::CandidateList,
-        knowledge::Review, knowledge::SearchRequest, knowledge::SearchResults)),
+        knowledge::Review, knowledge::SearchRequest, knowledge::SearchResults,
+        customers::PostMessage, customers::Sender, customers::Accepted, customers::MergeBody,
+        customers::FactBody, customers::ResolveBody)),
     tags((name = "operations", description = "Health, readiness, metrics"),
-         (name = "knowledge", description = "Knowledge sources, documents, snippets, candidates and search"))
+         (name = "knowledge", description = "Knowledge sources, documents, snippets, candidates and search"),
+         (name = "conversations", description = "Customer messages, conversations and escalations"),
+         (name = "contacts", description = "One customer across channels: profile, timeline, memory, merge"))
 )]
 pub struct ApiDoc;
 

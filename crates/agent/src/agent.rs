@@ -1,0 +1,755 @@
+//! The reply pipeline (DESIGN.md "Reply" and "Escalation"): an inbound message is stored and
+//! queued; a worker answers it from the business's knowledge and the customer's cross-channel
+//! history, or hands it to a human with the whole journey. Every bot message keeps its trace.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rapport_core::domain::{Author, Channel, ConversationStatus, Direction, Resolution};
+use rapport_core::ids::{ContactId, ConversationId, EscalationId, MessageId, WorkspaceId};
+use rapport_knowledge::{KnowledgeBase, Retrieved, SearchOptions};
+use rapport_store::Store;
+use rapport_store::escalations::NewEscalation;
+use rapport_store::jobs::NewJob;
+use rapport_store::messages::{Inserted, NewMessage, NewReply};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::context::CustomerContext;
+use crate::guards::{self, HandoffTopic, Trigger};
+use crate::identity::{IdentityClaim, IdentityResolver};
+use crate::language::{self, Language};
+use crate::model::{AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Persona};
+use crate::{Error, Result, facts};
+
+/// Job kinds the agent registers with the runner.
+pub const REPLY_JOB: &str = "agent.reply";
+pub const MEMORY_JOB: &str = "agent.memory";
+
+/// Version of the trace's JSON shape.
+const TRACE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub persona: Persona,
+    /// Cosine similarity between the question and the best cited chunk below which the bot
+    /// says it does not know rather than answer.
+    pub support_threshold: f32,
+    /// Hand an unanswerable question to a human at once (true) or only after
+    /// `max_unhelpful_replies` "I don't know"s (false).
+    pub escalate_when_unsure: bool,
+    pub max_unhelpful_replies: u32,
+    pub handoff_topics: Vec<HandoffTopic>,
+    /// Token budget of the customer history put in the context.
+    pub context_tokens: usize,
+    pub retrieval_limit: usize,
+    /// A customer message after this much silence opens a new conversation.
+    pub conversation_idle: chrono::Duration,
+    /// Memory is updated once a conversation has been quiet this long (and on resolution).
+    pub memory_quiet: chrono::Duration,
+    /// Region for reading phone numbers written without a country code (ISO 3166 alpha-2).
+    pub default_region: String,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            persona: Persona::default(),
+            support_threshold: 0.45,
+            escalate_when_unsure: true,
+            max_unhelpful_replies: 2,
+            handoff_topics: guards::default_topics(),
+            context_tokens: 1_500,
+            retrieval_limit: 6,
+            conversation_idle: chrono::Duration::hours(24),
+            memory_quiet: chrono::Duration::minutes(15),
+            default_region: "US".into(),
+        }
+    }
+}
+
+/// A customer message as a channel adapter hands it over.
+#[derive(Debug, Clone, Default)]
+pub struct Inbound {
+    pub claim: IdentityClaim,
+    /// The channel's own message id: a repeat is stored once and answered once.
+    pub provider_message_id: Option<String>,
+    /// `text`, `image`, `location`… (the channel's type, kept for agents).
+    pub kind: String,
+    pub text: String,
+    pub attachments: Value,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What `receive` stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Received {
+    pub contact_id: ContactId,
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    pub duplicate: bool,
+    /// A human owns the conversation: the bot will stay silent.
+    pub human_owned: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Answered,
+    /// The bot said it does not know, without handing off (escalation when unsure is off).
+    Unknown,
+    Escalated,
+    /// A human owns the conversation; the bot said nothing.
+    Silent,
+    /// Nothing to do: a newer message will be answered, or this one already was.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyOutcome {
+    pub decision: Decision,
+    pub reason: Option<String>,
+    /// What the customer is told (absent when silent or skipped).
+    pub reply: Option<String>,
+    pub message_id: Option<MessageId>,
+    pub escalation_id: Option<EscalationId>,
+    pub trace: Value,
+}
+
+/// How a reply is produced and sent.
+#[derive(Default)]
+pub struct ReplyOptions<'a> {
+    /// Write the reply to the outbox for its channel to deliver. Off for callers that read the
+    /// reply themselves (`rapport ask`, the playground).
+    pub deliver: bool,
+    /// Receives answer text as it is generated.
+    pub on_delta: Option<DeltaSink<'a>>,
+}
+
+/// The agent: resolves customers, answers them, escalates, remembers.
+#[derive(Clone)]
+pub struct Agent {
+    store: Store,
+    knowledge: KnowledgeBase,
+    model: Arc<dyn ChatModel>,
+    resolver: IdentityResolver,
+    settings: Arc<AgentSettings>,
+}
+
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+/// Share of the shorter message's words found in the other: "same question again".
+fn overlap(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
+    let smaller = a.len().min(b.len());
+    if smaller == 0 {
+        return 0.0;
+    }
+    a.intersection(b).count() as f32 / smaller as f32
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Whatsapp => "WhatsApp",
+        Channel::Instagram => "Instagram",
+        Channel::Web => "this chat",
+        Channel::Email => "email",
+        Channel::Api => "this channel",
+    }
+}
+
+impl Agent {
+    pub fn new(
+        store: Store,
+        knowledge: KnowledgeBase,
+        model: Arc<dyn ChatModel>,
+        settings: AgentSettings,
+    ) -> Agent {
+        Agent {
+            resolver: IdentityResolver::new(store.clone(), settings.default_region.clone()),
+            store,
+            knowledge,
+            model,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn resolver(&self) -> &IdentityResolver {
+        &self.resolver
+    }
+    pub fn settings(&self) -> &AgentSettings {
+        &self.settings
+    }
+    pub fn model_name(&self) -> &str {
+        self.model.name()
+    }
+
+    /// Stores an inbound message — contact resolved, conversation found or opened — and, when
+    /// `queue_reply`, queues its reply job in the same transaction. A repeated provider id is a
+    /// no-op.
+    pub async fn receive(
+        &self,
+        ws: WorkspaceId,
+        inbound: &Inbound,
+        queue_reply: bool,
+    ) -> Result<Received> {
+        let channel = inbound
+            .claim
+            .channel
+            .ok_or_else(|| Error::Invalid("the message has no channel".into()))?;
+        let resolved = self.resolver.resolve(ws, &inbound.claim).await?;
+        let cluster = self.store.contact_cluster(ws, resolved.contact).await?;
+        let since = Utc::now() - self.settings.conversation_idle;
+        let conversation = match self
+            .store
+            .active_conversation(ws, &cluster, channel, since)
+            .await?
+        {
+            Some(c) => c,
+            None => {
+                let id = self
+                    .store
+                    .open_conversation(ws, resolved.identity_contact, channel)
+                    .await?;
+                self.store.conversation(ws, id).await?
+            }
+        };
+        let conversation_id = ConversationId(conversation.id);
+        let human_owned = matches!(
+            conversation.status()?,
+            ConversationStatus::WaitingHuman | ConversationStatus::Human
+        );
+        let message = NewMessage {
+            conversation_id,
+            contact_id: resolved.identity_contact,
+            direction: Direction::Inbound,
+            author: Author::Customer,
+            channel,
+            provider_message_id: inbound.provider_message_id.clone(),
+            kind: if inbound.kind.is_empty() {
+                "text".into()
+            } else {
+                inbound.kind.clone()
+            },
+            text: inbound.text.clone(),
+            attachments: if inbound.attachments.is_null() {
+                json!([])
+            } else {
+                inbound.attachments.clone()
+            },
+            sent_at: inbound.sent_at,
+        };
+        let job = queue_reply.then(|| {
+            NewJob::new(
+                REPLY_JOB,
+                json!({ "workspace_id": ws.0, "conversation_id": conversation_id.0 }),
+            )
+            .workspace(ws)
+        });
+        let inserted = self.store.receive_message(ws, &message, job).await?;
+        if let Inserted::New(_) = inserted {
+            if queue_reply {
+                self.schedule_memory_update(ws, resolved.contact, self.settings.memory_quiet)
+                    .await?;
+            }
+        }
+        Ok(Received {
+            contact_id: resolved.contact,
+            conversation_id,
+            message_id: inserted.id(),
+            duplicate: matches!(inserted, Inserted::Duplicate(_)),
+            human_owned,
+        })
+    }
+
+    /// Queues a memory update of the customer after `delay` (one live job per customer).
+    pub async fn schedule_memory_update(
+        &self,
+        ws: WorkspaceId,
+        contact: ContactId,
+        delay: chrono::Duration,
+    ) -> Result<()> {
+        self.store
+            .enqueue_job(
+                NewJob::new(
+                    MEMORY_JOB,
+                    json!({ "workspace_id": ws.0, "contact_id": contact.0 }),
+                )
+                .workspace(ws)
+                .run_at(Utc::now() + delay)
+                .dedupe_key(format!("memory:{}:{}", ws.0, contact.0)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Answers the customer message `message_id` of a conversation, or hands it to a human.
+    pub async fn reply(
+        &self,
+        ws: WorkspaceId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        options: ReplyOptions<'_>,
+    ) -> Result<ReplyOutcome> {
+        let started = Instant::now();
+        let conversation = self.store.conversation(ws, conversation_id).await?;
+        let messages = self
+            .store
+            .conversation_messages(ws, conversation_id)
+            .await?;
+        let skipped = |reason: &str| ReplyOutcome {
+            decision: Decision::Skipped,
+            reason: Some(reason.to_owned()),
+            reply: None,
+            message_id: None,
+            escalation_id: None,
+            trace: Value::Null,
+        };
+        let Some(message) = messages.iter().find(|m| m.id == message_id.0) else {
+            return Err(rapport_store::Error::NotFound {
+                what: "message",
+                id: message_id.0,
+            }
+            .into());
+        };
+        if matches!(
+            conversation.status()?,
+            ConversationStatus::WaitingHuman | ConversationStatus::Human
+        ) {
+            return Ok(ReplyOutcome {
+                decision: Decision::Silent,
+                reason: Some("a human owns the conversation".into()),
+                ..skipped("")
+            });
+        }
+        if messages
+            .iter()
+            .any(|m| m.id > message.id && (m.author == "customer" || m.direction == "outbound"))
+        {
+            return Ok(skipped(
+                "a newer message is answered instead, or this one already was",
+            ));
+        }
+        let channel: Channel = message
+            .channel
+            .parse()
+            .map_err(rapport_store::Error::from)?;
+        let root = self
+            .store
+            .root_contact(ws, ContactId(message.contact_id))
+            .await?;
+
+        let t = Instant::now();
+        let customer = CustomerContext::assemble(
+            &self.store,
+            ws,
+            root,
+            Some(message_id),
+            self.settings.context_tokens,
+        )
+        .await?;
+        let context_ms = ms(t);
+        let lang = language::of_customer(
+            &message.text,
+            customer.customer_turns().map(|t| t.text.as_str()),
+        );
+
+        // Guards that stand whatever the model says, counted from the last hand-back.
+        let bot_since = conversation.bot_since;
+        let recent: Vec<_> = messages
+            .iter()
+            .filter(|m| m.id < message.id && bot_since.is_none_or(|s| m.created_at >= s))
+            .collect();
+        let unhelpful = recent
+            .iter()
+            .filter(|m| {
+                m.author == "bot"
+                    && m.metadata
+                        .pointer("/trace/decision")
+                        .and_then(Value::as_str)
+                        == Some("unknown")
+            })
+            .count() as u32;
+        let mut trigger = guards::check(&message.text, &self.settings.handoff_topics);
+        if trigger.is_none() {
+            trigger = self.repeated_question(&message.text, &recent);
+        }
+
+        let t = Instant::now();
+        let rewrite = self.model.rewrite_query(&message.text, &customer).await?;
+        let rewrite_ms = ms(t);
+        let query = rewrite.value.clone();
+
+        let t = Instant::now();
+        let retrieved = if query.trim().is_empty() {
+            Vec::new()
+        } else {
+            self.knowledge
+                .search(
+                    ws,
+                    &query,
+                    &SearchOptions {
+                        limit: self.settings.retrieval_limit,
+                        ..SearchOptions::default()
+                    },
+                )
+                .await?
+        };
+        let retrieve_ms = ms(t);
+
+        let t = Instant::now();
+        let request = AnswerRequest {
+            question: &message.text,
+            query: &query,
+            channel,
+            language: lang,
+            customer: &customer,
+            chunks: &retrieved,
+            persona: &self.settings.persona,
+            handoff_topics: &self
+                .settings
+                .handoff_topics
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>(),
+        };
+        // A message that goes to a human anyway is not streamed to the customer.
+        let sink = if trigger.is_none() {
+            options.on_delta
+        } else {
+            None
+        };
+        let answer = self.model.answer(&request, sink).await?;
+        let generate_ms = ms(t);
+
+        // Grounding: only retrieved chunks can be cited, and the best of them must match.
+        let retrieved_ids: HashSet<i64> = retrieved.iter().map(|r| r.chunk.id).collect();
+        let citations: Vec<i64> = answer
+            .value
+            .citations
+            .iter()
+            .copied()
+            .filter(|c| retrieved_ids.contains(c))
+            .fold(Vec::new(), |mut v, c| {
+                if !v.contains(&c) {
+                    v.push(c);
+                }
+                v
+            });
+        let support = retrieved
+            .iter()
+            .filter(|r| citations.contains(&r.chunk.id))
+            .map(|r| r.similarity)
+            .fold(0.0_f32, f32::max);
+        let supported = !answer.value.answer.trim().is_empty()
+            && !citations.is_empty()
+            && support >= self.settings.support_threshold;
+
+        let phrases = language::phrases(lang);
+        let channel_label = channel_name(channel);
+        let (decision, reason, text) = match (&trigger, answer.value.handoff, supported) {
+            (Some(Trigger::HumanRequested), _, _) => (
+                Decision::Escalated,
+                Trigger::HumanRequested.reason(),
+                phrases.human_requested.replace("{channel}", channel_label),
+            ),
+            (Some(trigger), _, _) => (
+                Decision::Escalated,
+                trigger.reason(),
+                phrases.handoff.replace("{channel}", channel_label),
+            ),
+            (None, true, _) if !answer.value.reason.contains("no supporting") => (
+                Decision::Escalated,
+                if answer.value.reason.is_empty() {
+                    "the model asked for a human".to_owned()
+                } else {
+                    answer.value.reason.clone()
+                },
+                phrases.handoff.replace("{channel}", channel_label),
+            ),
+            (None, _, true) => (
+                Decision::Answered,
+                String::new(),
+                answer.value.answer.clone(),
+            ),
+            (None, _, false) => {
+                let escalate = self.settings.escalate_when_unsure
+                    || unhelpful + 1 >= self.settings.max_unhelpful_replies;
+                let reason = if self.settings.escalate_when_unsure || unhelpful == 0 {
+                    "no supporting knowledge".to_owned()
+                } else {
+                    format!("no supporting knowledge, {} times in a row", unhelpful + 1)
+                };
+                (
+                    if escalate {
+                        Decision::Escalated
+                    } else {
+                        Decision::Unknown
+                    },
+                    reason,
+                    phrases.unknown.replace("{channel}", channel_label),
+                )
+            }
+        };
+
+        let mut prompts = Vec::new();
+        for p in [&rewrite.prompt, &answer.prompt].into_iter().flatten() {
+            prompts.push(json!({ "name": p.name, "version": p.version }));
+        }
+        let mut trace = json!({
+            "version": TRACE_VERSION,
+            "decision": decision,
+            "reason": (!reason.is_empty()).then_some(&reason),
+            "language": lang.code,
+            "query": { "original": message.text, "rewritten": query },
+            "retrieved": retrieved.iter().map(trace_chunk).collect::<Vec<_>>(),
+            "citations": citations,
+            "support": support,
+            "support_threshold": self.settings.support_threshold,
+            "model": answer.model,
+            "prompts": prompts,
+            "tokens": {
+                "prompt": answer.prompt_tokens.unwrap_or(0) + rewrite.prompt_tokens.unwrap_or(0),
+                "completion": answer.completion_tokens.unwrap_or(0) + rewrite.completion_tokens.unwrap_or(0),
+            },
+            "model_answer": {
+                "answer": answer.value.answer,
+                "confidence": answer.value.confidence,
+                "handoff": answer.value.handoff,
+                "reason": answer.value.reason,
+            },
+            "context": {
+                "contact_id": root.0,
+                "channels": customer.customer.channels,
+                "turns": customer.history.len(),
+                "facts": customer.customer.facts,
+                "text": customer.as_text(),
+            },
+            "timings_ms": {
+                "context": context_ms,
+                "rewrite": rewrite_ms,
+                "retrieve": retrieve_ms,
+                "generate": generate_ms,
+            },
+        });
+
+        let mut escalation_id = None;
+        if decision == Decision::Escalated {
+            let t = Instant::now();
+            // The journey includes the message that is being handed over.
+            let journey = CustomerContext::assemble(
+                &self.store,
+                ws,
+                root,
+                None,
+                self.settings.context_tokens * 2,
+            )
+            .await?;
+            let summary = self
+                .model
+                .summarize_journey(&reason, &journey, &self.settings.persona)
+                .await?;
+            trace["timings_ms"]["summary"] = json!(ms(t));
+            if let Some(p) = &summary.prompt {
+                if let Some(list) = trace["prompts"].as_array_mut() {
+                    list.push(json!({ "name": p.name, "version": p.version }));
+                }
+            }
+            let draft =
+                (!answer.value.answer.trim().is_empty()).then(|| answer.value.answer.clone());
+            escalation_id = Some(
+                self.store
+                    .escalate(
+                        ws,
+                        &NewEscalation {
+                            conversation_id,
+                            reason: reason.clone(),
+                            summary: summary.value,
+                            context: json!({
+                                "sources": retrieved.iter().map(trace_chunk).collect::<Vec<_>>(),
+                                "message_id": message_id.0,
+                                "trace": trace.clone(),
+                            }),
+                            draft,
+                        },
+                    )
+                    .await?,
+            );
+        }
+        trace["timings_ms"]["total"] = json!(ms(started));
+        let reply_id = self
+            .store
+            .add_reply(
+                ws,
+                &NewReply {
+                    conversation_id,
+                    contact_id: ContactId(message.contact_id),
+                    author: Author::Bot,
+                    channel,
+                    text: text.clone(),
+                    citations: if decision == Decision::Answered {
+                        json!(citations)
+                    } else {
+                        json!([])
+                    },
+                    metadata: json!({ "trace": trace }),
+                    deliver: options.deliver,
+                },
+            )
+            .await?;
+        tracing::info!(workspace = %ws, conversation = %conversation_id, decision = ?decision, reason = %reason, "replied");
+        Ok(ReplyOutcome {
+            decision,
+            reason: (!reason.is_empty()).then_some(reason),
+            reply: Some(text),
+            message_id: Some(reply_id),
+            escalation_id,
+            trace,
+        })
+    }
+
+    /// The customer asks again what the bot just answered: the answer did not help.
+    fn repeated_question(
+        &self,
+        text: &str,
+        recent: &[&rapport_store::messages::TimelineMessage],
+    ) -> Option<Trigger> {
+        let encoder = rapport_knowledge::sparse::SparseEncoder::default();
+        let now: HashSet<String> = encoder.tokens(text).into_iter().collect();
+        if now.len() < 3 {
+            return None;
+        }
+        let mut saw_bot_answer = false;
+        for m in recent.iter().rev() {
+            if m.author == "bot" {
+                saw_bot_answer = true;
+                continue;
+            }
+            if m.author == "customer" && saw_bot_answer {
+                let before: HashSet<String> = encoder.tokens(&m.text).into_iter().collect();
+                if overlap(&now, &before) >= 0.8 {
+                    return Some(Trigger::Topic("the same question again".into()));
+                }
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Refreshes the customer's memory: summary and facts from their whole history.
+    pub async fn update_memory(&self, ws: WorkspaceId, contact: ContactId) -> Result<()> {
+        let root = self.store.root_contact(ws, contact).await?;
+        let customer = CustomerContext::assemble(
+            &self.store,
+            ws,
+            root,
+            None,
+            self.settings.context_tokens * 4,
+        )
+        .await?;
+        let cluster = self.store.contact_cluster(ws, root).await?;
+        let mut briefs = Vec::new();
+        for c in self
+            .store
+            .conversations_of(ws, &cluster)
+            .await?
+            .iter()
+            .take(10)
+        {
+            let messages = self
+                .store
+                .conversation_messages(ws, ConversationId(c.id))
+                .await?;
+            let opening = messages
+                .iter()
+                .find(|m| m.author == "customer" && m.text.split_whitespace().count() >= 3)
+                .map(|m| m.text.clone())
+                .unwrap_or_default();
+            let escalation_reason = self
+                .store
+                .open_escalation(ws, ConversationId(c.id))
+                .await?
+                .map(|e| e.reason);
+            briefs.push(ConversationBrief {
+                channel: c.channel.clone(),
+                status: c.status.clone(),
+                resolution: c.resolution.clone(),
+                started: c.created_at.format("%Y-%m-%d").to_string(),
+                opening,
+                escalation_reason,
+            });
+        }
+        let titles = self.store.document_titles(ws, 2_000).await?;
+        let products = facts::product_names(&titles);
+        let update = self
+            .model
+            .update_memory(&customer, &briefs, &products)
+            .await?;
+        self.store
+            .set_memory_summary(ws, root, &update.value.summary)
+            .await?;
+        for fact in &update.value.facts {
+            // The fact belongs to the contact whose message stated it, so an unmerge takes it
+            // along; a fact with no (or a foreign) message goes to the customer's root.
+            let owner = fact
+                .message_id
+                .and_then(|id| customer.history.iter().find(|t| t.id == id))
+                .map_or(root, |t| ContactId(t.contact_id));
+            self.store
+                .remember_fact(
+                    ws,
+                    owner,
+                    fact.key.trim(),
+                    fact.value.trim(),
+                    fact.message_id
+                        .filter(|id| customer.history.iter().any(|t| t.id == *id))
+                        .map(MessageId),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes a conversation; its customer's memory is updated right away.
+    pub async fn resolve(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        resolution: Resolution,
+    ) -> Result<()> {
+        let c = self.store.conversation(ws, conversation).await?;
+        self.store
+            .resolve_conversation(ws, conversation, resolution)
+            .await?;
+        self.store.resolve_escalations(ws, conversation).await?;
+        self.schedule_memory_update(ws, ContactId(c.contact_id), chrono::Duration::zero())
+            .await
+    }
+
+    /// The customer's language as the agent would answer them now.
+    pub fn language_of(&self, text: &str) -> Language {
+        language::of_customer(text, std::iter::empty())
+    }
+}
+
+fn trace_chunk(r: &Retrieved) -> Value {
+    json!({
+        "chunk_id": r.chunk.id,
+        "document_id": r.chunk.document_id,
+        "source_id": r.chunk.source_id,
+        "source_kind": r.chunk.source_kind,
+        "external_ref": r.chunk.external_ref,
+        "title": r.chunk.title,
+        "url": r.chunk.url,
+        "page": r.chunk.page,
+        "score": r.score,
+        "similarity": r.similarity,
+        "text": crate::model::truncate_for_trace(&r.chunk.text),
+    })
+}

@@ -1,0 +1,168 @@
+//! Rules that hand a conversation to a human whatever the model says: the customer asked for a
+//! person, is upset, or raised a topic the business wants people to handle.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(",
+        r"(talk|speak|chat|connect me|put me through|transfer me)\s+(to|with)\s+(a |an |some |the )?(real |actual |live )?(human|person|agent|someone|somebody|representative|rep|operator|manager|staff|people)",
+        r"|\b(human|real person|live agent|live person|customer service rep(resentative)?)\s*(please|pls|now)?\s*[.!?]*$",
+        r"|\bi want (a|an) (human|person|agent)",
+        r"|hablar con (una persona|un agente|alguien|un humano|un asesor)",
+        r"|parler (à|a|avec) (un humain|une personne|un conseiller|quelqu'un|un agent)",
+        r"|mit (einem|einer) (menschen|mitarbeiter|mitarbeiterin|person)",
+        r"|falar com (um atendente|uma pessoa|um humano|alguém)",
+        r"|parlare con (un operatore|una persona|un umano)",
+        r")"
+    ))
+    .expect("valid regex")
+});
+
+static ANGER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(",
+        r"ridiculous|useless|unacceptable|outrageous|pathetic|terrible service|worst|scam|rip-?off|furious|angry|",
+        r"fed up|sick of|frustrat\w*|disgusted|incompetent|waste of (my )?time|this is a joke|",
+        r"not helpful|doesn'?t help|you'?re not helping|stupid bot|wtf|damn|fuck\w*|shit|",
+        r"inaceptable|indignante|harto|inadmissible|scandaleux|unverschämt|frechheit",
+        r")\b"
+    ))
+    .expect("valid regex")
+});
+
+/// Why a message must go to a human before the bot answers, if it must.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    HumanRequested,
+    Frustration,
+    Topic(String),
+}
+
+impl Trigger {
+    pub fn reason(&self) -> String {
+        match self {
+            Trigger::HumanRequested => "the customer asked for a human".into(),
+            Trigger::Frustration => "the customer is frustrated".into(),
+            Trigger::Topic(t) => format!("topic handled by people: {t}"),
+        }
+    }
+}
+
+/// A topic the business wants people to handle, and the words that raise it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct HandoffTopic {
+    pub name: String,
+    pub keywords: Vec<String>,
+}
+
+impl HandoffTopic {
+    fn matches(&self, lower: &str) -> bool {
+        self.keywords.iter().any(|k| {
+            let k = k.trim().to_lowercase();
+            !k.is_empty()
+                && lower.match_indices(&k).any(|(at, _)| {
+                    let before = lower[..at].chars().next_back();
+                    let after = lower[at + k.len()..].chars().next();
+                    !before.is_some_and(char::is_alphanumeric)
+                        && !after.is_some_and(char::is_alphanumeric)
+                })
+        })
+    }
+}
+
+/// Share of letters in capitals above which a long message reads as shouting.
+const SHOUTING: f32 = 0.7;
+
+pub fn check(text: &str, topics: &[HandoffTopic]) -> Option<Trigger> {
+    if HUMAN_REQUEST.is_match(text) {
+        return Some(Trigger::HumanRequested);
+    }
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    let capitals = letters.iter().filter(|c| c.is_uppercase()).count();
+    let shouting = letters.len() >= 12 && capitals as f32 / letters.len() as f32 > SHOUTING;
+    let exclaiming = text.matches('!').count() >= 3;
+    if ANGER.is_match(text) || (shouting && exclaiming) {
+        return Some(Trigger::Frustration);
+    }
+    let lower = text.to_lowercase();
+    topics
+        .iter()
+        .find(|t| t.matches(&lower))
+        .map(|t| Trigger::Topic(t.name.clone()))
+}
+
+/// Legal matters go to people unless the configuration says otherwise.
+pub fn default_topics() -> Vec<HandoffTopic> {
+    vec![HandoffTopic {
+        name: "legal".into(),
+        keywords: vec![
+            "lawyer".into(),
+            "attorney".into(),
+            "lawsuit".into(),
+            "legal action".into(),
+            "sue you".into(),
+            "small claims".into(),
+        ],
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asking_for_a_person_in_several_languages() {
+        for text in [
+            "Can I talk to a human please?",
+            "I want to speak with a real person",
+            "human",
+            "Quiero hablar con una persona",
+            "Je veux parler à un conseiller",
+        ] {
+            assert_eq!(check(text, &[]), Some(Trigger::HumanRequested), "{text}");
+        }
+    }
+
+    #[test]
+    fn ordinary_questions_trigger_nothing() {
+        for text in [
+            "How do I reset my thermostat?",
+            "Is a human-readable export available?",
+            "What's the refund policy?",
+        ] {
+            assert_eq!(check(text, &default_topics()), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn anger_and_shouting() {
+        assert_eq!(
+            check("This is ridiculous, third time I ask", &[]),
+            Some(Trigger::Frustration)
+        );
+        assert_eq!(
+            check("WHY IS MY ORDER STILL NOT HERE!!!", &[]),
+            Some(Trigger::Frustration)
+        );
+    }
+
+    #[test]
+    fn configured_topics_match_whole_words() {
+        let topics = vec![HandoffTopic {
+            name: "refunds".into(),
+            keywords: vec!["refund".into(), "chargeback".into()],
+        }];
+        assert_eq!(
+            check("I want a refund", &topics),
+            Some(Trigger::Topic("refunds".into()))
+        );
+        assert_eq!(check("refunded already?", &topics), None);
+        assert_eq!(
+            check("my lawyer will call", &default_topics()),
+            Some(Trigger::Topic("legal".into()))
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! The answering agent: who the customer is across channels ([`identity`]), what Rapport
+//! remembers about them ([`context`], memory updates), and how each message is answered or
+//! handed to a human ([`agent`]), through a [`model::ChatModel`] — extractive by default, any
+//! OpenAI-compatible server when configured.
+
+pub mod agent;
+pub mod context;
+pub mod customer;
+mod error;
+pub mod facts;
+pub mod guards;
+pub mod identity;
+mod jobs;
+pub mod language;
+pub mod llm;
+pub mod model;
+pub mod prompts;
+
+pub use agent::{
+    Agent, AgentSettings, Decision, Inbound, MEMORY_JOB, REPLY_JOB, Received, ReplyOptions,
+    ReplyOutcome,
+};
+pub use error::{Error, Result};
+pub use jobs::{MemoryJob, ReplyJob};

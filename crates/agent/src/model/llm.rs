@@ -1,0 +1,284 @@
+//! [`ChatModel`] over an OpenAI-compatible server: each task renders its prompt from
+//! `prompts/`, asks for JSON matching a schema, and reads it back tolerantly.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{
+    AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Generated, MemoryUpdate, ModelAnswer,
+    Persona,
+};
+use crate::Result;
+use crate::context::{CustomerContext, Turn};
+use crate::llm::{Completion, JsonSchema, OpenAiCompatible};
+use crate::prompts::{Prompts, RenderedPrompt};
+
+/// Turns of history a query rewrite sees: enough to resolve "this", short enough to be cheap.
+const REWRITE_TURNS: usize = 10;
+
+pub struct LlmChatModel {
+    client: OpenAiCompatible,
+    prompts: Arc<Prompts>,
+}
+
+impl LlmChatModel {
+    pub fn new(client: OpenAiCompatible, prompts: Arc<Prompts>) -> Self {
+        Self { client, prompts }
+    }
+
+    async fn json(
+        &self,
+        rendered: &RenderedPrompt,
+        schema: &JsonSchema,
+    ) -> Result<(Value, Completion)> {
+        Ok(self
+            .client
+            .complete_json(&rendered.messages, schema)
+            .await?)
+    }
+
+    fn generated<T>(&self, value: T, rendered: &RenderedPrompt, c: &Completion) -> Generated<T> {
+        Generated {
+            value,
+            model: c.model.clone(),
+            prompt: Some(rendered.prompt.clone()),
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+        }
+    }
+}
+
+fn schema(name: &str, properties: Value, required: &[&str]) -> JsonSchema {
+    JsonSchema::new(
+        name,
+        json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        }),
+    )
+}
+
+fn string_field(v: &Value, field: &str) -> String {
+    v.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+#[async_trait]
+impl ChatModel for LlmChatModel {
+    fn name(&self) -> &str {
+        self.client.model()
+    }
+
+    async fn rewrite_query(
+        &self,
+        question: &str,
+        customer: &CustomerContext,
+    ) -> Result<Generated<String>> {
+        if customer.history.is_empty() {
+            // Nothing to resolve references against: the message is the query.
+            return Ok(Generated {
+                value: question.trim().to_owned(),
+                model: self.name().to_owned(),
+                prompt: None,
+                prompt_tokens: None,
+                completion_tokens: None,
+            });
+        }
+        let skip = customer.history.len().saturating_sub(REWRITE_TURNS);
+        let rendered = self.prompts.render(
+            "query_rewrite",
+            json!({ "question": question, "history": &customer.history[skip..] }),
+        )?;
+        let (value, c) = self
+            .json(
+                &rendered,
+                &schema(
+                    "query",
+                    json!({ "query": { "type": "string" } }),
+                    &["query"],
+                ),
+            )
+            .await?;
+        let query = string_field(&value, "query");
+        let query = if query.is_empty() {
+            question.trim().to_owned()
+        } else {
+            query
+        };
+        Ok(self.generated(query, &rendered, &c))
+    }
+
+    async fn answer(
+        &self,
+        request: &AnswerRequest<'_>,
+        on_delta: Option<DeltaSink<'_>>,
+    ) -> Result<Generated<ModelAnswer>> {
+        let chunks: Vec<Value> = request
+            .chunks
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.chunk.id,
+                    "title": r.chunk.title,
+                    "url": r.chunk.url,
+                    "text": r.chunk.text,
+                })
+            })
+            .collect();
+        let rendered = self.prompts.render(
+            "answer",
+            json!({
+                "bot_name": request.persona.bot_name,
+                "business_name": request.persona.business_name,
+                "handoff_topics": request.handoff_topics,
+                "language_name": request.language.name,
+                "channel": request.channel.as_str(),
+                "max_sentences": 5,
+                "customer": request.customer.customer,
+                "history": request.customer.history,
+                "chunks": chunks,
+                "question": request.question,
+            }),
+        )?;
+        let schema = schema(
+            "answer",
+            json!({
+                "answer": { "type": "string" },
+                "citations": { "type": "array", "items": { "type": "integer" } },
+                "confidence": { "type": "number" },
+                "handoff": { "type": "boolean" },
+                "reason": { "type": "string" },
+            }),
+            &["answer", "citations", "confidence", "handoff", "reason"],
+        );
+        let (value, c) = match on_delta {
+            Some(sink) => {
+                self.client
+                    .complete_json_streaming(&rendered.messages, &schema, "answer", sink)
+                    .await?
+            }
+            None => self.json(&rendered, &schema).await?,
+        };
+        let answer = ModelAnswer {
+            answer: string_field(&value, "answer"),
+            citations: value
+                .get("citations")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| {
+                            v.as_i64()
+                                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            confidence: value
+                .get("confidence")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0) as f32,
+            handoff: value
+                .get("handoff")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            reason: string_field(&value, "reason"),
+        };
+        Ok(self.generated(answer, &rendered, &c))
+    }
+
+    async fn summarize_journey(
+        &self,
+        reason: &str,
+        customer: &CustomerContext,
+        persona: &Persona,
+    ) -> Result<Generated<String>> {
+        let rendered = self.prompts.render(
+            "journey_summary",
+            json!({
+                "reason": reason,
+                "business_name": persona.business_name,
+                "customer": customer.customer,
+                "history": customer.history,
+            }),
+        )?;
+        let (value, c) = self
+            .json(
+                &rendered,
+                &schema(
+                    "summary",
+                    json!({ "summary": { "type": "string" } }),
+                    &["summary"],
+                ),
+            )
+            .await?;
+        Ok(self.generated(string_field(&value, "summary"), &rendered, &c))
+    }
+
+    async fn update_memory(
+        &self,
+        customer: &CustomerContext,
+        _conversations: &[ConversationBrief],
+        _product_names: &[String],
+    ) -> Result<Generated<MemoryUpdate>> {
+        let rendered = self.prompts.render(
+            "memory_update",
+            json!({ "customer": customer.customer, "history": customer.history }),
+        )?;
+        let (value, c) = self
+            .json(
+                &rendered,
+                &schema(
+                    "memory",
+                    json!({
+                        "summary": { "type": "string" },
+                        "facts": { "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "key": { "type": "string" },
+                                "value": { "type": "string" },
+                                "message_id": { "type": "integer" },
+                            },
+                            "required": ["key", "value", "message_id"],
+                            "additionalProperties": false,
+                        }},
+                    }),
+                    &["summary", "facts"],
+                ),
+            )
+            .await?;
+        let update: MemoryUpdate = serde_json::from_value(value).unwrap_or_default();
+        Ok(self.generated(update, &rendered, &c))
+    }
+
+    async fn extract_faq(&self, turns: &[Turn]) -> Result<Generated<Option<(String, String)>>> {
+        let rendered = self
+            .prompts
+            .render("faq_extraction", json!({ "history": turns }))?;
+        let (value, c) = self
+            .json(
+                &rendered,
+                &schema(
+                    "faq",
+                    json!({ "question": { "type": "string" }, "answer": { "type": "string" } }),
+                    &["question", "answer"],
+                ),
+            )
+            .await?;
+        let (q, a) = (
+            string_field(&value, "question"),
+            string_field(&value, "answer"),
+        );
+        Ok(self.generated(
+            (!q.is_empty() && !a.is_empty()).then_some((q, a)),
+            &rendered,
+            &c,
+        ))
+    }
+}

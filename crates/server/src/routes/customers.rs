@@ -1,0 +1,384 @@
+//! `/api/v1/messages`, `/contacts`, `/conversations` and `/escalations`: what channels and
+//! agents call into the agent with. Each handler parses, calls one method of
+//! [`rapport_agent::Agent`] (or the store, for plain reads) and maps its errors.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rapport_agent::Inbound;
+use rapport_agent::identity::{IdentityClaim, SignedIdentity};
+use rapport_core::domain::{Channel, EscalationStatus, Resolution};
+use rapport_core::ids::{ContactId, ConversationId, EscalationId, WorkspaceId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::App;
+use crate::error::ApiError;
+
+/// Until API tokens carry a workspace (the web app's issue), the API works on the default one.
+const WS: WorkspaceId = WorkspaceId::DEFAULT;
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/messages", post(post_message))
+        .route("/contacts/{id}", get(get_contact))
+        .route("/contacts/{id}/timeline", get(get_timeline))
+        .route("/contacts/{id}/merge", post(merge_contact))
+        .route("/contacts/{id}/unmerge", post(unmerge_contact))
+        .route("/contacts/{id}/facts", get(list_facts).post(add_fact))
+        .route(
+            "/contacts/{id}/facts/{fact}",
+            put(edit_fact).delete(delete_fact),
+        )
+        .route("/conversations/{id}", get(get_conversation))
+        .route("/conversations/{id}/handback", post(hand_back))
+        .route("/conversations/{id}/resolve", post(resolve))
+        .route("/escalations", get(list_escalations))
+        .route("/escalations/{id}", get(get_escalation))
+        .route("/escalations/{id}/claim", post(claim_escalation))
+}
+
+/// The sender of a message posted over the API.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    /// The caller's own id for this customer (required unless `signed` names a user).
+    #[serde(default)]
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    /// Phone or e-mail the caller vouches for (the API is the business's own integration):
+    /// they merge this customer with others who proved the same.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// A web-chat identity signed with the workspace's identity secret.
+    #[schema(value_type = Option<Object>)]
+    pub signed: Option<SignedIdentity>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// `api` (default), or the channel a custom integration relays (`web`, `email`…).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub channel: Option<Channel>,
+    pub sender: Sender,
+    pub text: String,
+    /// The caller's message id: a retry with the same id is stored and answered once.
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub contact_id: i64,
+    pub conversation_id: i64,
+    pub message_id: i64,
+    pub duplicate: bool,
+    /// A human owns the conversation; the bot will not answer.
+    pub human_owned: bool,
+}
+
+/// Limits of what a message may carry.
+const MAX_TEXT_CHARS: usize = 8_000;
+
+fn claim_of(app: &App, channel: Channel, sender: Sender) -> Result<IdentityClaim, ApiError> {
+    let mut claim = IdentityClaim {
+        channel: Some(channel),
+        external_id: sender.external_id.clone().unwrap_or_default(),
+        name: sender.name,
+        verified_phone: sender.phone,
+        verified_email: sender.email,
+        ..IdentityClaim::default()
+    };
+    if let Some(signed) = sender.signed {
+        let secret = app
+            .config
+            .secrets
+            .identity_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default();
+        signed
+            .verify(&secret)
+            .map_err(|_| ApiError::BadRequest("the identity signature does not match".into()))?;
+        if let Some(user) = &signed.user_id {
+            claim.external_id = format!("user:{user}");
+        }
+        claim.verified_phone = claim.verified_phone.or(signed.phone);
+        claim.verified_email = claim.verified_email.or(signed.email);
+    }
+    if claim.external_id.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "sender.external_id is required (or a signed user_id)".into(),
+        ));
+    }
+    Ok(claim)
+}
+
+/// Stores a customer message and queues the bot's reply (202: the reply comes later).
+#[utoipa::path(post, path = "/api/v1/messages", tag = "conversations", request_body = PostMessage,
+    responses((status = 202, body = Accepted), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn post_message(
+    State(app): State<App>,
+    Json(body): Json<PostMessage>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    if body.text.trim().is_empty() {
+        return Err(ApiError::BadRequest("text is empty".into()));
+    }
+    if body.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::TooLarge(format!(
+            "text is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    let channel = body.channel.unwrap_or(Channel::Api);
+    let inbound = Inbound {
+        claim: claim_of(&app, channel, body.sender)?,
+        provider_message_id: body.message_id,
+        kind: "text".into(),
+        text: body.text,
+        ..Inbound::default()
+    };
+    let r = app.agent.receive(WS, &inbound, true).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            contact_id: r.contact_id.0,
+            conversation_id: r.conversation_id.0,
+            message_id: r.message_id.0,
+            duplicate: r.duplicate,
+            human_owned: r.human_owned,
+        }),
+    ))
+}
+
+/// The customer: profile, identities on every channel, merge keys, memory and facts.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_contact(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<rapport_agent::customer::CustomerProfile>, ApiError> {
+    Ok(Json(app.agent.customer(WS, ContactId(id)).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TimelineQuery {
+    /// The newest messages only (default: all).
+    pub limit: Option<i64>,
+}
+
+/// Every message of the customer on every channel, oldest first, with channel and author.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}/timeline", tag = "contacts", responses((status = 200, body = Object)))]
+pub async fn get_timeline(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let messages = app.agent.timeline(WS, ContactId(id), q.limit).await?;
+    Ok(Json(json!({ "messages": messages })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The contact that joins this one.
+    pub contact_id: i64,
+}
+
+/// Merges another contact into this one (an agent knows they are the same person).
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/merge", tag = "contacts", request_body = MergeBody,
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn merge_contact(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Json(body): Json<MergeBody>,
+) -> Result<Json<rapport_agent::customer::CustomerProfile>, ApiError> {
+    Ok(Json(
+        app.agent
+            .merge(WS, ContactId(id), ContactId(body.contact_id))
+            .await?,
+    ))
+}
+
+/// Undoes a merge: this contact leaves with its own identities and messages.
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/unmerge", tag = "contacts",
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn unmerge_contact(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<rapport_agent::customer::CustomerProfile>, ApiError> {
+    Ok(Json(app.agent.unmerge(WS, ContactId(id)).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactBody {
+    pub key: String,
+    pub value: String,
+}
+
+fn check_fact(body: &FactBody) -> Result<(), ApiError> {
+    if body.key.trim().is_empty() || body.value.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "key and value must not be empty".into(),
+        ));
+    }
+    if body.key.len() > 100 || body.value.len() > 1_000 {
+        return Err(ApiError::BadRequest("key or value is too long".into()));
+    }
+    Ok(())
+}
+
+/// What Rapport remembers about the customer.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}/facts", tag = "contacts", responses((status = 200, body = Object)))]
+pub async fn list_facts(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let profile = app.agent.customer(WS, ContactId(id)).await?;
+    Ok(Json(
+        json!({ "summary": profile.contact.memory_summary, "facts": profile.facts }),
+    ))
+}
+
+/// An agent adds a fact; automatic memory updates never overwrite what agents wrote.
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/facts", tag = "contacts", request_body = FactBody, responses((status = 201, body = Object)))]
+pub async fn add_fact(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Json(body): Json<FactBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_fact(&body)?;
+    let root = app.store.root_contact(WS, ContactId(id)).await?;
+    let fact = app
+        .store
+        .add_fact(WS, root, body.key.trim(), body.value.trim())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(fact))))
+}
+
+/// An agent corrects a fact.
+#[utoipa::path(put, path = "/api/v1/contacts/{id}/facts/{fact}", tag = "contacts", request_body = FactBody, responses((status = 200, body = Object)))]
+pub async fn edit_fact(
+    State(app): State<App>,
+    Path((_id, fact)): Path<(i64, i64)>,
+    Json(body): Json<FactBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_fact(&body)?;
+    let fact = app
+        .store
+        .edit_fact(WS, fact, body.key.trim(), body.value.trim())
+        .await?;
+    Ok(Json(json!(fact)))
+}
+
+/// An agent removes a wrong fact; it is not extracted again.
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}/facts/{fact}", tag = "contacts", responses((status = 204)))]
+pub async fn delete_fact(
+    State(app): State<App>,
+    Path((_id, fact)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    app.store.delete_fact(WS, fact).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A conversation with its messages (bot messages carry their decision trace).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", responses((status = 200, body = Object)))]
+pub async fn get_conversation(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let conversation = app.store.conversation(WS, ConversationId(id)).await?;
+    let messages = app
+        .store
+        .conversation_messages(WS, ConversationId(id))
+        .await?;
+    let escalation = app.store.open_escalation(WS, ConversationId(id)).await?;
+    Ok(Json(
+        json!({ "conversation": conversation, "messages": messages, "open_escalation": escalation }),
+    ))
+}
+
+/// Gives the conversation back to the bot (escalations close; guards count afresh).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/handback", tag = "conversations", responses((status = 204)))]
+pub async fn hand_back(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    app.store.hand_back_to_bot(WS, ConversationId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// `human` (default) or `ai`.
+    #[schema(value_type = Option<String>)]
+    pub resolution: Option<Resolution>,
+}
+
+/// Closes the conversation; the customer's memory is refreshed right away.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/resolve", tag = "conversations", request_body = ResolveBody, responses((status = 204)))]
+pub async fn resolve(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    body: Option<Json<ResolveBody>>,
+) -> Result<StatusCode, ApiError> {
+    let resolution = body
+        .and_then(|Json(b)| b.resolution)
+        .unwrap_or(Resolution::Human);
+    app.agent
+        .resolve(WS, ConversationId(id), resolution)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EscalationFilter {
+    /// open | claimed | resolved; all when absent.
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Escalations, newest first: reason, journey summary, sources consulted, draft.
+#[utoipa::path(get, path = "/api/v1/escalations", tag = "conversations", responses((status = 200, body = Object)))]
+pub async fn list_escalations(
+    State(app): State<App>,
+    Query(q): Query<EscalationFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<EscalationStatus>)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let list = app
+        .store
+        .escalations(WS, status, q.limit.unwrap_or(50).clamp(1, 500))
+        .await?;
+    Ok(Json(json!({ "escalations": list })))
+}
+
+#[utoipa::path(get, path = "/api/v1/escalations/{id}", tag = "conversations", responses((status = 200, body = Object)))]
+pub async fn get_escalation(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        app.store.escalation(WS, EscalationId(id)).await?
+    )))
+}
+
+/// A human takes the conversation: the bot stays silent until hand-back.
+#[utoipa::path(post, path = "/api/v1/escalations/{id}/claim", tag = "conversations", responses((status = 200, body = Object)))]
+pub async fn claim_escalation(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        app.store
+            .claim_escalation(WS, EscalationId(id), None)
+            .await?
+    )))
+}

@@ -1,0 +1,190 @@
+//! Escalations: a conversation handed to a human, with everything they need to pick it up
+//! (reason, journey summary, sources consulted, the bot's draft).
+
+use chrono::{DateTime, Utc};
+use rapport_core::domain::EscalationStatus;
+use rapport_core::ids::{ConversationId, EscalationId, WorkspaceId};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::db::on_db;
+use crate::{Error, Result, Store};
+
+#[derive(Debug, Clone)]
+pub struct NewEscalation {
+    pub conversation_id: ConversationId,
+    pub reason: String,
+    pub summary: String,
+    /// Sources consulted and the decision trace.
+    pub context: Value,
+    pub draft: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Escalation {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub reason: String,
+    pub summary: String,
+    #[sqlx(json)]
+    pub context: Value,
+    pub draft: Option<String>,
+    pub status: String,
+    pub assignee_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! escalation_columns {
+    () => {
+        "id, conversation_id, reason, summary, context, draft, status, assignee_id, created_at, \
+         claimed_at, resolved_at"
+    };
+}
+
+impl Store {
+    /// Records the escalation and puts the conversation in the human queue, in one transaction.
+    pub async fn escalate(&self, ws: WorkspaceId, e: &NewEscalation) -> Result<EscalationId> {
+        let insert = "INSERT INTO escalations (workspace_id, conversation_id, reason, summary, context, draft, status, created_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) RETURNING id";
+        let conv = "UPDATE conversations SET status = 'waiting_human', updated_at = $1 WHERE workspace_id = $2 AND id = $3";
+        let now = Utc::now();
+        let id: i64 = on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(insert)
+                .bind(ws.0)
+                .bind(e.conversation_id.0)
+                .bind(&e.reason)
+                .bind(&e.summary)
+                .bind(Json(&e.context))
+                .bind(&e.draft)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(conv)
+                .bind(now)
+                .bind(ws.0)
+                .bind(e.conversation_id.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            id
+        });
+        Ok(EscalationId(id))
+    }
+
+    pub async fn escalation(&self, ws: WorkspaceId, id: EscalationId) -> Result<Escalation> {
+        let sql = concat!(
+            "SELECT ",
+            escalation_columns!(),
+            " FROM escalations WHERE workspace_id = $1 AND id = $2"
+        );
+        on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?)
+        .ok_or(Error::NotFound {
+            what: "escalation",
+            id: id.0,
+        })
+    }
+
+    /// Escalations of the workspace, newest first, optionally of one status.
+    pub async fn escalations(
+        &self,
+        ws: WorkspaceId,
+        status: Option<EscalationStatus>,
+        limit: i64,
+    ) -> Result<Vec<Escalation>> {
+        let sql = concat!(
+            "SELECT ",
+            escalation_columns!(),
+            " FROM escalations WHERE workspace_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(status.map(|s| s.as_str()))
+            .bind(limit)
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// The escalation of a conversation that is not resolved yet, if any.
+    pub async fn open_escalation(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+    ) -> Result<Option<Escalation>> {
+        let sql = concat!(
+            "SELECT ",
+            escalation_columns!(),
+            " FROM escalations WHERE workspace_id = $1 AND conversation_id = $2 AND status <> 'resolved' \
+             ORDER BY id DESC LIMIT 1"
+        );
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(conversation.0)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// A human claims the escalation: the conversation becomes theirs (status `human`).
+    pub async fn claim_escalation(
+        &self,
+        ws: WorkspaceId,
+        id: EscalationId,
+        assignee: Option<i64>,
+    ) -> Result<Escalation> {
+        let escalation = self.escalation(ws, id).await?;
+        if escalation.status == "resolved" {
+            return Err(Error::Conflict(format!(
+                "escalation {id} is already resolved"
+            )));
+        }
+        let now = Utc::now();
+        let esc = "UPDATE escalations SET status = 'claimed', assignee_id = $1, claimed_at = $2 WHERE workspace_id = $3 AND id = $4";
+        let conv = "UPDATE conversations SET status = 'human', assignee_id = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4";
+        on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(esc)
+                .bind(assignee)
+                .bind(now)
+                .bind(ws.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(conv)
+                .bind(assignee)
+                .bind(now)
+                .bind(ws.0)
+                .bind(escalation.conversation_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        self.escalation(ws, id).await
+    }
+}
+
+impl Store {
+    /// Marks every unresolved escalation of a conversation resolved (the conversation closed).
+    pub async fn resolve_escalations(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+    ) -> Result<()> {
+        let sql = "UPDATE escalations SET status = 'resolved', resolved_at = $1 \
+                   WHERE workspace_id = $2 AND conversation_id = $3 AND status <> 'resolved'";
+        on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(Utc::now())
+            .bind(ws.0)
+            .bind(conversation.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+}
