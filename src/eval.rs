@@ -67,6 +67,9 @@ pub enum EvalCommand {
         /// Similarity threshold to use instead of the configured one.
         #[arg(long)]
         support_threshold: Option<f32>,
+        /// Write every question's outcome (not only the wrong ones) to the `--misses` file.
+        #[arg(long, requires = "misses")]
+        all: bool,
     },
     /// Cross-channel conversations step by step, each in a fresh data dir; the last line
     /// printed is one JSON object: `passed`, `total`, `scenarios`.
@@ -126,13 +129,22 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             json,
             misses,
             support_threshold,
+            all,
         } => {
             let mut config = config;
             if let Some(t) = support_threshold {
                 config.agent.support_threshold = t;
             }
-            crate::eval_agent::answers(config, &corpus, &questions, limit, json, misses.as_deref())
-                .await
+            crate::eval_agent::answers(
+                config,
+                &corpus,
+                &questions,
+                limit,
+                json,
+                misses.as_deref(),
+                all,
+            )
+            .await
         }
         EvalCommand::Scenarios {
             corpus,
@@ -153,7 +165,8 @@ async fn retrieval(
 ) -> anyhow::Result<()> {
     let misses_path = outputs.misses;
     let questions = read_questions(questions)?;
-    let (app, _scratch) = scratch_app(config, corpus).await?;
+    let scratch = scratch_app(config, corpus).await?;
+    let app = &scratch.app;
     let ws = WorkspaceId::DEFAULT;
     if let Some(path) = outputs.dump {
         let mut out = String::new();
@@ -210,10 +223,7 @@ async fn retrieval(
 
 /// An app on a throwaway data dir (SQLite and Qdrant Edge in a temporary folder) with `corpus`
 /// ingested as a help center. Keep the returned directory alive as long as the app.
-pub(crate) async fn scratch_app(
-    mut config: Config,
-    corpus: &Path,
-) -> anyhow::Result<(App, tempfile::TempDir)> {
+pub(crate) async fn scratch_app(mut config: Config, corpus: &Path) -> anyhow::Result<Scratch> {
     let corpus = std::fs::canonicalize(corpus)
         .with_context(|| format!("{} does not exist", corpus.display()))?;
     let scratch = tempfile::tempdir().context("cannot create a scratch data dir")?;
@@ -247,7 +257,14 @@ pub(crate) async fn scratch_app(
         report.chunks_total,
         report.elapsed_ms as f64 / 1000.0
     );
-    Ok((app, scratch))
+    Ok(Scratch { app, dir: scratch })
+}
+
+/// An app on a temporary data dir. The app is dropped (and its index closed) before the
+/// directory is removed: fields drop in declaration order.
+pub(crate) struct Scratch {
+    pub app: App,
+    pub dir: tempfile::TempDir,
 }
 
 /// Optional files a run writes besides its figures.

@@ -69,6 +69,7 @@ pub async fn answers(
     limit: Option<usize>,
     json_out: bool,
     misses: Option<&Path>,
+    all_outcomes: bool,
 ) -> anyhow::Result<()> {
     let mut questions: Vec<AnswerQuestion> = read_jsonl(questions, "question")?;
     if let Some(limit) = limit {
@@ -76,7 +77,8 @@ pub async fn answers(
         let step = (questions.len() / limit.max(1)).max(1);
         questions = questions.into_iter().step_by(step).take(limit).collect();
     }
-    let (app, _scratch) = scratch_app(config, corpus).await?;
+    let scratch = scratch_app(config, corpus).await?;
+    let app = &scratch.app;
     // answerable/unanswerable × answered/escalated
     let mut confusion = [[0usize; 2]; 2];
     let (mut cited_answers, mut citation_hits) = (0, 0);
@@ -120,14 +122,16 @@ pub async fn answers(
                 citation_hits += 1;
             }
         }
-        if answered != q.answerable
-            || (answered && !docs.iter().any(|d| q.gold_doc_ids.contains(d)))
-        {
+        let wrong_document = answered && !docs.iter().any(|d| q.gold_doc_ids.contains(d));
+        if all_outcomes || answered != q.answerable || (q.answerable && wrong_document) {
             wrong.push_str(&serde_json::to_string(&json!({
                 "id": q.id, "question": q.question, "answerable": q.answerable,
                 "decision": outcome.decision, "reason": outcome.reason, "cited": docs,
                 "gold": q.gold_doc_ids, "support": outcome.trace["support"],
                 "reply": outcome.reply,
+                "similarities": outcome.trace["retrieved"].as_array().map(|r| r.iter().map(|c| c["similarity"].clone()).collect::<Vec<_>>()),
+                "retrieved": outcome.trace["retrieved"],
+                "query": outcome.trace["query"],
             }))?);
             wrong.push('\n');
         }
@@ -258,7 +262,10 @@ pub async fn scenarios(
 ) -> anyhow::Result<()> {
     let scenarios: Vec<Scenario> = read_jsonl(scenarios_path, "scenario")?;
     // Ingest once, then give every scenario its own copy of the data dir: fresh, yet cheap.
-    let (template, template_dir) = scratch_app(config.clone(), corpus).await?;
+    let crate::eval::Scratch {
+        app: template,
+        dir: template_dir,
+    } = scratch_app(config.clone(), corpus).await?;
     template.store.close().await;
     drop(template);
     let secret = config
@@ -302,9 +309,14 @@ pub async fn scenarios(
                 "passed": ok,
                 "reason": failure.as_ref().map(|(r, _)| r),
                 "decision": failure.as_ref().and_then(|(_, o)| o.as_ref()).map(|o| o.decision),
+                "query": failure.as_ref().and_then(|(_, o)| o.as_ref()).map(|o| o.trace["query"]["rewritten"].clone()),
+                "retrieved": failure.as_ref().and_then(|(_, o)| o.as_ref()).map(|o| {
+                    o.trace["retrieved"].as_array().map(|r| r.iter().map(|c| json!([c["external_ref"], c["similarity"]])).collect::<Vec<_>>())
+                }),
             }));
         }
         app.store.close().await;
+        drop(app);
         if all_ok {
             passed += 1;
         }

@@ -18,10 +18,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::context::CustomerContext;
-use crate::guards::{self, HandoffTopic, Trigger};
+use crate::guards::{self, HandoffTopic, Intent, Trigger};
 use crate::identity::{IdentityClaim, IdentityResolver};
 use crate::language::{self, Language};
-use crate::model::{AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Persona};
+use crate::model::{
+    AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Generated, ModelAnswer, Persona,
+};
 use crate::{Error, Result, facts};
 
 /// Job kinds the agent registers with the runner.
@@ -57,7 +59,7 @@ impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings {
             persona: Persona::default(),
-            support_threshold: 0.45,
+            support_threshold: 0.5,
             escalate_when_unsure: true,
             max_unhelpful_replies: 2,
             handoff_topics: guards::default_topics(),
@@ -98,6 +100,8 @@ pub struct Received {
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Answered,
+    /// Greetings, thanks, or a statement that asks nothing: acknowledged, nothing to look up.
+    Acknowledged,
     /// The bot said it does not know, without handing off (escalation when unsure is off).
     Unknown,
     Escalated,
@@ -318,16 +322,6 @@ impl Agent {
             }
             .into());
         };
-        if matches!(
-            conversation.status()?,
-            ConversationStatus::WaitingHuman | ConversationStatus::Human
-        ) {
-            return Ok(ReplyOutcome {
-                decision: Decision::Silent,
-                reason: Some("a human owns the conversation".into()),
-                ..skipped("")
-            });
-        }
         if messages
             .iter()
             .any(|m| m.id > message.id && (m.author == "customer" || m.direction == "outbound"))
@@ -355,6 +349,28 @@ impl Agent {
         )
         .await?;
         let context_ms = ms(t);
+        if matches!(
+            conversation.status()?,
+            ConversationStatus::WaitingHuman | ConversationStatus::Human
+        ) {
+            // Agents are notified by the inbox; the customer hears from them, not the bot.
+            return Ok(ReplyOutcome {
+                decision: Decision::Silent,
+                reason: Some("a human owns the conversation".into()),
+                trace: json!({
+                    "version": TRACE_VERSION,
+                    "decision": Decision::Silent,
+                    "reason": "a human owns the conversation",
+                    "context": {
+                        "contact_id": root.0,
+                        "channels": customer.customer.channels,
+                        "turns": customer.history.len(),
+                        "text": customer.as_text(),
+                    },
+                }),
+                ..skipped("")
+            });
+        }
         let lang = language::of_customer(
             &message.text,
             customer.customer_turns().map(|t| t.text.as_str()),
@@ -380,14 +396,26 @@ impl Agent {
         if trigger.is_none() {
             trigger = self.repeated_question(&message.text, &recent);
         }
+        let intent = guards::intent(&message.text);
+        let small_talk = trigger.is_none() && matches!(intent, Intent::Greeting | Intent::Thanks);
 
         let t = Instant::now();
-        let rewrite = self.model.rewrite_query(&message.text, &customer).await?;
+        let rewrite = if small_talk {
+            Generated {
+                value: message.text.trim().to_owned(),
+                model: self.model.name().to_owned(),
+                prompt: None,
+                prompt_tokens: None,
+                completion_tokens: None,
+            }
+        } else {
+            self.model.rewrite_query(&message.text, &customer).await?
+        };
         let rewrite_ms = ms(t);
         let query = rewrite.value.clone();
 
         let t = Instant::now();
-        let retrieved = if query.trim().is_empty() {
+        let retrieved = if query.trim().is_empty() || small_talk {
             Vec::new()
         } else {
             self.knowledge
@@ -425,7 +453,17 @@ impl Agent {
         } else {
             None
         };
-        let answer = self.model.answer(&request, sink).await?;
+        let answer = if small_talk {
+            Generated {
+                value: ModelAnswer::default(),
+                model: self.model.name().to_owned(),
+                prompt: None,
+                prompt_tokens: None,
+                completion_tokens: None,
+            }
+        } else {
+            self.model.answer(&request, sink).await?
+        };
         let generate_ms = ms(t);
 
         // Grounding: only retrieved chunks can be cited, and the best of them must match.
@@ -454,6 +492,15 @@ impl Agent {
         let phrases = language::phrases(lang);
         let channel_label = channel_name(channel);
         let (decision, reason, text) = match (&trigger, answer.value.handoff, supported) {
+            (None, _, _) if small_talk => (
+                Decision::Acknowledged,
+                "small talk".to_owned(),
+                if intent == Intent::Greeting {
+                    phrases.small_talk.to_owned()
+                } else {
+                    phrases.welcome.to_owned()
+                },
+            ),
             (Some(Trigger::HumanRequested), _, _) => (
                 Decision::Escalated,
                 Trigger::HumanRequested.reason(),
@@ -750,6 +797,7 @@ fn trace_chunk(r: &Retrieved) -> Value {
         "page": r.chunk.page,
         "score": r.score,
         "similarity": r.similarity,
+        "title_similarity": r.title_similarity,
         "text": crate::model::truncate_for_trace(&r.chunk.text),
     })
 }

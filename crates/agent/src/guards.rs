@@ -9,7 +9,7 @@ static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)\b(",
         r"(talk|speak|chat|connect me|put me through|transfer me)\s+(to|with)\s+(a |an |some |the )?(real |actual |live )?(human|person|agent|someone|somebody|representative|rep|operator|manager|staff|people)",
-        r"|\b(human|real person|live agent|live person|customer service rep(resentative)?)\s*(please|pls|now)?\s*[.!?]*$",
+        r"|^\s*(a |an )?(human|person|real person|agent|live agent|live person|operator|customer service( rep(resentative)?)?)(\s+(please|pls|now))?\s*[.!?]*\s*$",
         r"|\bi want (a|an) (human|person|agent)",
         r"|hablar con (una persona|un agente|alguien|un humano|un asesor)",
         r"|parler (à|a|avec) (un humain|une personne|un conseiller|quelqu'un|un agent)",
@@ -94,6 +94,49 @@ pub fn check(text: &str, topics: &[HandoffTopic]) -> Option<Trigger> {
         .map(|t| Trigger::Topic(t.name.clone()))
 }
 
+/// What a message asks for, as far as the handover rules care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Greeting,
+    /// Thanks, "ok", goodbye: nothing to answer.
+    Thanks,
+    /// Tells something without asking or reporting a problem ("our store number is …").
+    Statement,
+    /// A question, a request or a problem report: something to answer or hand over.
+    Question,
+}
+
+static GREETING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|hola|buenos d[ií]as|bonjour|salut|hallo|guten tag|ciao|ol[aá]|bom dia|hoi)( there| team| all)?[\s!.,]*$")
+        .expect("valid regex")
+});
+
+static THANKS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*((thanks|thank you|thx|ty|cheers|great|perfect|awesome|cool|ok(ay)?|got it|all good|bye|goodbye|gracias|merci|danke|grazie|obrigad[oa]|bedankt)( (so|very) much| a lot| again| for (the|your) help)?[\s!.,]*)+$")
+        .expect("valid regex")
+});
+
+static ASKS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)(\?|^\s*(how|what|why|when|where|which|who|whom|whose|can|could|do|does|did|is|are|was|were|should|would|will|may|might|please|pls|help|tell|show|explain|any)\b",
+        r"|\b(i need|i want|i'd like|i would like|need help|how to|is there|are there|not working|doesn'?t work|does not work|can'?t|cannot|won'?t|unable|error|broken|issue|problem|fail\w*|stuck|wrong|missing|refund|cancel)\b",
+        r"|^\s*(c[oó]mo|qu[eé]|por qu[eé]|d[oó]nde|cu[aá]ndo|comment|pourquoi|o[uù]|quand|wie|warum|wo|wann|come|perch[eé]|dove|quando|porque|onde)\b)"
+    ))
+    .expect("valid regex")
+});
+
+pub fn intent(text: &str) -> Intent {
+    if GREETING.is_match(text) {
+        Intent::Greeting
+    } else if THANKS.is_match(text) {
+        Intent::Thanks
+    } else if ASKS.is_match(text) {
+        Intent::Question
+    } else {
+        Intent::Statement
+    }
+}
+
 /// Legal matters go to people unless the configuration says otherwise.
 pub fn default_topics() -> Vec<HandoffTopic> {
     vec![HandoffTopic {
@@ -131,10 +174,25 @@ mod tests {
         for text in [
             "How do I reset my thermostat?",
             "Is a human-readable export available?",
+            "Our bot should answer first, then pass the customer to a real person.",
             "What's the refund policy?",
         ] {
             assert_eq!(check(text, &default_topics()), None, "{text}");
         }
+    }
+
+    #[test]
+    fn intents() {
+        assert_eq!(intent("Hi there!"), Intent::Greeting);
+        assert_eq!(intent("thanks a lot, bye"), Intent::Thanks);
+        assert_eq!(intent("ok"), Intent::Thanks);
+        assert_eq!(
+            intent("Our store number is +31 6 12345678."),
+            Intent::Statement
+        );
+        assert_eq!(intent("my widget is broken"), Intent::Question);
+        assert_eq!(intent("where do I paste it"), Intent::Question);
+        assert_eq!(intent("Hi, how do I reset my password"), Intent::Question);
     }
 
     #[test]

@@ -110,11 +110,17 @@ pub fn normalize_phone(raw: &str, default_region: &str) -> Option<String> {
         }
         attempts.push((region, trimmed.to_owned()));
     }
-    attempts.into_iter().find_map(|(region, text)| {
-        let number = phonenumber::parse(region, &text).ok()?;
-        phonenumber::is_valid(&number)
-            .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
-    })
+    let parsed: Vec<phonenumber::PhoneNumber> = attempts
+        .into_iter()
+        .filter_map(|(region, text)| phonenumber::parse(region, &text).ok())
+        .collect();
+    // A number valid for its country wins; a merely well-formed one (a reserved or fictional
+    // range such as 07700 900xxx) is still the same number written the same way.
+    parsed
+        .iter()
+        .find(|n| phonenumber::is_valid(n))
+        .or_else(|| parsed.first())
+        .map(|n| n.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// Lower-cased address when it looks like one (`local@domain.tld`), else `None`.
@@ -331,9 +337,26 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_fictional_ranges_still_normalise() {
+        assert_eq!(
+            normalize_phone("+44 7700 900123", "US").as_deref(),
+            Some("+447700900123")
+        );
+        assert_eq!(
+            normalize_phone("447700900123", "GB").as_deref(),
+            Some("+447700900123")
+        );
+    }
+
+    #[test]
     fn garbage_is_not_a_phone_number() {
         assert_eq!(normalize_phone("call me", "US"), None);
         assert_eq!(normalize_phone("12", "US"), None);
+        assert_eq!(
+            normalize_phone("+999 1234 5678", "US"),
+            None,
+            "no such country"
+        );
     }
 
     #[test]

@@ -187,6 +187,12 @@ pub struct Phrases {
     pub handoff: &'static str,
     pub unknown: &'static str,
     pub human_requested: &'static str,
+    /// Answer to a greeting or thanks.
+    pub small_talk: &'static str,
+    /// Answer to a statement that asks nothing ("our store number is …").
+    pub noted: &'static str,
+    /// Answer to thanks or a goodbye.
+    pub welcome: &'static str,
 }
 
 pub fn phrases(lang: Language) -> &'static Phrases {
@@ -196,42 +202,63 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             handoff: "He pasado tu conversación a una persona de nuestro equipo. Te responderá aquí, en {channel}.",
             unknown: "No tengo la respuesta a eso y no quiero adivinar. Una persona de nuestro equipo te ayudará y te responderá aquí, en {channel}.",
             human_requested: "Claro. He pasado tu conversación a una persona de nuestro equipo; te responderá aquí, en {channel}.",
+            small_talk: "¡Hola! ¿En qué puedo ayudarte?",
+            noted: "Gracias, lo tengo en cuenta. ¿En qué más puedo ayudarte?",
+            welcome: "¡De nada! Si necesitas algo más, aquí estoy.",
         },
         "fr" => &Phrases {
             more: "En savoir plus",
             handoff: "J'ai transmis votre conversation à un membre de notre équipe. Il vous répondra ici, sur {channel}.",
             unknown: "Je n'ai pas la réponse et je préfère ne pas deviner. Un membre de notre équipe va vous aider et vous répondra ici, sur {channel}.",
             human_requested: "Bien sûr. J'ai transmis votre conversation à un membre de notre équipe ; il vous répondra ici, sur {channel}.",
+            small_talk: "Bonjour ! Comment puis-je vous aider ?",
+            noted: "Merci, c'est noté. Que puis-je faire d'autre pour vous ?",
+            welcome: "Avec plaisir ! Je reste là si besoin.",
         },
         "de" => &Phrases {
             more: "Mehr dazu",
             handoff: "Ich habe Ihr Anliegen an eine Kollegin oder einen Kollegen weitergegeben. Sie erhalten die Antwort hier auf {channel}.",
             unknown: "Darauf habe ich keine sichere Antwort, und ich möchte nicht raten. Jemand aus unserem Team hilft Ihnen und antwortet hier auf {channel}.",
             human_requested: "Gern. Ich habe Ihr Anliegen an jemanden aus unserem Team weitergegeben; die Antwort kommt hier auf {channel}.",
+            small_talk: "Hallo! Wie kann ich helfen?",
+            noted: "Danke, ist notiert. Wobei kann ich sonst helfen?",
+            welcome: "Gern geschehen! Melden Sie sich, wenn Sie noch etwas brauchen.",
         },
         "pt" => &Phrases {
             more: "Saiba mais",
             handoff: "Passei a sua conversa para uma pessoa da nossa equipa. Ela vai responder aqui, no {channel}.",
             unknown: "Não tenho a resposta para isso e não quero adivinhar. Uma pessoa da nossa equipa vai ajudar e responder aqui, no {channel}.",
             human_requested: "Claro. Passei a sua conversa para uma pessoa da nossa equipa; ela vai responder aqui, no {channel}.",
+            small_talk: "Olá! Como posso ajudar?",
+            noted: "Obrigado, fica anotado. Em que mais posso ajudar?",
+            welcome: "De nada! Se precisar de mais alguma coisa, estou aqui.",
         },
         "it" => &Phrases {
             more: "Per saperne di più",
             handoff: "Ho passato la tua conversazione a una persona del nostro team. Ti risponderà qui, su {channel}.",
             unknown: "Non ho la risposta e preferisco non tirare a indovinare. Una persona del nostro team ti aiuterà e ti risponderà qui, su {channel}.",
             human_requested: "Certo. Ho passato la tua conversazione a una persona del nostro team; ti risponderà qui, su {channel}.",
+            small_talk: "Ciao! Come posso aiutarti?",
+            noted: "Grazie, ne prendo nota. Come posso aiutarti ancora?",
+            welcome: "Prego! Se ti serve altro, sono qui.",
         },
         "nl" => &Phrases {
             more: "Meer info",
             handoff: "Ik heb je gesprek doorgegeven aan iemand van ons team. Je krijgt hier antwoord, via {channel}.",
             unknown: "Daar heb ik geen antwoord op en ik wil niet gokken. Iemand van ons team helpt je verder en antwoordt hier, via {channel}.",
             human_requested: "Natuurlijk. Ik heb je gesprek doorgegeven aan iemand van ons team; je krijgt hier antwoord, via {channel}.",
+            small_talk: "Hallo! Waarmee kan ik je helpen?",
+            noted: "Bedankt, genoteerd. Waarmee kan ik je verder helpen?",
+            welcome: "Graag gedaan! Laat het weten als je nog iets nodig hebt.",
         },
         _ => &Phrases {
             more: "More",
             handoff: "I've passed your conversation to a teammate. They'll reply right here on {channel}.",
             unknown: "I don't know the answer to that, and I'd rather not guess. A teammate will help you and reply right here on {channel}.",
             human_requested: "Of course. I've passed your conversation to a teammate; they'll reply right here on {channel}.",
+            small_talk: "Hi! How can I help you today?",
+            noted: "Thanks, noted. What else can I help you with?",
+            welcome: "You're welcome! If you need anything else, I'm here.",
         },
     }
 }

@@ -52,6 +52,9 @@ pub struct Retrieved {
     /// how well the chunk matches, which is what "is the answer supported?" needs. Zero when the
     /// chunk was found by words alone (sparse mode, or beyond the dense candidates).
     pub similarity: f32,
+    /// Cosine similarity between the question and the title of the chunk's document (zero in
+    /// sparse mode or for untitled documents): a help-center title often *is* the question.
+    pub title_similarity: f32,
     #[serde(flatten)]
     pub chunk: ChunkView,
 }
@@ -101,6 +104,14 @@ impl KnowledgeBase {
         }
         let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
         let views = self.store().chunks_by_ids(ws, &ids).await?;
+        let mut title_similarities: HashMap<ChunkId, f32> = HashMap::new();
+        if !dense.is_empty() {
+            for (chunk, _, title) in self.store().chunk_documents(ws, &ids).await? {
+                if let Some(title) = title.filter(|t| t.len() == dense.len()) {
+                    title_similarities.insert(chunk, dot(&title, &dense));
+                }
+            }
+        }
         let score_of = |id: i64| {
             hits.iter()
                 .find(|h| h.chunk_id.0 == id)
@@ -111,6 +122,10 @@ impl KnowledgeBase {
             .map(|chunk| Retrieved {
                 score: score_of(chunk.id),
                 similarity: similarities.get(&ChunkId(chunk.id)).copied().unwrap_or(0.0),
+                title_similarity: title_similarities
+                    .get(&ChunkId(chunk.id))
+                    .copied()
+                    .unwrap_or(0.0),
                 chunk,
             })
             .collect())

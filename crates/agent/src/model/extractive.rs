@@ -78,7 +78,23 @@ fn sentences(text: &str) -> Vec<String> {
             in_code = !in_code;
             continue;
         }
-        if in_code || trimmed.is_empty() || trimmed.starts_with('|') {
+        if in_code || trimmed.is_empty() {
+            continue;
+        }
+        if trimmed.starts_with('|') {
+            // A table row reads as "cell: cell"; its separator row is skipped.
+            let cells: Vec<&str> = trimmed
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            if !cells
+                .iter()
+                .all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+            {
+                out.push(cells.join(": ").replace("**", ""));
+            }
             continue;
         }
         let cleaned = MARKDOWN_LINK.replace_all(trimmed, "$1");
@@ -120,6 +136,20 @@ fn sentences(text: &str) -> Vec<String> {
 }
 
 impl Extractive {
+    /// The words of a message that carry its subject, as written: no stop words, numbers,
+    /// addresses or ids (they would only match documents by accident).
+    fn topic_words(&self, text: &str) -> String {
+        let mut seen = HashSet::new();
+        text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\'' || c == '@'))
+            .filter(|w| !w.is_empty())
+            .filter(|w| !w.contains('@') && !w.chars().any(|c| c.is_ascii_digit()))
+            .filter(|w| !self.terms(w).is_empty())
+            .filter(|w| seen.insert(w.to_lowercase()))
+            .take(12)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The sentences of `text` that best cover the query: the best-scoring sentence and what
     /// follows it (steps usually do), within the passage budget, in the original order.
     fn passage(&self, text: &str, query: &str) -> String {
@@ -205,15 +235,29 @@ impl ChatModel for Extractive {
         if !leans_on_history {
             return Ok(Generated::extractive(question.trim().to_owned()));
         }
-        // The customer's latest message that says what the topic is, on whichever channel.
-        let topic = customer
-            .customer_turns()
-            .find(|t| self.terms(&t.text).len() >= 3)
-            .map(|t| t.text.trim().to_owned());
-        Ok(Generated::extractive(match topic {
-            Some(topic) => format!("{topic} {}", question.trim()),
-            None => question.trim().to_owned(),
-        }))
+        // The topic is the customer's earlier message (on whichever channel) that shares the
+        // most words with this one — "the survey problem" points at the message about the
+        // survey — or else their latest message that says something.
+        let asked: HashSet<String> = self.terms(question).into_iter().collect();
+        let mut best: Option<(usize, &Turn)> = None;
+        for turn in customer.customer_turns().take(12) {
+            let terms: HashSet<String> = self.terms(&turn.text).into_iter().collect();
+            if terms.len() < 3 {
+                continue;
+            }
+            let shared = terms.intersection(&asked).count();
+            if best.is_none_or(|(score, _)| shared > score) {
+                best = Some((shared, turn));
+            }
+        }
+        let Some((_, topic)) = best else {
+            return Ok(Generated::extractive(question.trim().to_owned()));
+        };
+        Ok(Generated::extractive(format!(
+            "{} {}",
+            question.trim(),
+            self.topic_words(&topic.text)
+        )))
     }
 
     async fn answer(
@@ -232,7 +276,11 @@ impl ChatModel for Extractive {
         let answer = if let Some(answer) = qa_answer(top) {
             answer.to_owned()
         } else {
-            let passage = self.passage(&top.chunk.text, request.query);
+            let mut passage = self.passage(&top.chunk.text, request.query);
+            if passage.is_empty() {
+                // Nothing but code or markup: quote the beginning as it is.
+                passage = truncate(&top.chunk.text, MAX_PASSAGE_CHARS);
+            }
             match more_line(top, phrases.more) {
                 Some(more) if !passage.is_empty() => format!("{passage}\n\n{more}"),
                 _ => passage,
@@ -418,6 +466,12 @@ mod tests {
         let text = "# Billing\nWe bill monthly. Invoices are emailed.\n\n## Refunds\nRefunds take 5 to 7 business days to reach your card. Contact us to start one.";
         let p = m.passage(text, "how long does a refund take");
         assert!(p.starts_with("Refunds take 5 to 7"), "{p}");
+    }
+
+    #[test]
+    fn table_rows_are_quoted_as_text() {
+        let s = sentences("| Channel | Limit |\n| --- | --- |\n| Facebook | 2000 characters |");
+        assert_eq!(s, vec!["Channel: Limit", "Facebook: 2000 characters"]);
     }
 
     #[test]
