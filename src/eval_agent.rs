@@ -289,13 +289,9 @@ pub async fn scenarios(
         let mut step_results = Vec::new();
         let mut all_ok = true;
         for (n, step) in scenario.steps.iter().enumerate() {
-            let failure = match run_step(&app, step, secret.as_deref(), &region).await {
-                Ok(outcome) => judge(&step.expect, &outcome)
-                    .map(|r| (r, outcome))
-                    .map_or(Ok(None), |(reason, outcome)| {
-                        Ok::<_, anyhow::Error>(Some((reason, Some(outcome))))
-                    })?,
-                Err(e) => Some((format!("the step failed to run: {e:#}"), None)),
+            let (failure, outcome) = match run_step(&app, step, secret.as_deref(), &region).await {
+                Ok(outcome) => (judge(&step.expect, &outcome), Some(outcome)),
+                Err(e) => (Some(format!("the step failed to run: {e:#}")), None),
             };
             steps_total += 1;
             let ok = failure.is_none();
@@ -303,16 +299,22 @@ pub async fn scenarios(
                 steps_passed += 1;
             }
             all_ok &= ok;
+            let retrieved = outcome.as_ref().and_then(|o| {
+                o.trace["retrieved"].as_array().map(|r| {
+                    r.iter()
+                        .map(|c| json!([c["external_ref"], c["similarity"]]))
+                        .collect::<Vec<_>>()
+                })
+            });
             step_results.push(json!({
                 "step": n + 1,
                 "channel": step.channel,
                 "passed": ok,
-                "reason": failure.as_ref().map(|(r, _)| r),
-                "decision": failure.as_ref().and_then(|(_, o)| o.as_ref()).map(|o| o.decision),
-                "query": failure.as_ref().and_then(|(_, o)| o.as_ref()).map(|o| o.trace["query"]["rewritten"].clone()),
-                "retrieved": failure.as_ref().and_then(|(_, o)| o.as_ref()).map(|o| {
-                    o.trace["retrieved"].as_array().map(|r| r.iter().map(|c| json!([c["external_ref"], c["similarity"]])).collect::<Vec<_>>())
-                }),
+                "reason": failure,
+                "decision": outcome.as_ref().map(|o| o.decision),
+                "decision_reason": outcome.as_ref().and_then(|o| o.reason.clone()),
+                "query": outcome.as_ref().map(|o| o.trace["query"]["rewritten"].clone()),
+                "retrieved": retrieved,
             }));
         }
         app.store.close().await;

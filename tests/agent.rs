@@ -463,7 +463,13 @@ async fn agents_merge_and_unmerge_customers_over_the_api() {
     assert_eq!(after, b);
     assert!(!context_text(&outcome).contains("70001"));
     let timeline = body(app.get(&format!("/api/v1/contacts/{b}/timeline")).await).await;
-    assert!(!timeline.to_string().contains("70001"), "{timeline}");
+    let texts: Vec<&str> = timeline["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(!texts.iter().any(|t| t.contains("70001")), "{texts:?}");
     app.stop().await;
 }
 
@@ -664,5 +670,26 @@ async fn agents_correct_what_rapport_remembers() {
     assert_eq!(plans.len(), 1, "{memory}");
     assert_eq!(plans[0]["value"], "Premium Family");
     assert!(!facts.iter().any(|f| f["key"] == "email"), "{memory}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn greetings_thanks_and_plain_statements_are_acknowledged_not_escalated() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let _kb = with_knowledge(&app).await;
+    for text in [
+        "Hello!",
+        "thanks a lot",
+        "Our store number is +31 6 12345678, the one we'll connect.",
+    ] {
+        let (_, outcome) = ask(&app, whatsapp("+31612345678"), text).await;
+        assert_eq!(
+            outcome.decision,
+            Decision::Acknowledged,
+            "{text}: {}",
+            outcome.trace
+        );
+        assert!(outcome.escalation_id.is_none());
+    }
     app.stop().await;
 }

@@ -36,8 +36,8 @@ const TRACE_VERSION: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
     pub persona: Persona,
-    /// Cosine similarity between the question and the best cited chunk below which the bot
-    /// says it does not know rather than answer.
+    /// Cosine similarity between the question and the best cited chunk (or its document's
+    /// title) below which the bot says it does not know rather than answer.
     pub support_threshold: f32,
     /// Hand an unanswerable question to a human at once (true) or only after
     /// `max_unhelpful_replies` "I don't know"s (false).
@@ -59,7 +59,7 @@ impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings {
             persona: Persona::default(),
-            support_threshold: 0.5,
+            support_threshold: 0.52,
             escalate_when_unsure: true,
             max_unhelpful_replies: 2,
             handoff_topics: guards::default_topics(),
@@ -418,16 +418,7 @@ impl Agent {
         let retrieved = if query.trim().is_empty() || small_talk {
             Vec::new()
         } else {
-            self.knowledge
-                .search(
-                    ws,
-                    &query,
-                    &SearchOptions {
-                        limit: self.settings.retrieval_limit,
-                        ..SearchOptions::default()
-                    },
-                )
-                .await?
+            self.retrieve(ws, &message.text, &query).await?
         };
         let retrieve_ms = ms(t);
 
@@ -480,10 +471,12 @@ impl Agent {
                 }
                 v
             });
+        // A chunk supports the answer when it, or its document's title, matches the question:
+        // a help-center title is often the question itself.
         let support = retrieved
             .iter()
             .filter(|r| citations.contains(&r.chunk.id))
-            .map(|r| r.similarity)
+            .map(|r| r.similarity.max(r.title_similarity))
             .fold(0.0_f32, f32::max);
         let supported = !answer.value.answer.trim().is_empty()
             && !citations.is_empty()
@@ -524,6 +517,11 @@ impl Agent {
                 Decision::Answered,
                 String::new(),
                 answer.value.answer.clone(),
+            ),
+            (None, _, false) if intent == Intent::Statement => (
+                Decision::Acknowledged,
+                "nothing was asked".to_owned(),
+                phrases.noted.to_owned(),
             ),
             (None, _, false) => {
                 let escalate = self.settings.escalate_when_unsure
@@ -659,6 +657,40 @@ impl Agent {
             escalation_id,
             trace,
         })
+    }
+
+    /// Knowledge for a message and its rewritten query. When the rewrite borrowed words from an
+    /// earlier turn, the message alone is searched too and each chunk keeps its better
+    /// similarity: "and can I import tasks into it?" is about importing, even though the
+    /// earlier turn was about exporting.
+    async fn retrieve(
+        &self,
+        ws: WorkspaceId,
+        original: &str,
+        query: &str,
+    ) -> Result<Vec<Retrieved>> {
+        let options = SearchOptions {
+            limit: self.settings.retrieval_limit,
+            ..SearchOptions::default()
+        };
+        let rewritten = self.knowledge.search(ws, query, &options).await?;
+        if original.trim() == query.trim() {
+            return Ok(rewritten);
+        }
+        let alone = self.knowledge.search(ws, original, &options).await?;
+        let mut merged: Vec<Retrieved> = Vec::new();
+        for r in rewritten.into_iter().chain(alone) {
+            match merged.iter_mut().find(|m| m.chunk.id == r.chunk.id) {
+                Some(m) => {
+                    m.similarity = m.similarity.max(r.similarity);
+                    m.title_similarity = m.title_similarity.max(r.title_similarity);
+                }
+                None => merged.push(r),
+            }
+        }
+        merged.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        merged.truncate(self.settings.retrieval_limit);
+        Ok(merged)
     }
 
     /// The customer asks again what the bot just answered: the answer did not help.

@@ -118,7 +118,8 @@ static THANKS: LazyLock<Regex> = LazyLock::new(|| {
 
 static ASKS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)(\?|^\s*(how|what|why|when|where|which|who|whom|whose|can|could|do|does|did|is|are|was|were|should|would|will|may|might|please|pls|help|tell|show|explain|any)\b",
+        r"(?i)(\?|^\s*((hi|hello|hey|ok|okay|so|and|but|also|then|well|sorry)[\s,!.]+)*(how|what|why|when|where|which|who|whom|whose|can|could|do|does|did|is|are|was|were|should|would|will|may|might|please|pls|help|tell|show|explain|any)\b",
+        r"|\b(how|what|where|why|when|which)\s+(do|does|did|can|could|should|is|are|to)\b",
         r"|\b(i need|i want|i'd like|i would like|need help|how to|is there|are there|not working|doesn'?t work|does not work|can'?t|cannot|won'?t|unable|error|broken|issue|problem|fail\w*|stuck|wrong|missing|refund|cancel)\b",
         r"|^\s*(c[oó]mo|qu[eé]|por qu[eé]|d[oó]nde|cu[aá]ndo|comment|pourquoi|o[uù]|quand|wie|warum|wo|wann|come|perch[eé]|dove|quando|porque|onde)\b)"
     ))
@@ -193,6 +194,10 @@ mod tests {
         assert_eq!(intent("my widget is broken"), Intent::Question);
         assert_eq!(intent("where do I paste it"), Intent::Question);
         assert_eq!(intent("Hi, how do I reset my password"), Intent::Question);
+        assert_eq!(
+            intent("Our store number is +31 6 12345678, the one we'll connect."),
+            Intent::Statement
+        );
     }
 
     #[test]

@@ -391,7 +391,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "RAPPORT_SUPPORT_THRESHOLD",
-        "similarity the best cited chunk must reach to answer (default 0.5)",
+        "similarity the best cited chunk must reach to answer (default 0.52)",
     ),
     (
         "RAPPORT_DEFAULT_REGION",

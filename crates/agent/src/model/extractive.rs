@@ -17,6 +17,7 @@ use super::{
 use crate::Result;
 use crate::context::{CustomerContext, Turn};
 use crate::facts;
+use crate::guards;
 use crate::language;
 
 pub const NAME: &str = "extractive";
@@ -239,15 +240,20 @@ impl ChatModel for Extractive {
         // most words with this one — "the survey problem" points at the message about the
         // survey — or else their latest message that says something.
         let asked: HashSet<String> = self.terms(question).into_iter().collect();
-        let mut best: Option<(usize, &Turn)> = None;
+        // Ties go to a question over a statement ("our number is …" names no topic), then to
+        // the most recent.
+        let mut best: Option<((usize, bool), &Turn)> = None;
         for turn in customer.customer_turns().take(12) {
             let terms: HashSet<String> = self.terms(&turn.text).into_iter().collect();
             if terms.len() < 3 {
                 continue;
             }
-            let shared = terms.intersection(&asked).count();
-            if best.is_none_or(|(score, _)| shared > score) {
-                best = Some((shared, turn));
+            let score = (
+                terms.intersection(&asked).count(),
+                guards::intent(&turn.text) == guards::Intent::Question,
+            );
+            if best.is_none_or(|(best, _)| score > best) {
+                best = Some((score, turn));
             }
         }
         let Some((_, topic)) = best else {
