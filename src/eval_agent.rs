@@ -209,26 +209,24 @@ fn judge(expect: &Expect, outcome: &ReplyOutcome) -> Option<String> {
         .as_str()
         .unwrap_or_default()
         .to_lowercase();
-    if let Some(any) = &expect.mentions_any {
-        if !any.iter().any(|m| {
-            let m = m.to_lowercase();
-            reply.contains(&m) || context.contains(&m)
-        }) {
-            return Some(format!(
-                "mentions none of {any:?} (reply: {:?})",
-                outcome.reply.as_deref().unwrap_or("")
-            ));
-        }
+    let mentioned = |m: &String| {
+        let m = m.to_lowercase();
+        reply.contains(&m) || context.contains(&m)
+    };
+    if let Some(any) = &expect.mentions_any
+        && !any.iter().any(mentioned)
+    {
+        return Some(format!(
+            "mentions none of {any:?} (reply: {:?})",
+            outcome.reply.as_deref().unwrap_or("")
+        ));
     }
-    if let Some(none) = &expect.must_not_mention {
-        if let Some(m) = none.iter().find(|m| {
-            let m = m.to_lowercase();
-            reply.contains(&m) || context.contains(&m)
-        }) {
-            return Some(format!(
-                "mentions {m:?}, which it must not (in the reply or the context)"
-            ));
-        }
+    if let Some(none) = &expect.must_not_mention
+        && let Some(m) = none.iter().find(|m| mentioned(m))
+    {
+        return Some(format!(
+            "mentions {m:?}, which it must not (in the reply or the context)"
+        ));
     }
     if let Some(escalate) = expect.escalate {
         let escalated = outcome.decision == Decision::Escalated;

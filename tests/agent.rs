@@ -394,8 +394,19 @@ async fn a_forged_web_identity_is_refused() {
 }
 
 #[tokio::test]
-async fn agents_merge_and_unmerge_customers_over_the_api() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+async fn agents_merge_and_unmerge_customers_over_the_api_on_sqlite() {
+    agents_merge_and_unmerge_customers_over_the_api(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn agents_merge_and_unmerge_customers_over_the_api_on_postgres() {
+    agents_merge_and_unmerge_customers_over_the_api(Backend::Postgres).await;
+}
+
+async fn agents_merge_and_unmerge_customers_over_the_api(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let _kb = with_knowledge(&app).await;
     let (a, _) = ask(
         &app,
@@ -474,8 +485,29 @@ async fn agents_merge_and_unmerge_customers_over_the_api() {
 }
 
 #[tokio::test]
-async fn a_customer_asking_for_a_person_gets_one_and_the_bot_stays_silent_until_hand_back() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+async fn a_customer_asking_for_a_person_gets_one_and_the_bot_stays_silent_until_hand_back_on_sqlite()
+ {
+    a_customer_asking_for_a_person_gets_one_and_the_bot_stays_silent_until_hand_back(
+        Backend::Sqlite,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_customer_asking_for_a_person_gets_one_and_the_bot_stays_silent_until_hand_back_on_postgres()
+ {
+    a_customer_asking_for_a_person_gets_one_and_the_bot_stays_silent_until_hand_back(
+        Backend::Postgres,
+    )
+    .await;
+}
+
+async fn a_customer_asking_for_a_person_gets_one_and_the_bot_stays_silent_until_hand_back(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let _kb = with_knowledge(&app).await;
     let (contact, outcome) = ask(
         &app,
@@ -613,8 +645,19 @@ async fn instructions_inside_knowledge_and_messages_do_not_work_on_the_extractiv
 }
 
 #[tokio::test]
-async fn agents_correct_what_rapport_remembers() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+async fn agents_correct_what_rapport_remembers_on_sqlite() {
+    agents_correct_what_rapport_remembers(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn agents_correct_what_rapport_remembers_on_postgres() {
+    agents_correct_what_rapport_remembers(Backend::Postgres).await;
+}
+
+async fn agents_correct_what_rapport_remembers(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let _kb = with_knowledge(&app).await;
     let (contact, _) = ask(
         &app,

@@ -78,7 +78,12 @@ impl TestApp {
         Some(TestApp {
             address,
             app,
-            client: reqwest::Client::new(),
+            // No pooled connections: after a refused upload (413) the server closes the
+            // connection without reading the body, and a reused one would fail the next request.
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("HTTP client"),
             running: Some(running),
             db,
             _data_dir: data_dir,

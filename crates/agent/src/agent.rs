@@ -257,11 +257,11 @@ impl Agent {
             .workspace(ws)
         });
         let inserted = self.store.receive_message(ws, &message, job).await?;
-        if let Inserted::New(_) = inserted {
-            if queue_reply {
-                self.schedule_memory_update(ws, resolved.contact, self.settings.memory_quiet)
-                    .await?;
-            }
+        if let Inserted::New(_) = inserted
+            && queue_reply
+        {
+            self.schedule_memory_update(ws, resolved.contact, self.settings.memory_quiet)
+                .await?;
         }
         Ok(Received {
             contact_id: resolved.contact,
@@ -601,10 +601,10 @@ impl Agent {
                 .summarize_journey(&reason, &journey, &self.settings.persona)
                 .await?;
             trace["timings_ms"]["summary"] = json!(ms(t));
-            if let Some(p) = &summary.prompt {
-                if let Some(list) = trace["prompts"].as_array_mut() {
-                    list.push(json!({ "name": p.name, "version": p.version }));
-                }
+            if let Some(p) = &summary.prompt
+                && let Some(list) = trace["prompts"].as_array_mut()
+            {
+                list.push(json!({ "name": p.name, "version": p.version }));
             }
             let draft =
                 (!answer.value.answer.trim().is_empty()).then(|| answer.value.answer.clone());

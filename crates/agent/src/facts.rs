@@ -84,10 +84,11 @@ pub fn extract(text: &str, product_names: &[String]) -> Vec<(&'static str, Strin
         let digits = raw.chars().filter(char::is_ascii_digit).count();
         // An order number is a run of digits too: a phone needs a phone's shape.
         let shaped = raw.starts_with('+') || raw.contains([' ', '-', '(', '.']);
-        if digits >= 8 && shaped {
-            if let Some(phone) = normalize_phone(raw, "US") {
-                push("phone", phone);
-            }
+        if digits >= 8
+            && shaped
+            && let Some(phone) = normalize_phone(raw, "US")
+        {
+            push("phone", phone);
         }
     }
     for c in PLAN.captures_iter(text) {
@@ -244,9 +245,9 @@ pub fn product_names(titles: &[String]) -> Vec<String> {
             let productish = w.chars().next().is_some_and(char::is_uppercase)
                 && !COMMON.contains(&w.to_lowercase().as_str())
                 || (w.chars().any(|c| c.is_ascii_digit()) && w.chars().any(char::is_alphabetic));
-            if productish {
-                run.push(w);
-            } else if !run.is_empty() && w.chars().any(|c| c.is_ascii_digit()) {
+            // A model number continues a name ("Thermostat T2").
+            let continues = !run.is_empty() && w.chars().any(|c| c.is_ascii_digit());
+            if productish || continues {
                 run.push(w);
             } else {
                 flush(&mut run, &mut names);

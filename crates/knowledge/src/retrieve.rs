@@ -97,10 +97,10 @@ impl KnowledgeBase {
             }
             SearchMode::Sparse => (self.index().search(query.clone()).await?, HashMap::new()),
         };
-        if options.mode != SearchMode::Sparse {
-            if let Some(curated) = self.promote_curated(&query, &mut hits).await? {
-                similarities.insert(curated.chunk_id, curated.score);
-            }
+        if options.mode != SearchMode::Sparse
+            && let Some(curated) = self.promote_curated(&query, &mut hits).await?
+        {
+            similarities.insert(curated.chunk_id, curated.score);
         }
         let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
         let views = self.store().chunks_by_ids(ws, &ids).await?;
