@@ -40,7 +40,11 @@ fn first_knowledge_id(text: &str) -> Option<i64> {
     text[start..end].parse().ok()
 }
 
-async fn completions(State(fake): State<FakeModel>, Json(body): Json<Value>) -> Json<Value> {
+async fn completions(
+    State(fake): State<FakeModel>,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     fake.requests.lock().expect("lock").push(body.clone());
     let schema = body["response_format"]["json_schema"]["name"]
         .as_str()
@@ -73,12 +77,33 @@ async fn completions(State(fake): State<FakeModel>, Json(body): Json<Value>) -> 
         "memory" => json!({"summary": "Asked about the thermostat.", "facts": []}),
         _ => json!({}),
     };
+    if body["stream"] == true {
+        // Server-sent events, the reply cut into small pieces as a model writes it.
+        let text = content.to_string();
+        let chars: Vec<char> = text.chars().collect();
+        let mut events = String::new();
+        for piece in chars.chunks(7) {
+            let piece: String = piece.iter().collect();
+            let chunk = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                "model": "fake-model", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+            events.push_str(&format!("data: {chunk}\n\n"));
+        }
+        let done = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+            "model": "fake-model", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+        events.push_str(&format!("data: {done}\n\ndata: [DONE]\n\n"));
+        return (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            events,
+        )
+            .into_response();
+    }
     Json(json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "fake-model",
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": content.to_string()}}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
     }))
+    .into_response()
 }
 
 async fn fake_model() -> (String, FakeModel) {
@@ -283,5 +308,36 @@ async fn the_model_can_ask_for_a_human() {
         escalations[0].summary,
         "Customer asked about the thermostat."
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamed_answer_reaches_the_client_piece_by_piece() {
+    let (url, _fake) = fake_model().await;
+    let app = app_with_model(&url).await;
+    let inbound = Inbound {
+        claim: whatsapp("+14155550105"),
+        kind: "text".into(),
+        text: "How do I reset the thermostat?".into(),
+        ..Inbound::default()
+    };
+    let mut pieces: Vec<String> = Vec::new();
+    let mut sink = |delta: &str| pieces.push(delta.to_owned());
+    let (_, outcome) = app
+        .app
+        .agent
+        .ask(
+            WorkspaceId::DEFAULT,
+            &inbound,
+            ReplyOptions {
+                deliver: false,
+                on_delta: Some(&mut sink),
+            },
+        )
+        .await
+        .expect("pipeline runs");
+    assert_eq!(outcome.decision, Decision::Answered, "{}", outcome.trace);
+    assert!(pieces.len() > 3, "{pieces:?}");
+    assert_eq!(Some(pieces.concat()), outcome.reply);
     app.stop().await;
 }
