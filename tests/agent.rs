@@ -736,3 +736,89 @@ async fn greetings_thanks_and_plain_statements_are_acknowledged_not_escalated() 
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn without_escalation_when_unsure_the_bot_hands_over_after_repeated_failures() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.agent.escalate_when_unsure = false;
+        c.agent.max_unhelpful_replies = 2;
+    })
+    .await
+    .expect("app");
+    let _kb = with_knowledge(&app).await;
+    let (_, first) = ask(&app, whatsapp("+14155550120"), "Can I pay with bitcoin?").await;
+    assert_eq!(first.decision, Decision::Unknown, "{}", first.trace);
+    assert!(first.escalation_id.is_none());
+    let (_, second) = ask(
+        &app,
+        whatsapp("+14155550120"),
+        "Do you accept ethereum then?",
+    )
+    .await;
+    assert_eq!(second.decision, Decision::Escalated, "{}", second.trace);
+    assert_eq!(
+        second.reason.as_deref(),
+        Some("no supporting knowledge, 2 times in a row")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_question_after_an_answer_and_configured_topics_go_to_a_person() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.agent.handoff_topics = vec![rapport_agent::guards::HandoffTopic {
+            name: "refunds".into(),
+            keywords: vec!["refund".into(), "chargeback".into()],
+        }];
+    })
+    .await
+    .expect("app");
+    let _kb = with_knowledge(&app).await;
+    let question = "How long does shipping to the EU take for my order?";
+    let (_, answered) = ask(&app, whatsapp("+14155550121"), question).await;
+    assert_eq!(answered.decision, Decision::Answered, "{}", answered.trace);
+    let (_, again) = ask(
+        &app,
+        whatsapp("+14155550121"),
+        "how long does EU shipping take for my order??",
+    )
+    .await;
+    assert_eq!(again.decision, Decision::Escalated, "{}", again.trace);
+    assert_eq!(
+        again.reason.as_deref(),
+        Some("topic handled by people: the same question again")
+    );
+
+    let (_, refund) = ask(
+        &app,
+        whatsapp("+14155550122"),
+        "I want a refund for my thermostat",
+    )
+    .await;
+    assert_eq!(refund.decision, Decision::Escalated);
+    assert_eq!(
+        refund.reason.as_deref(),
+        Some("topic handled by people: refunds")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rapport_speaks_the_customers_language_in_its_own_words() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let _kb = with_knowledge(&app).await;
+    let (_, outcome) = ask(
+        &app,
+        whatsapp("+34612345678"),
+        "Quiero hablar con una persona, por favor",
+    )
+    .await;
+    assert_eq!(outcome.decision, Decision::Escalated);
+    assert_eq!(outcome.trace["language"], "es");
+    let reply = outcome.reply.unwrap_or_default();
+    assert!(
+        reply.contains("WhatsApp") && reply.contains("equipo"),
+        "{reply}"
+    );
+    app.stop().await;
+}
