@@ -75,6 +75,8 @@ async fn completions(
         },
         "summary" => json!({"summary": "Customer asked about the thermostat."}),
         "memory" => json!({"summary": "Asked about the thermostat.", "facts": []}),
+        "faq" => json!({"question": "What does error E7 on the thermostat mean?",
+                        "answer": "The firmware update did not finish: hold the dial for 15 seconds to restart it."}),
         _ => json!({}),
     };
     if body["stream"] == true {
@@ -339,5 +341,95 @@ async fn a_streamed_answer_reaches_the_client_piece_by_piece() {
     assert_eq!(outcome.decision, Decision::Answered, "{}", outcome.trace);
     assert!(pieces.len() > 3, "{pieces:?}");
     assert_eq!(Some(pieces.concat()), outcome.reply);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn resolved_conversations_are_condensed_into_reusable_pairs_by_the_model() {
+    use rapport_core::domain::{Author, Direction, Resolution, SourceKind};
+    use rapport_store::messages::NewMessage;
+
+    let (url, fake) = fake_model().await;
+    let app = app_with_model(&url).await;
+    let ws = WorkspaceId::DEFAULT;
+    let inbound = Inbound {
+        claim: whatsapp("+14155550106"),
+        kind: "text".into(),
+        text: "Hi, my thermostat 48213 shows E7 since yesterday's update, what now?".into(),
+        ..Inbound::default()
+    };
+    let received = app
+        .app
+        .agent
+        .receive(ws, &inbound, false)
+        .await
+        .expect("stored");
+    app.app
+        .store
+        .insert_message(
+            ws,
+            &NewMessage {
+                conversation_id: received.conversation_id,
+                contact_id: received.contact_id,
+                direction: Direction::Outbound,
+                author: Author::Agent,
+                channel: Channel::Whatsapp,
+                provider_message_id: None,
+                kind: "text".into(),
+                text: "Hi Sam! E7 means the update did not finish; hold the dial 15 s.".into(),
+                attachments: json!([]),
+                sent_at: None,
+            },
+        )
+        .await
+        .expect("agent reply");
+    app.app
+        .agent
+        .resolve(ws, received.conversation_id, Resolution::Human)
+        .await
+        .expect("resolved");
+
+    let source = app
+        .app
+        .knowledge
+        .upsert_source(
+            ws,
+            SourceKind::Conversations,
+            "Past conversations",
+            &json!({"mine_resolved": true}),
+        )
+        .await
+        .expect("source");
+    app.app.knowledge.sync(ws, source.id).await.expect("sync");
+    let candidates = app
+        .app
+        .store
+        .candidates(ws, None)
+        .await
+        .expect("candidates");
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(
+        candidates[0].question,
+        "What does error E7 on the thermostat mean?"
+    );
+    assert!(!candidates[0].question.contains("48213"));
+    let faq_requests = fake
+        .requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|r| r["response_format"]["json_schema"]["name"] == "faq")
+        .count();
+    assert_eq!(faq_requests, 1);
+    // A re-sync asks the model nothing new.
+    app.app.knowledge.sync(ws, source.id).await.expect("sync");
+    let again = fake
+        .requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|r| r["response_format"]["json_schema"]["name"] == "faq")
+        .count();
+    assert_eq!(again, 1);
     app.stop().await;
 }

@@ -27,7 +27,7 @@ use crate::fusion::Fusion;
 use crate::sources::{ConversationsConfig, FilesConfig, SourceConfig, StoredFile, WebConfig};
 use crate::sparse::SparseEncoder;
 use crate::web;
-use crate::{Error, Result};
+use crate::{Error, PairCondenser, Result};
 
 /// The job kind that syncs one source.
 pub const SYNC_JOB: &str = "knowledge.sync";
@@ -93,6 +93,8 @@ pub struct KnowledgeBase {
     /// One writer per source at a time in this process: a snippet saved while its source syncs
     /// must not have its chunks and vectors rewritten by both at once.
     writers: Arc<std::sync::Mutex<HashMap<SourceId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Rewrites mined Q&A pairs into reusable ones (a chat model, when one is configured).
+    condenser: Option<Arc<dyn PairCondenser>>,
 }
 
 /// A document and the chunks it is cut into, waiting for the next index write.
@@ -117,7 +119,14 @@ impl KnowledgeBase {
             sparse: Arc::new(SparseEncoder::default()),
             settings: Arc::new(settings),
             writers: Arc::default(),
+            condenser: None,
         }
+    }
+
+    /// Mined conversations are condensed by `condenser` before they become candidates.
+    pub fn with_condenser(mut self, condenser: Arc<dyn PairCondenser>) -> Self {
+        self.condenser = Some(condenser);
+        self
     }
 
     /// Waits until no other task of this process writes documents of `source`.
@@ -779,6 +788,21 @@ impl KnowledgeBase {
             pairs.extend(by_conversation.iter().filter_map(|(id, messages)| {
                 connectors::mine_conversation(&format!("conversation:{id}"), messages)
             }));
+        }
+        if let Some(condenser) = &self.condenser {
+            // Only pairs the source does not have yet: a re-sync costs no model call.
+            let known = self.store.candidate_refs(source.id).await?;
+            for pair in pairs
+                .iter_mut()
+                .filter(|p| !known.contains(&p.conversation_ref))
+            {
+                if let Some((question, answer)) =
+                    condenser.condense(&pair.question, &pair.answer).await
+                {
+                    pair.question = question;
+                    pair.answer = answer;
+                }
+            }
         }
         let mut added = 0;
         for pair in pairs {

@@ -21,6 +21,14 @@ pub mod web;
 
 pub use base::{KnowledgeBase, KnowledgeSettings, SYNC_JOB, SyncReport};
 pub use job::SyncSourceJob;
+
+/// Turns a Q&A pair mined from a conversation (the customer's messages, the agent's replies)
+/// into a reusable one: the question phrased generally, without personal data. `None` keeps the
+/// pair as mined (no reusable answer, or the model failed); an admin reviews it either way.
+#[async_trait::async_trait]
+pub trait PairCondenser: Send + Sync {
+    async fn condense(&self, question: &str, answer: &str) -> Option<(String, String)>;
+}
 pub use retrieve::{CURATED_MATCH, Retrieved, SearchOptions};
 
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rapport_agent::model::{ChatModel, Extractive, LlmChatModel};
+use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel};
 use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
 use rapport_core::ports::{Embedder, VectorIndex};
@@ -46,14 +46,17 @@ impl App {
 
         let index = open_index(&config).await?;
         let embedder: Arc<dyn Embedder> = Arc::new(embedder);
-        let knowledge = KnowledgeBase::new(
+        let model = chat_model(&config)?;
+        tracing::info!(model = model.name(), "chat model ready");
+        let mut knowledge = KnowledgeBase::new(
             store.clone(),
             embedder.clone(),
             index.clone(),
             config.knowledge_settings(),
         );
-        let model = chat_model(&config)?;
-        tracing::info!(model = model.name(), "chat model ready");
+        if config.llm_settings().is_some() {
+            knowledge = knowledge.with_condenser(Arc::new(FaqCondenser(model.clone())));
+        }
         let agent = Agent::new(
             store.clone(),
             knowledge.clone(),

@@ -721,6 +721,19 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// The conversations a source already took a candidate from.
+    pub async fn candidate_refs(
+        &self,
+        source: SourceId,
+    ) -> Result<std::collections::HashSet<String>> {
+        let sql = "SELECT conversation_ref FROM knowledge_candidates WHERE source_id = $1";
+        let refs: Vec<String> = on_db!(&self.db, |p| sqlx::query_scalar(sql)
+            .bind(source.0)
+            .fetch_all(p)
+            .await?);
+        Ok(refs.into_iter().collect())
+    }
+
     /// Candidates of a workspace, newest first, optionally of one status.
     pub async fn candidates(
         &self,

@@ -166,3 +166,34 @@ pub trait ChatModel: Send + Sync {
 pub(crate) fn truncate_for_trace(text: &str) -> String {
     extractive::truncate(text, 600)
 }
+
+/// Condenses mined conversation pairs with the chat model (`faq_extraction`), for the knowledge
+/// base's conversation sources.
+pub struct FaqCondenser(pub std::sync::Arc<dyn ChatModel>);
+
+#[async_trait]
+impl rapport_knowledge::PairCondenser for FaqCondenser {
+    async fn condense(&self, question: &str, answer: &str) -> Option<(String, String)> {
+        let turn = |author: &str, text: &str| Turn {
+            id: 0,
+            conversation_id: 0,
+            contact_id: 0,
+            channel: String::new(),
+            author: author.to_owned(),
+            text: text.to_owned(),
+            at: String::new(),
+            created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        };
+        match self
+            .0
+            .extract_faq(&[turn("customer", question), turn("agent", answer)])
+            .await
+        {
+            Ok(generated) => generated.value,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not condense a mined Q&A pair; keeping it as mined");
+                None
+            }
+        }
+    }
+}
