@@ -471,11 +471,16 @@ impl Agent {
                 }
                 v
             });
-        // A chunk supports the answer when it, or its document's title, matches the question:
-        // a help-center title is often the question itself.
-        let support = retrieved
+        // The answer is supported when a cited document matches the question: one of its
+        // retrieved chunks, or its title (a help-center title is often the question itself).
+        let cited_documents: HashSet<i64> = retrieved
             .iter()
             .filter(|r| citations.contains(&r.chunk.id))
+            .map(|r| r.chunk.document_id)
+            .collect();
+        let support = retrieved
+            .iter()
+            .filter(|r| cited_documents.contains(&r.chunk.document_id))
             .map(|r| r.similarity.max(r.title_similarity))
             .fold(0.0_f32, f32::max);
         let supported = !answer.value.answer.trim().is_empty()

@@ -55,6 +55,12 @@ static INSTRUCTION_LIKE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// A sentence about the document rather than the subject.
+static META_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(this|the following|in this) (article|guide|page|section|document|faq)\b")
+        .expect("valid regex")
+});
+
 static MARKDOWN_LINK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[([^\]]*)\]\([^)]*\)").expect("valid regex"));
 
@@ -153,27 +159,43 @@ impl Extractive {
 
     /// The sentences of `text` that best cover the query: the best-scoring sentence and what
     /// follows it (steps usually do), within the passage budget, in the original order.
+    #[cfg(test)]
     fn passage(&self, text: &str, query: &str) -> String {
-        let sentences = sentences(text);
+        self.scored_passage("", text, query).1
+    }
+
+    /// The passage of a chunk, whose section heading (kept apart from its text by the chunker)
+    /// counts as its first line, with how well the passage's first sentence covers the query.
+    fn scored_passage(&self, heading: &str, text: &str, query: &str) -> (f32, String) {
+        let mut sentences = sentences(text);
+        let heading = heading.trim();
+        if !heading.is_empty() && !sentences.first().is_some_and(|s| s.starts_with(heading)) {
+            sentences.insert(0, format!("{heading}:"));
+        }
         if sentences.is_empty() {
-            return String::new();
+            return (0.0, String::new());
         }
         let query: HashSet<String> = self.terms(query).into_iter().collect();
-        let score = |s: &str| -> usize {
+        // Shared words, a little more for a heading (the section is about them), nothing for a
+        // sentence about the article itself ("This article shows you how to…").
+        let score = |s: &str| -> f32 {
+            if META_SENTENCE.is_match(s) {
+                return 0.0;
+            }
             let terms: HashSet<String> = self.terms(s).into_iter().collect();
-            terms.intersection(&query).count()
+            let shared = terms.intersection(&query).count() as f32;
+            if s.ends_with(':') && shared > 0.0 {
+                shared + 0.5
+            } else {
+                shared
+            }
         };
-        let scores: Vec<usize> = sentences.iter().map(|s| score(s)).collect();
-        let best = scores
+        let scores: Vec<f32> = sentences.iter().map(|s| score(s)).collect();
+        let first = scores
             .iter()
             .enumerate()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
             .map_or(0, |(i, _)| i);
-        // A heading that matched is an introduction: start with what it introduces.
-        let mut first = best;
-        if sentences[best].ends_with(':') && best + 1 < sentences.len() && scores[best] > 0 {
-            first = best;
-        }
         let mut picked = Vec::new();
         let mut used = 0;
         for s in &sentences[first..] {
@@ -206,7 +228,7 @@ impl Extractive {
             let cut: String = out.chars().take(MAX_PASSAGE_CHARS).collect();
             out = format!("{}…", cut.trim_end());
         }
-        out
+        (scores[first], out)
     }
 }
 
@@ -279,19 +301,42 @@ impl ChatModel for Extractive {
             }));
         };
         let phrases = language::phrases(request.language);
-        let answer = if let Some(answer) = qa_answer(top) {
-            answer.to_owned()
-        } else {
-            let mut passage = self.passage(&top.chunk.text, request.query);
-            if passage.is_empty() {
-                // Nothing but code or markup: quote the beginning as it is.
-                passage = truncate(&top.chunk.text, MAX_PASSAGE_CHARS);
-            }
-            match more_line(top, phrases.more) {
-                Some(more) if !passage.is_empty() => format!("{passage}\n\n{more}"),
-                _ => passage,
-            }
-        };
+        let mut cited = top;
+        let answer =
+            if let Some(answer) = qa_answer(top) {
+                answer.to_owned()
+            } else {
+                // An article's introduction and the section with the steps are two chunks, and the
+                // introduction often ranks first: quote whichever chunk of the best document covers
+                // the question best.
+                let mut best: Option<(f32, String, &Retrieved)> = None;
+                for chunk in request.chunks.iter().filter(|c| {
+                    qa_answer(c).is_none() && c.chunk.document_id == top.chunk.document_id
+                }) {
+                    let section = chunk
+                        .chunk
+                        .heading_path
+                        .rsplit(" > ")
+                        .next()
+                        .filter(|h| *h != chunk.chunk.title)
+                        .unwrap_or_default();
+                    let (score, passage) =
+                        self.scored_passage(section, &chunk.chunk.text, request.query);
+                    if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+                        best = Some((score, passage, chunk));
+                    }
+                }
+                let (mut passage, chunk) = best.map_or((String::new(), top), |(_, p, c)| (p, c));
+                cited = chunk;
+                if passage.is_empty() {
+                    // Nothing but code or markup: quote the beginning as it is.
+                    passage = truncate(&chunk.chunk.text, MAX_PASSAGE_CHARS);
+                }
+                match more_line(chunk, phrases.more) {
+                    Some(more) if !passage.is_empty() => format!("{passage}\n\n{more}"),
+                    _ => passage,
+                }
+            };
         if let Some(sink) = on_delta {
             sink(&answer);
         }
@@ -303,8 +348,8 @@ impl ChatModel for Extractive {
                 String::new()
             },
             answer,
-            citations: vec![top.chunk.id],
-            confidence: top.similarity,
+            citations: vec![cited.chunk.id],
+            confidence: cited.similarity,
         }))
     }
 
@@ -472,6 +517,16 @@ mod tests {
         let text = "# Billing\nWe bill monthly. Invoices are emailed.\n\n## Refunds\nRefunds take 5 to 7 business days to reach your card. Contact us to start one.";
         let p = m.passage(text, "how long does a refund take");
         assert!(p.starts_with("Refunds take 5 to 7"), "{p}");
+    }
+
+    #[test]
+    fn steps_under_a_matching_heading_win_over_the_introduction() {
+        let m = Extractive::new();
+        let text = "Forgot your password? This article shows you how to reset your password.\n\n\
+                    ## Reset your password\n\n1. Tap Sign in, then Forgot password.\n2. Open the email.";
+        let p = m.passage(text, "How do I reset my password?");
+        assert!(p.starts_with("Reset your password:"), "{p}");
+        assert!(p.contains("1. Tap Sign in"), "{p}");
     }
 
     #[test]
