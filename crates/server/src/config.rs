@@ -245,6 +245,10 @@ pub struct Secrets {
     pub llm_api_key: Option<Secret>,
     /// `RAPPORT_IDENTITY_SECRET`: the key web-chat identities are signed with.
     pub identity_secret: Option<Secret>,
+    /// `RAPPORT_WHATSAPP_VERIFY_TOKEN`: echoed back when Meta verifies the webhook.
+    pub whatsapp_verify_token: Option<Secret>,
+    /// `RAPPORT_WHATSAPP_APP_SECRET`: the key of the webhook signatures.
+    pub whatsapp_app_secret: Option<Secret>,
 }
 
 impl Secrets {
@@ -256,6 +260,8 @@ impl Secrets {
         ),
         ("llm_api_key", &["RAPPORT_LLM_API_KEY", "OPENAI_API_KEY"]),
         ("identity_secret", &["RAPPORT_IDENTITY_SECRET"]),
+        ("whatsapp_verify_token", &["RAPPORT_WHATSAPP_VERIFY_TOKEN"]),
+        ("whatsapp_app_secret", &["RAPPORT_WHATSAPP_APP_SECRET"]),
     ];
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
@@ -271,6 +277,8 @@ impl Secrets {
             qdrant_api_key: first(Self::VARS[1].1),
             llm_api_key: first(Self::VARS[2].1),
             identity_secret: first(Self::VARS[3].1),
+            whatsapp_verify_token: first(Self::VARS[4].1),
+            whatsapp_app_secret: first(Self::VARS[5].1),
         }
     }
 
@@ -297,6 +305,11 @@ impl Secrets {
         let masked = |s: &Option<Secret>| if s.is_some() { "***" } else { "(unset)" };
         map.serialize_entry("llm_api_key", masked(&secrets.llm_api_key))?;
         map.serialize_entry("identity_secret", masked(&secrets.identity_secret))?;
+        map.serialize_entry(
+            "whatsapp_verify_token",
+            masked(&secrets.whatsapp_verify_token),
+        )?;
+        map.serialize_entry("whatsapp_app_secret", masked(&secrets.whatsapp_app_secret))?;
         map.end()
     }
 }

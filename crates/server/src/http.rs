@@ -26,6 +26,7 @@ pub fn router(app: App) -> Router {
     let limited = Router::new()
         .merge(routes::health::router())
         .nest("/api/v1", routes::api_v1())
+        .nest("/webhooks", routes::webhooks::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit));
     let uploads = Router::new()

@@ -388,6 +388,26 @@ impl Store {
         Ok(MessageId(id))
     }
 
+    /// The message a channel knows by its own id.
+    pub async fn message_by_provider_id(
+        &self,
+        ws: WorkspaceId,
+        channel: Channel,
+        provider_message_id: &str,
+    ) -> Result<Option<TimelineMessage>> {
+        let sql = concat!(
+            "SELECT ",
+            timeline_columns!(),
+            " FROM messages WHERE workspace_id = $1 AND channel = $2 AND provider_message_id = $3"
+        );
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(channel.as_str())
+            .bind(provider_message_id)
+            .fetch_optional(p)
+            .await?))
+    }
+
     pub async fn message(&self, ws: WorkspaceId, id: MessageId) -> Result<TimelineMessage> {
         let sql = concat!(
             "SELECT ",
@@ -508,5 +528,53 @@ impl Store {
             });
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// Records what a channel reports about a message we sent, found by the channel's id for
+    /// it. A status never goes backwards (a late "delivered" after "read" is ignored), except
+    /// to `failed`. Returns whether a message was updated.
+    pub async fn update_delivery_status(
+        &self,
+        ws: WorkspaceId,
+        channel: Channel,
+        provider_message_id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let rank = |s: &str| match s {
+            "queued" => 0,
+            "sent" => 1,
+            "delivered" => 2,
+            "read" | "played" => 3,
+            _ => 4,
+        };
+        let sql = "SELECT delivery_status FROM messages WHERE workspace_id = $1 AND channel = $2 \
+                   AND provider_message_id = $3 AND direction = 'outbound'";
+        let current: Option<Option<String>> = on_db!(&self.db, |p| sqlx::query_scalar(sql)
+            .bind(ws.0)
+            .bind(channel.as_str())
+            .bind(provider_message_id)
+            .fetch_optional(p)
+            .await?);
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        if status != "failed" && rank(current.as_deref().unwrap_or("queued")) > rank(status) {
+            return Ok(false);
+        }
+        let sql = "UPDATE messages SET delivery_status = $1, delivery_error = $2 WHERE workspace_id = $3 \
+                   AND channel = $4 AND provider_message_id = $5 AND direction = 'outbound'";
+        let n = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(status)
+            .bind(error)
+            .bind(ws.0)
+            .bind(channel.as_str())
+            .bind(provider_message_id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
     }
 }

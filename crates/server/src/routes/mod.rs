@@ -4,6 +4,7 @@ pub mod customers;
 pub mod health;
 pub mod knowledge;
 pub mod openapi;
+pub mod webhooks;
 
 use axum::Router;
 
