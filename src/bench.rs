@@ -35,6 +35,15 @@ pub enum BenchCommand {
         #[arg(long, default_value = "knowledge/articles")]
         corpus: PathBuf,
     },
+    /// WhatsApp webhook acknowledgement latency: signed posts on loopback, each verified,
+    /// parsed, its customer resolved, the message stored and its reply queued before the 200.
+    Webhook {
+        #[arg(long, default_value_t = 1000)]
+        posts: usize,
+        /// Distinct customers the posts come from.
+        #[arg(long, default_value_t = 100)]
+        customers: usize,
+    },
     /// Query latency (embed, dense and sparse search, fusion) and memory at index sizes.
     Query {
         /// Index sizes to measure, in chunks.
@@ -57,6 +66,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             queries,
         } => embed(config, chunks, words, queries).await,
         BenchCommand::Ingest { corpus } => ingest(config, &corpus).await,
+        BenchCommand::Webhook { posts, customers } => webhook(config, posts, customers).await,
         BenchCommand::Query {
             points,
             queries,
@@ -72,6 +82,66 @@ fn scratch_config(config: &Config, dir: &Path) -> Config {
     scratch.data_dir = dir.to_path_buf();
     scratch.secrets.database_url = None;
     scratch
+}
+
+async fn webhook(config: &Config, posts: usize, customers: usize) -> anyhow::Result<()> {
+    const SECRET: &str = "bench-app-secret";
+    let scratch = tempfile::tempdir()?;
+    let mut config = scratch_config(config, scratch.path());
+    config.secrets.whatsapp_app_secret = Some(rapport_server::config::Secret::new(SECRET));
+    // The acknowledgement alone: replies would compete for the same two cores.
+    config.jobs.workers = 0;
+    let app = App::build(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/webhooks/whatsapp", listener.local_addr()?);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let backend = app.store.backend().as_str();
+    let running = app.start(listener, shutdown.clone());
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(posts);
+    let started = Instant::now();
+    for i in 0..posts {
+        let wa_id = format!("1415555{:04}", i % customers.max(1));
+        let body = serde_json::to_vec(&serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
+                "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
+                "messages": [{"from": wa_id, "id": format!("wamid.bench.{i}"), "timestamp": "1700000000",
+                              "type": "text", "text": {"body": "Where is my order? It has not arrived yet."}}]
+            }}]}]
+        }))?;
+        let signature = rapport_channels::whatsapp::sign(SECRET, &body);
+        let t = Instant::now();
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(resp.status() == 200, "post {i} answered {}", resp.status());
+    }
+    let total = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    running.stopped().await?;
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "posts": posts,
+            "customers": customers,
+            "backend": backend,
+            "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99),
+            "max_ms": latencies.last(),
+            "posts_per_second": posts as f64 / total,
+        }))?
+    );
+    Ok(())
 }
 
 fn corpus_chunks(corpus: &Path) -> anyhow::Result<Vec<String>> {
