@@ -1,6 +1,6 @@
 //! The WhatsApp Cloud API webhook as Meta calls it: subscription check, signatures over the raw
-//! body, and every payload of the pywa fixtures (real webhook bodies) stored as the right
-//! message or delivery status. Duplicates are no-ops.
+//! body, and every payload of the pywa fixtures (real webhook bodies, `tests/fixtures/whatsapp`)
+//! stored as the right message or delivery status. Duplicates are no-ops.
 
 mod common;
 
@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 const WS: WorkspaceId = WorkspaceId::DEFAULT;
 const SECRET: &str = "test-app-secret";
 
+/// Real webhook bodies from pywa's tests (see the README there for origin and license).
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/channels/pywa")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/whatsapp/pywa")
 }
 
 async fn app() -> TestApp {
