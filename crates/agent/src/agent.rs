@@ -207,6 +207,28 @@ impl Agent {
             .claim
             .channel
             .ok_or_else(|| Error::Invalid("the message has no channel".into()))?;
+        // A provider retry changes nothing: not even a conversation is opened for it.
+        if let Some(id) = inbound.provider_message_id.as_deref()
+            && let Some(existing) = self.store.message_by_provider_id(ws, channel, id).await?
+        {
+            let conversation = self
+                .store
+                .conversation(ws, ConversationId(existing.conversation_id))
+                .await?;
+            return Ok(Received {
+                contact_id: self
+                    .store
+                    .root_contact(ws, ContactId(existing.contact_id))
+                    .await?,
+                conversation_id: ConversationId(existing.conversation_id),
+                message_id: MessageId(existing.id),
+                duplicate: true,
+                human_owned: matches!(
+                    conversation.status()?,
+                    ConversationStatus::WaitingHuman | ConversationStatus::Human
+                ),
+            });
+        }
         let resolved = self.resolver.resolve(ws, &inbound.claim).await?;
         let cluster = self.store.contact_cluster(ws, resolved.contact).await?;
         let since = Utc::now() - self.settings.conversation_idle;
