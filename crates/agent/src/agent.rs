@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::context::CustomerContext;
 use crate::guards::{self, HandoffTopic, Intent, Trigger};
 use crate::identity::{IdentityClaim, IdentityResolver};
-use crate::language::{self, Language};
+use crate::language;
 use crate::model::{
     AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Generated, ModelAnswer, Persona,
 };
@@ -140,6 +140,8 @@ pub struct Agent {
     model: Arc<dyn ChatModel>,
     resolver: IdentityResolver,
     settings: Arc<AgentSettings>,
+    /// Words of a message as retrieval sees them, for the repeated-question guard.
+    terms: Arc<rapport_knowledge::sparse::SparseEncoder>,
 }
 
 fn ms(since: Instant) -> u64 {
@@ -178,6 +180,7 @@ impl Agent {
             knowledge,
             model,
             settings: Arc::new(settings),
+            terms: Arc::default(),
         }
     }
 
@@ -726,8 +729,7 @@ impl Agent {
         text: &str,
         recent: &[&rapport_store::messages::TimelineMessage],
     ) -> Option<Trigger> {
-        let encoder = rapport_knowledge::sparse::SparseEncoder::default();
-        let now: HashSet<String> = encoder.tokens(text).into_iter().collect();
+        let now: HashSet<String> = self.terms.tokens(text).into_iter().collect();
         if now.len() < 3 {
             return None;
         }
@@ -738,7 +740,7 @@ impl Agent {
                 continue;
             }
             if m.author == "customer" && saw_bot_answer {
-                let before: HashSet<String> = encoder.tokens(&m.text).into_iter().collect();
+                let before: HashSet<String> = self.terms.tokens(&m.text).into_iter().collect();
                 if overlap(&now, &before) >= 0.8 {
                     return Some(Trigger::Topic("the same question again".into()));
                 }
@@ -836,11 +838,6 @@ impl Agent {
         self.store.resolve_escalations(ws, conversation).await?;
         self.schedule_memory_update(ws, ContactId(c.contact_id), chrono::Duration::zero())
             .await
-    }
-
-    /// The customer's language as the agent would answer them now.
-    pub fn language_of(&self, text: &str) -> Language {
-        language::of_customer(text, std::iter::empty())
     }
 }
 

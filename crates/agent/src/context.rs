@@ -104,12 +104,7 @@ impl CustomerContext {
         let contact = store.contact(ws, root).await?;
         let facts = store.facts(ws, &cluster).await?;
         let timeline = store.timeline(ws, &cluster, Some(MAX_TURNS + 1)).await?;
-        let mut channels: Vec<String> = Vec::new();
-        for m in store.timeline(ws, &cluster, None).await?.iter() {
-            if !channels.contains(&m.channel) {
-                channels.push(m.channel.clone());
-            }
-        }
+        let channels = store.channels_of(ws, &cluster).await?;
         let mut history = Vec::new();
         let mut spent = 0;
         for m in timeline.iter().rev() {
@@ -124,16 +119,10 @@ impl CustomerContext {
             history.push(Turn::from_message(m));
         }
         history.reverse();
-        let mut open_escalation = None;
-        for conversation in store.conversations_of(ws, &cluster).await? {
-            if let Some(e) = store
-                .open_escalation(ws, rapport_core::ids::ConversationId(conversation.id))
-                .await?
-            {
-                open_escalation = Some(e.reason);
-                break;
-            }
-        }
+        let open_escalation = store
+            .open_escalation_of(ws, &cluster)
+            .await?
+            .map(|e| e.reason);
         Ok(CustomerContext {
             customer: CustomerView {
                 contact_id: root.0,

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use rapport_core::domain::EscalationStatus;
-use rapport_core::ids::{ConversationId, EscalationId, WorkspaceId};
+use rapport_core::ids::{ContactId, ConversationId, EscalationId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::db::on_db;
+use crate::knowledge::placeholders;
 use crate::{Error, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -129,6 +130,31 @@ impl Store {
             .bind(conversation.0)
             .fetch_optional(p)
             .await?))
+    }
+
+    /// The newest unresolved escalation on any conversation of these contacts (one customer).
+    pub async fn open_escalation_of(
+        &self,
+        ws: WorkspaceId,
+        contacts: &[ContactId],
+    ) -> Result<Option<Escalation>> {
+        if contacts.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {} FROM escalations WHERE workspace_id = $1 AND status <> 'resolved' AND conversation_id IN \
+             (SELECT id FROM conversations WHERE workspace_id = $1 AND contact_id IN ({})) \
+             ORDER BY id DESC LIMIT 1",
+            escalation_columns!(),
+            placeholders(2, contacts.len())
+        );
+        on_db!(&self.db, |p| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
+            for c in contacts {
+                q = q.bind(c.0);
+            }
+            Ok(q.fetch_optional(p).await?)
+        })
     }
 
     /// A human claims the escalation: the conversation becomes theirs (status `human`).

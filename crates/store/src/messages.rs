@@ -453,6 +453,29 @@ impl Store {
         Ok(rows)
     }
 
+    /// The channels these contacts (one customer) wrote or were written on, first use first.
+    pub async fn channels_of(
+        &self,
+        ws: WorkspaceId,
+        contacts: &[ContactId],
+    ) -> Result<Vec<String>> {
+        if contacts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT channel FROM messages WHERE workspace_id = $1 AND contact_id IN ({}) \
+             GROUP BY channel ORDER BY MIN(id)",
+            placeholders(2, contacts.len())
+        );
+        on_db!(&self.db, |p| {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
+            for c in contacts {
+                q = q.bind(c.0);
+            }
+            Ok(q.fetch_all(p).await?)
+        })
+    }
+
     pub async fn conversation_messages(
         &self,
         ws: WorkspaceId,
