@@ -1,7 +1,13 @@
 //! The channels customers write on: one module per channel that verifies a provider's request
-//! and parses it into plain events. Storing, answering and sending are the caller's; nothing here
-//! touches the database or the network.
+//! and parses it into plain events, and sends our replies in the provider's wire format; plus
+//! the outbox sender that delivers every outbound message through them.
+//!
+//! Parsing touches neither the database nor the network; storing and answering are the
+//! caller's (the server hands parsed messages to the agent).
 
+pub mod graph;
+pub mod outbound;
+pub mod outbox;
 pub mod whatsapp;
 
 use thiserror::Error;

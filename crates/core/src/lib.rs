@@ -7,6 +7,7 @@
 pub mod domain;
 mod error;
 pub mod ids;
+pub mod outbound;
 pub mod ports;
 
 pub use error::{Error, Result};

@@ -6,6 +6,10 @@ use std::time::Duration;
 use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel};
 use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
+use rapport_channels::outbound::ReadByClient;
+use rapport_channels::outbox::OutboxSender;
+use rapport_channels::whatsapp::WhatsappSender;
+use rapport_core::domain::Channel;
 use rapport_core::ports::{Embedder, VectorIndex};
 use rapport_embed::LocalEmbedder;
 use rapport_index::{EdgeIndex, QdrantServerIndex, QdrantServerOptions};
@@ -28,6 +32,8 @@ pub struct App {
     pub index: Arc<dyn VectorIndex>,
     pub knowledge: KnowledgeBase,
     pub agent: Agent,
+    /// Delivers outbound messages on their channels.
+    pub outbox: OutboxSender,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -63,6 +69,7 @@ impl App {
             model,
             config.agent_settings(),
         );
+        let outbox = outbox_sender(&config, &store)?;
         Ok(App {
             config: Arc::new(config),
             store,
@@ -70,13 +77,17 @@ impl App {
             index,
             knowledge,
             agent,
+            outbox,
             metrics: Arc::new(Metrics::new()),
         })
     }
 
     /// Serves HTTP on `listener` and runs the job workers until `shutdown` is cancelled.
     pub fn start(self, listener: TcpListener, shutdown: CancellationToken) -> Running {
-        let workers = self.job_runner().start(shutdown.clone());
+        let mut workers = self.job_runner().start(shutdown.clone());
+        // Drained with the workers on shutdown: a sender finishes the delivery in hand.
+        let mut senders = self.outbox.clone().start(shutdown.clone());
+        workers.spawn(async move { while senders.join_next().await.is_some() {} });
         let router = crate::http::router(self.clone());
         let http_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
@@ -109,6 +120,20 @@ impl App {
             .handle(REPLY_JOB, ReplyJob(self.agent.clone()))
             .handle(MEMORY_JOB, MemoryJob(self.agent.clone()))
     }
+}
+
+/// The outbox sender with a sender for every channel that is configured. Channels whose client
+/// reads replies from us (web chat, API integrations without a callback) need no credentials.
+fn outbox_sender(config: &Config, store: &Store) -> Result<OutboxSender> {
+    let mut outbox = OutboxSender::new(store.clone(), config.outbox_settings())
+        .with_sender(Arc::new(ReadByClient(Channel::Web)))
+        .with_sender(Arc::new(ReadByClient(Channel::Api)));
+    if let Some(settings) = config.whatsapp_sender() {
+        let sender = WhatsappSender::new(settings)
+            .map_err(|e| crate::Error::Config(format!("WhatsApp sender: {e}")))?;
+        outbox = outbox.with_sender(Arc::new(sender));
+    }
+    Ok(outbox)
 }
 
 /// The configured language model, or the extractive one when none is.

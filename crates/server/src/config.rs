@@ -30,6 +30,8 @@ pub struct Config {
     pub index: IndexConfig,
     pub agent: AgentConfig,
     pub llm: LlmConfig,
+    pub outbox: OutboxConfig,
+    pub whatsapp: WhatsappConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -214,6 +216,67 @@ impl Default for LlmConfig {
     }
 }
 
+/// How outbound messages are delivered (see `rapport_channels::outbox`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Deliveries in flight at once in this process (`RAPPORT_OUTBOX_SENDERS`); 0 sends nothing.
+    pub senders: usize,
+    /// Tries before a message is marked failed.
+    pub max_attempts: i32,
+    /// Delay before the second try, doubling after each failure up to `max_delay_secs`.
+    pub base_delay_ms: u64,
+    pub max_delay_secs: u64,
+    pub poll_interval_ms: u64,
+    /// Most sends per second per channel, e.g. `{ whatsapp = 80.0, email = 5.0 }`.
+    pub rate_per_second: std::collections::BTreeMap<rapport_core::domain::Channel, f64>,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        let d = rapport_channels::outbox::OutboxSettings::default();
+        Self {
+            senders: d.concurrency,
+            max_attempts: d.max_attempts,
+            base_delay_ms: d.base_delay.as_millis() as u64,
+            max_delay_secs: d.max_delay.as_secs(),
+            poll_interval_ms: d.poll_interval.as_millis() as u64,
+            rate_per_second: d.rate_per_second.into_iter().collect(),
+        }
+    }
+}
+
+/// WhatsApp Cloud API sending. The credentials are secrets: `RAPPORT_WHATSAPP_ACCESS_TOKEN`,
+/// and the number's id `RAPPORT_WHATSAPP_PHONE_NUMBER_ID` is read with them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhatsappConfig {
+    /// Graph API root (`RAPPORT_GRAPH_BASE_URL`); tests point it at a local server.
+    pub graph_base_url: String,
+    pub graph_version: String,
+    /// Approved template sent instead of a free-form message outside the 24-hour window
+    /// (`RAPPORT_WHATSAPP_TEMPLATE`); without one such messages are marked undeliverable.
+    pub template: Option<String>,
+    /// The template's language code (`RAPPORT_WHATSAPP_TEMPLATE_LANGUAGE`).
+    pub template_language: String,
+    /// Whether the template's body has one `{{1}}` parameter that takes the message text.
+    pub template_takes_text: bool,
+    pub timeout_secs: u64,
+}
+
+impl Default for WhatsappConfig {
+    fn default() -> Self {
+        Self {
+            graph_base_url: rapport_channels::whatsapp::GRAPH_BASE_URL.into(),
+            graph_version: rapport_channels::whatsapp::GRAPH_VERSION.into(),
+            template: None,
+            template_language: "en_US".into(),
+            template_takes_text: true,
+            timeout_secs: 15,
+        }
+    }
+}
+
 /// A value that must not appear in logs or `config show`.
 #[derive(Clone, Default)]
 pub struct Secret(String);
@@ -249,6 +312,11 @@ pub struct Secrets {
     pub whatsapp_verify_token: Option<Secret>,
     /// `RAPPORT_WHATSAPP_APP_SECRET`: the key of the webhook signatures.
     pub whatsapp_app_secret: Option<Secret>,
+    /// `RAPPORT_WHATSAPP_ACCESS_TOKEN`: the bearer token replies are sent with.
+    pub whatsapp_access_token: Option<Secret>,
+    /// `RAPPORT_WHATSAPP_PHONE_NUMBER_ID`: the business number replies are sent from. Not
+    /// secret, but it comes with the token, so it is read with it.
+    pub whatsapp_phone_number_id: Option<Secret>,
 }
 
 impl Secrets {
@@ -262,6 +330,11 @@ impl Secrets {
         ("identity_secret", &["RAPPORT_IDENTITY_SECRET"]),
         ("whatsapp_verify_token", &["RAPPORT_WHATSAPP_VERIFY_TOKEN"]),
         ("whatsapp_app_secret", &["RAPPORT_WHATSAPP_APP_SECRET"]),
+        ("whatsapp_access_token", &["RAPPORT_WHATSAPP_ACCESS_TOKEN"]),
+        (
+            "whatsapp_phone_number_id",
+            &["RAPPORT_WHATSAPP_PHONE_NUMBER_ID"],
+        ),
     ];
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
@@ -279,6 +352,8 @@ impl Secrets {
             identity_secret: first(Self::VARS[3].1),
             whatsapp_verify_token: first(Self::VARS[4].1),
             whatsapp_app_secret: first(Self::VARS[5].1),
+            whatsapp_access_token: first(Self::VARS[6].1),
+            whatsapp_phone_number_id: first(Self::VARS[7].1),
         }
     }
 
@@ -310,6 +385,17 @@ impl Secrets {
             masked(&secrets.whatsapp_verify_token),
         )?;
         map.serialize_entry("whatsapp_app_secret", masked(&secrets.whatsapp_app_secret))?;
+        map.serialize_entry(
+            "whatsapp_access_token",
+            masked(&secrets.whatsapp_access_token),
+        )?;
+        map.serialize_entry(
+            "whatsapp_phone_number_id",
+            &secrets
+                .whatsapp_phone_number_id
+                .as_ref()
+                .map_or("(unset)", |s| s.expose()),
+        )?;
         map.end()
     }
 }
@@ -329,6 +415,8 @@ impl Default for Config {
             knowledge: KnowledgeConfig::default(),
             index: IndexConfig::default(),
             agent: AgentConfig::default(),
+            outbox: OutboxConfig::default(),
+            whatsapp: WhatsappConfig::default(),
             llm: LlmConfig::default(),
             secrets: Secrets::default(),
         }
@@ -413,6 +501,38 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_PROMPTS_DIR",
         "directory of prompt files overriding the built-in ones",
+    ),
+    (
+        "RAPPORT_OUTBOX_SENDERS",
+        "outbound deliveries in flight at once (default 2; 0 sends nothing)",
+    ),
+    (
+        "RAPPORT_GRAPH_BASE_URL",
+        "Meta Graph API root for WhatsApp and Instagram (default https://graph.facebook.com)",
+    ),
+    (
+        "RAPPORT_WHATSAPP_VERIFY_TOKEN",
+        "secret; token Meta echoes when it verifies the webhook",
+    ),
+    (
+        "RAPPORT_WHATSAPP_APP_SECRET",
+        "secret; key of Meta's webhook signatures",
+    ),
+    (
+        "RAPPORT_WHATSAPP_ACCESS_TOKEN",
+        "secret; bearer token replies are sent with",
+    ),
+    (
+        "RAPPORT_WHATSAPP_PHONE_NUMBER_ID",
+        "the business number replies are sent from (read with the token)",
+    ),
+    (
+        "RAPPORT_WHATSAPP_TEMPLATE",
+        "approved template sent outside the 24-hour window (else such replies are undeliverable)",
+    ),
+    (
+        "RAPPORT_WHATSAPP_TEMPLATE_LANGUAGE",
+        "that template's language code (default en_US)",
     ),
     ("RAPPORT_PORT", "listen port (default 8080)"),
     ("RAPPORT_DATA_DIR", "data directory (default ./.rapport)"),
@@ -567,6 +687,18 @@ impl Config {
         if let Some(v) = get("RAPPORT_PROMPTS_DIR") {
             self.agent.prompts_dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("RAPPORT_OUTBOX_SENDERS") {
+            self.outbox.senders = parse("RAPPORT_OUTBOX_SENDERS", v)?;
+        }
+        if let Some(v) = get("RAPPORT_GRAPH_BASE_URL") {
+            self.whatsapp.graph_base_url = v.trim().trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = get("RAPPORT_WHATSAPP_TEMPLATE") {
+            self.whatsapp.template = Some(v.trim().to_owned());
+        }
+        if let Some(v) = get("RAPPORT_WHATSAPP_TEMPLATE_LANGUAGE") {
+            self.whatsapp.template_language = v.trim().to_owned();
+        }
         self.secrets = Secrets::from_env(env);
         Ok(())
     }
@@ -634,6 +766,38 @@ impl Config {
         s.temperature = self.llm.temperature;
         s.max_tokens = self.llm.max_tokens;
         Some(s)
+    }
+
+    pub fn outbox_settings(&self) -> rapport_channels::outbox::OutboxSettings {
+        let o = &self.outbox;
+        rapport_channels::outbox::OutboxSettings {
+            concurrency: o.senders,
+            max_attempts: o.max_attempts.max(1),
+            base_delay: Duration::from_millis(o.base_delay_ms),
+            max_delay: Duration::from_secs(o.max_delay_secs.max(1)),
+            poll_interval: Duration::from_millis(o.poll_interval_ms.max(10)),
+            rate_per_second: o.rate_per_second.iter().map(|(c, r)| (*c, *r)).collect(),
+            ..rapport_channels::outbox::OutboxSettings::default()
+        }
+    }
+
+    /// The WhatsApp sender's settings, when its token and number are configured.
+    pub fn whatsapp_sender(&self) -> Option<rapport_channels::whatsapp::SenderSettings> {
+        let token = self.secrets.whatsapp_access_token.as_ref()?;
+        let number = self.secrets.whatsapp_phone_number_id.as_ref()?;
+        let w = &self.whatsapp;
+        Some(rapport_channels::whatsapp::SenderSettings {
+            graph_base_url: w.graph_base_url.clone(),
+            graph_version: w.graph_version.clone(),
+            phone_number_id: number.expose().to_owned(),
+            access_token: token.expose().to_owned(),
+            template: w.template.clone().map(|name| rapport_channels::whatsapp::Template {
+                name,
+                language: w.template_language.clone(),
+                takes_text: w.template_takes_text,
+            }),
+            timeout: Duration::from_secs(w.timeout_secs.max(1)),
+        })
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -77,6 +77,8 @@ pub struct Store {
     pub(crate) db: Db,
     /// Wakes this process's idle workers when it enqueues a job.
     pub(crate) job_notify: Arc<Notify>,
+    /// Wakes this process's outbox sender when it writes an outbound message.
+    pub(crate) outbox_notify: Arc<Notify>,
 }
 
 impl Store {
@@ -131,6 +133,7 @@ impl Store {
         Store {
             db,
             job_notify: Arc::new(Notify::new()),
+            outbox_notify: Arc::new(Notify::new()),
         }
     }
 

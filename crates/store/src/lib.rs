@@ -12,6 +12,7 @@ pub mod escalations;
 pub mod jobs;
 pub mod knowledge;
 pub mod messages;
+pub mod outbox;
 pub mod runner;
 #[cfg(feature = "testing")]
 pub mod testing;

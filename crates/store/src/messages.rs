@@ -385,6 +385,9 @@ impl Store {
             tx.commit().await?;
             id
         });
+        if r.deliver {
+            self.outbox_notify.notify_waiters();
+        }
         Ok(MessageId(id))
     }
 

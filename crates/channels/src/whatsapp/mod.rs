@@ -5,6 +5,11 @@
 //! location's address…) and the raw part kept as an attachment, so an agent sees what came in and
 //! nothing is lost; types we do not know are stored as such, never refused.
 
+mod send;
+
+pub use crate::graph::{GRAPH_BASE_URL, GRAPH_VERSION};
+pub use send::{MAX_TEXT_CHARS, SenderSettings, Template, WhatsappSender, service_window};
+
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
