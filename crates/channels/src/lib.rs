@@ -8,6 +8,7 @@
 pub mod graph;
 pub mod outbound;
 pub mod outbox;
+pub mod web;
 pub mod whatsapp;
 
 use thiserror::Error;
@@ -20,6 +21,11 @@ pub enum Error {
     /// The body is not what the provider sends.
     #[error("malformed payload: {0}")]
     Malformed(String),
+    /// A web-chat visitor token that is unknown or expired.
+    #[error("the visitor session is unknown or has expired")]
+    UnknownSession,
+    #[error(transparent)]
+    Store(#[from] rapport_store::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
