@@ -21,4 +21,4 @@ pub use agent::{
     ReplyOutcome,
 };
 pub use error::{Error, Result};
-pub use jobs::{MemoryJob, ReplyJob};
+pub use jobs::{MemoryJob, ReplyJob, ReplyObserver, ReplyProgress, ReplyTo};
