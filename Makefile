@@ -9,7 +9,7 @@ export RAPPORT_MODEL_DIR ?= $(RAPPORT_DATA_DIR)/models
 
 BIN := $(CARGO_TARGET_DIR)/release/rapport
 
-.PHONY: run test models build postgres fmt lint bench eval
+.PHONY: run test models build postgres chromium fmt lint bench eval
 
 ## Fetch models, build (release), migrate, ingest the demo knowledge (only what changed), serve on
 ## http://127.0.0.1:$${RAPPORT_PORT:-8080}.
@@ -18,8 +18,9 @@ run: models build
 	$(BIN) ingest dir knowledge --prefix Demo
 	$(BIN) serve
 
-## Every test: store and queue on SQLite and PostgreSQL, embedder, HTTP end to end.
-test: models postgres
+## Every test: store and queue on SQLite and PostgreSQL, embedder, HTTP end to end, and the web
+## chat widget in a headless Chromium.
+test: models postgres chromium
 	cargo test --workspace --locked
 
 build:
@@ -31,6 +32,10 @@ models:
 ## Starts the local PostgreSQL cluster if it is installed and down (tests need 127.0.0.1:5432).
 postgres:
 	@scripts/ensure-postgres
+
+## Installs Debian's Chromium and chromedriver for the widget's browser test, if missing.
+chromium:
+	@scripts/ensure-chromium
 
 fmt:
 	cargo fmt --all

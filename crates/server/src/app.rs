@@ -8,6 +8,7 @@ use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
 use rapport_channels::outbound::ReadByClient;
 use rapport_channels::outbox::OutboxSender;
+use rapport_channels::web::WebSender;
 use rapport_channels::whatsapp::WhatsappSender;
 use rapport_core::domain::Channel;
 use rapport_core::ports::{Embedder, VectorIndex};
@@ -34,6 +35,8 @@ pub struct App {
     pub agent: Agent,
     /// Delivers outbound messages on their channels.
     pub outbox: OutboxSender,
+    /// The web chat widget's sessions, live hub and limits.
+    pub widget: crate::widget::Widget,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -69,7 +72,8 @@ impl App {
             model,
             config.agent_settings(),
         );
-        let outbox = outbox_sender(&config, &store)?;
+        let widget = crate::widget::Widget::new(&config, store.clone())?;
+        let outbox = outbox_sender(&config, &store, &widget)?;
         Ok(App {
             config: Arc::new(config),
             store,
@@ -78,6 +82,7 @@ impl App {
             knowledge,
             agent,
             outbox,
+            widget,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -88,10 +93,18 @@ impl App {
         // Drained with the workers on shutdown: a sender finishes the delivery in hand.
         let mut senders = self.outbox.clone().start(shutdown.clone());
         workers.spawn(async move { while senders.join_next().await.is_some() {} });
+        // Live event streams never end by themselves; graceful shutdown waits for them.
+        let (live, closing) = (self.widget.live().clone(), shutdown.clone());
+        tokio::spawn(async move {
+            closing.cancelled().await;
+            live.close()
+        });
         let router = crate::http::router(self.clone());
         let http_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service())
+            // The peer address feeds the widget's per-address rate limit.
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service)
                 .with_graceful_shutdown(http_shutdown.cancelled_owned())
                 .await
         });
@@ -117,16 +130,23 @@ impl App {
         // Job kinds register their handlers here as the product grows (outbox delivery next).
         JobRunner::new(self.store.clone(), config)
             .handle(SYNC_JOB, SyncSourceJob(self.knowledge.clone()))
-            .handle(REPLY_JOB, ReplyJob(self.agent.clone()))
+            .handle(
+                REPLY_JOB,
+                ReplyJob::new(self.agent.clone()).observed_by(self.widget.reply_observer()),
+            )
             .handle(MEMORY_JOB, MemoryJob(self.agent.clone()))
     }
 }
 
 /// The outbox sender with a sender for every channel that is configured. Channels whose client
 /// reads replies from us (web chat, API integrations without a callback) need no credentials.
-fn outbox_sender(config: &Config, store: &Store) -> Result<OutboxSender> {
+fn outbox_sender(
+    config: &Config,
+    store: &Store,
+    widget: &crate::widget::Widget,
+) -> Result<OutboxSender> {
     let mut outbox = OutboxSender::new(store.clone(), config.outbox_settings())
-        .with_sender(Arc::new(ReadByClient(Channel::Web)))
+        .with_sender(Arc::new(WebSender::new(widget.live().clone())))
         .with_sender(Arc::new(ReadByClient(Channel::Api)));
     if let Some(settings) = config.whatsapp_sender() {
         let sender = WhatsappSender::new(settings)

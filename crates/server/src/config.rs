@@ -32,6 +32,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub outbox: OutboxConfig,
     pub whatsapp: WhatsappConfig,
+    pub widget: WidgetConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -277,6 +278,75 @@ impl Default for WhatsappConfig {
     }
 }
 
+/// The web chat widget (`/widget.js` and `/api/v1/widget/*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WidgetConfig {
+    /// Pages allowed to embed the widget, as origins (`https://shop.example`, with a port when
+    /// not the default one), or `"*"` for any (`RAPPORT_WIDGET_ALLOWED_ORIGINS`, comma-separated).
+    /// Empty: only pages served by Rapport itself.
+    pub allowed_origins: Vec<String>,
+    /// Messages one visitor may send per minute (`RAPPORT_WIDGET_VISITOR_MESSAGES_PER_MINUTE`).
+    pub visitor_messages_per_minute: u32,
+    /// Widget API requests one IP address may make per minute
+    /// (`RAPPORT_WIDGET_IP_REQUESTS_PER_MINUTE`); offices behind one address share it.
+    pub ip_requests_per_minute: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry, as a reverse proxy in
+    /// front of Rapport appends it (`RAPPORT_WIDGET_TRUST_FORWARDED_FOR`). Only behind a proxy.
+    pub trust_forwarded_for: bool,
+    /// A session unused this many days is forgotten; the visitor starts a new one.
+    pub session_ttl_days: u32,
+    /// How often an event stream also checks the database, for replies written by another
+    /// Rapport process (replies from this one arrive at once).
+    pub poll_interval_ms: u64,
+    /// The first thing the widget says, before the visitor writes.
+    pub greeting: String,
+    /// The widget's accent colour (`#rrggbb`).
+    pub color: String,
+}
+
+impl Default for WidgetConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            visitor_messages_per_minute: 20,
+            ip_requests_per_minute: 300,
+            trust_forwarded_for: false,
+            session_ttl_days: 30,
+            poll_interval_ms: 2_000,
+            greeting: "Hi! Ask us anything — we usually answer right away.".into(),
+            color: "#2563eb".into(),
+        }
+    }
+}
+
+impl WidgetConfig {
+    /// The allowed origins, normalised (`scheme://host[:port]`, lower case); an entry that is
+    /// not an origin is an error that names it.
+    pub fn origins(&self) -> Result<Vec<String>> {
+        self.allowed_origins
+            .iter()
+            .map(|o| {
+                let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+                let host = o
+                    .strip_prefix("https://")
+                    .or_else(|| o.strip_prefix("http://"));
+                let valid = o == "*"
+                    || host.is_some_and(|h| {
+                        !h.is_empty() && !h.contains(['/', '?', '#', '@', ' '])
+                    });
+                if valid {
+                    Ok(o)
+                } else {
+                    Err(Error::Config(format!(
+                        "widget.allowed_origins: {o:?} is not an origin such as https://shop.example"
+                    )))
+                }
+            })
+            .collect()
+    }
+}
+
 /// A value that must not appear in logs or `config show`.
 #[derive(Clone, Default)]
 pub struct Secret(String);
@@ -417,6 +487,7 @@ impl Default for Config {
             agent: AgentConfig::default(),
             outbox: OutboxConfig::default(),
             whatsapp: WhatsappConfig::default(),
+            widget: WidgetConfig::default(),
             llm: LlmConfig::default(),
             secrets: Secrets::default(),
         }
@@ -533,6 +604,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_WHATSAPP_TEMPLATE_LANGUAGE",
         "that template's language code (default en_US)",
+    ),
+    (
+        "RAPPORT_WIDGET_ALLOWED_ORIGINS",
+        "comma-separated origins of the pages that may embed the web chat widget, or *",
+    ),
+    (
+        "RAPPORT_WIDGET_VISITOR_MESSAGES_PER_MINUTE",
+        "web chat messages one visitor may send per minute (default 20)",
+    ),
+    (
+        "RAPPORT_WIDGET_IP_REQUESTS_PER_MINUTE",
+        "web chat API requests one IP address may make per minute (default 300)",
+    ),
+    (
+        "RAPPORT_WIDGET_TRUST_FORWARDED_FOR",
+        "read the web chat client address from X-Forwarded-For (behind a proxy only)",
     ),
     ("RAPPORT_PORT", "listen port (default 8080)"),
     ("RAPPORT_DATA_DIR", "data directory (default ./.rapport)"),
@@ -699,6 +786,25 @@ impl Config {
         if let Some(v) = get("RAPPORT_WHATSAPP_TEMPLATE_LANGUAGE") {
             self.whatsapp.template_language = v.trim().to_owned();
         }
+        if let Some(v) = get("RAPPORT_WIDGET_ALLOWED_ORIGINS") {
+            self.widget.allowed_origins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = get("RAPPORT_WIDGET_VISITOR_MESSAGES_PER_MINUTE") {
+            self.widget.visitor_messages_per_minute =
+                parse("RAPPORT_WIDGET_VISITOR_MESSAGES_PER_MINUTE", v)?;
+        }
+        if let Some(v) = get("RAPPORT_WIDGET_IP_REQUESTS_PER_MINUTE") {
+            self.widget.ip_requests_per_minute = parse("RAPPORT_WIDGET_IP_REQUESTS_PER_MINUTE", v)?;
+        }
+        if let Some(v) = get("RAPPORT_WIDGET_TRUST_FORWARDED_FOR") {
+            self.widget.trust_forwarded_for = parse("RAPPORT_WIDGET_TRUST_FORWARDED_FOR", v)?;
+        }
+        self.widget.origins()?;
         self.secrets = Secrets::from_env(env);
         Ok(())
     }
@@ -791,11 +897,14 @@ impl Config {
             graph_version: w.graph_version.clone(),
             phone_number_id: number.expose().to_owned(),
             access_token: token.expose().to_owned(),
-            template: w.template.clone().map(|name| rapport_channels::whatsapp::Template {
-                name,
-                language: w.template_language.clone(),
-                takes_text: w.template_takes_text,
-            }),
+            template: w
+                .template
+                .clone()
+                .map(|name| rapport_channels::whatsapp::Template {
+                    name,
+                    language: w.template_language.clone(),
+                    takes_text: w.template_takes_text,
+                }),
             timeout: Duration::from_secs(w.timeout_secs.max(1)),
         })
     }
@@ -911,6 +1020,29 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://app:***@db/rapport"), "{shown}");
         assert!(format!("{c:?}").contains("***") && !format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn widget_origins_come_from_the_environment_and_a_bad_one_is_named() {
+        let c = Config::load_with(
+            None,
+            &env(&[(
+                "RAPPORT_WIDGET_ALLOWED_ORIGINS",
+                " https://Shop.example/ , http://127.0.0.1:3000",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.widget.origins().unwrap(),
+            vec!["https://shop.example", "http://127.0.0.1:3000"]
+        );
+        let err = Config::load_with(
+            None,
+            &env(&[("RAPPORT_WIDGET_ALLOWED_ORIGINS", "shop.example/chat")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("shop.example/chat"), "{err}");
     }
 
     #[test]

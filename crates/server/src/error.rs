@@ -36,8 +36,29 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Conflict(String),
+    /// Missing, unknown or expired credentials (a web-chat visitor token).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Too many requests from one visitor or address; try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error(transparent)]
     Internal(#[from] Error),
+}
+
+impl From<rapport_channels::Error> for ApiError {
+    fn from(e: rapport_channels::Error) -> Self {
+        use rapport_channels::Error as C;
+        match e {
+            C::Store(store) => store.into(),
+            C::UnknownSession => ApiError::Unauthorized(e.to_string()),
+            C::Signature(_) => ApiError::Unauthorized(e.to_string()),
+            C::Malformed(m) => ApiError::BadRequest(m),
+        }
+    }
 }
 
 impl From<rapport_store::Error> for ApiError {
@@ -114,6 +135,23 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(m) => {
                 error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
+            ApiError::Unauthorized(m) => {
+                error_response(StatusCode::UNAUTHORIZED, "unauthorized", m)
+            }
+            ApiError::RateLimited {
+                message,
+                retry_after,
+            } => {
+                let mut response =
+                    error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+                // Whole seconds, rounded up: a client that waits that long gets through.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(secs.max(1)),
+                );
+                response
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");

@@ -27,6 +27,7 @@ pub fn router(app: App) -> Router {
         .merge(routes::health::router())
         .nest("/api/v1", routes::api_v1())
         .nest("/webhooks", routes::webhooks::router())
+        .merge(routes::widget::router(&app))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit));
     let uploads = Router::new()

@@ -8,7 +8,9 @@ pub mod config;
 mod error;
 mod http;
 mod metrics;
+mod rate_limit;
 mod routes;
+mod widget;
 
 pub use app::{App, Running, bind};
 pub use config::Config;

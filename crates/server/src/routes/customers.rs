@@ -81,7 +81,7 @@ pub struct Accepted {
 }
 
 /// Limits of what a message may carry.
-const MAX_TEXT_CHARS: usize = 8_000;
+pub(crate) const MAX_TEXT_CHARS: usize = 8_000;
 
 fn claim_of(app: &App, channel: Channel, sender: Sender) -> Result<IdentityClaim, ApiError> {
     let mut claim = IdentityClaim {

@@ -5,6 +5,7 @@ pub mod health;
 pub mod knowledge;
 pub mod openapi;
 pub mod webhooks;
+pub mod widget;
 
 use axum::Router;
 
