@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -368,13 +369,18 @@ pub struct LiveUpdate {
 }
 
 /// A reply being written, for a stream that joins in the middle of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InProgress {
     pub reply_to: i64,
     /// The answer so far, when the model streams.
     pub draft: String,
     jobs: usize,
+    started: Instant,
 }
+
+/// A reply job that has not finished after this long is not shown as typing to new streams
+/// (its worker died or hangs; the queue will run it again).
+const STALE_REPLY: Duration = Duration::from_secs(300);
 
 /// The in-process hub the event streams listen to. Cheap to clone.
 #[derive(Clone)]
@@ -453,10 +459,18 @@ impl Live {
     pub fn reply_started(&self, ws: WorkspaceId, contact: ContactId, reply_to: i64) {
         {
             let mut replies = self.replies();
-            let entry = replies.entry((ws.0, contact.0)).or_default();
+            let entry = replies
+                .entry((ws.0, contact.0))
+                .or_insert_with(|| InProgress {
+                    reply_to,
+                    draft: String::new(),
+                    jobs: 0,
+                    started: Instant::now(),
+                });
             entry.jobs += 1;
             entry.reply_to = reply_to;
             entry.draft.clear();
+            entry.started = Instant::now();
         }
         self.publish(
             ws,
@@ -517,7 +531,15 @@ impl Live {
 
     /// The reply being written for this contact, if any.
     pub fn in_progress(&self, ws: WorkspaceId, contact: ContactId) -> Option<InProgress> {
-        self.replies().get(&(ws.0, contact.0)).cloned()
+        let mut replies = self.replies();
+        let key = (ws.0, contact.0);
+        if replies
+            .get(&key)
+            .is_some_and(|p| p.started.elapsed() > STALE_REPLY)
+        {
+            replies.remove(&key);
+        }
+        replies.get(&key).cloned()
     }
 }
 

@@ -19,11 +19,11 @@
 
   var css = ":host{all:initial}*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
     ".btn{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.25);z-index:2147483646;display:flex;align-items:center;justify-content:center}" +
-    ".btn svg{width:26px;height:26px}.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;border-radius:10px;background:#ef4444;color:#fff;font-size:12px;line-height:20px;text-align:center;padding:0 5px}" +
+    ".btn svg{width:26px;height:26px}.btn .shut,.btn.on .chat{display:none}.btn.on .shut{display:block}.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;border-radius:10px;background:#ef4444;color:#fff;font-size:12px;line-height:20px;text-align:center;padding:0 5px}" +
     ".panel{position:fixed;right:20px;bottom:88px;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);background:#fff;border-radius:16px;box-shadow:0 12px 40px rgba(0,0,0,.22);display:flex;flex-direction:column;overflow:hidden;z-index:2147483647;color:#111827}" +
     ".panel[hidden]{display:none}.head{background:var(--c);color:#fff;padding:14px 16px;display:flex;align-items:center;gap:10px}" +
     ".av{width:34px;height:34px;border-radius:50%;background:rgba(255,255,255,.22);display:flex;align-items:center;justify-content:center;font-weight:600}" +
-    ".t{flex:1;min-width:0}.t b{display:block;font-size:15px}.t span{font-size:12px;opacity:.85}.x{background:none;border:0;color:#fff;font-size:22px;cursor:pointer;line-height:1;padding:4px}" +
+    ".t{flex:1;min-width:0}.t b{display:block;font-size:15px}.t span{display:block;font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.x{background:none;border:0;color:#fff;font-size:22px;cursor:pointer;line-height:1;padding:4px}" +
     ".log{flex:1;overflow-y:auto;padding:16px;background:#f7f8fa;display:flex;flex-direction:column;gap:8px}" +
     ".m{max-width:82%;padding:9px 12px;border-radius:14px;font-size:14px;line-height:1.45;white-space:pre-wrap;word-wrap:break-word}" +
     ".in{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}.out{align-self:flex-end;background:var(--c);color:#fff;border-bottom-right-radius:4px}" +
@@ -39,7 +39,7 @@
   host.id = "rapport-widget";
   var root = host.attachShadow({mode: "open"});
   root.innerHTML = "<style>" + css + "</style>" +
-    '<button class="btn" part="launcher" aria-label="Open chat"><svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg></button>' +
+    '<button class="btn" part="launcher" aria-label="Open chat"><svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path class="chat" d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/><path class="shut" d="M6 9l6 6 6-6"/></svg></button>' +
     '<section class="panel" role="dialog" aria-label="Chat" hidden><div class="head"><div class="av"></div><div class="t"><b></b><span></span></div>' +
     '<button class="x" aria-label="Close chat">&times;</button></div><div class="log" aria-live="polite"></div>' +
     '<form class="form"><textarea rows="1" placeholder="Write a message…" aria-label="Message" maxlength="8000"></textarea><button class="send" type="submit">Send</button></form>' +
@@ -96,13 +96,23 @@
     byId[m.id] = node;
   }
 
-  function start() {
-    if (started) return started;
+  function session() {
     var saved = null;
     try { saved = localStorage.getItem(KEY); } catch (e) { /* storage blocked: a session per page */ }
     var body = {token: saved || undefined};
     if (user && user.signature) body.user = {user_id: user.id || user.user_id, email: user.email, phone: user.phone, signature: user.signature};
-    started = api("POST", "/api/v1/widget/sessions", body).then(function (s) {
+    return api("POST", "/api/v1/widget/sessions", body).catch(function (e) {
+      if (e.status !== 401 || !body.user) throw e;
+      // A broken signature is the site's bug: chat anonymously rather than not at all.
+      if (window.console) console.warn("Rapport widget: signed user refused (" + e.message + "); chatting anonymously");
+      user = null;
+      return api("POST", "/api/v1/widget/sessions", {token: saved || undefined});
+    });
+  }
+
+  function start() {
+    if (started) return started;
+    started = session().then(function (s) {
       token = s.token;
       try { localStorage.setItem(KEY, token); } catch (e) { /* ignore */ }
       var w = s.widget || {};
@@ -132,6 +142,13 @@
     streaming = true;
     var h = {Authorization: "Bearer " + token, Accept: "text/event-stream"};
     fetch(BASE + "/api/v1/widget/events?after=" + lastId, {headers: h, cache: "no-store"}).then(function (r) {
+      if (r.status === 401) {
+        // The session expired: start a new one (and its stream).
+        streaming = false; started = null; token = null;
+        try { localStorage.removeItem(KEY); } catch (e) { /* ignore */ }
+        start().catch(function () {});
+        return;
+      }
       if (!r.ok || !r.body) throw new Error("HTTP " + r.status);
       retries = 0;
       var reader = r.body.getReader(), dec = new TextDecoder(), buf = "";
@@ -195,12 +212,12 @@
   }
 
   function open() {
-    opened = true; panel.hidden = false; btn.setAttribute("aria-label", "Close chat");
+    opened = true; panel.hidden = false; btn.classList.add("on"); btn.setAttribute("aria-label", "Close chat");
     unread = 0; badge();
     start().catch(function () {});
     setTimeout(function () { input.focus(); scroll(); }, 0);
   }
-  function close() { opened = false; panel.hidden = true; btn.setAttribute("aria-label", "Open chat"); }
+  function close() { opened = false; panel.hidden = true; btn.classList.remove("on"); btn.setAttribute("aria-label", "Open chat"); }
 
   btn.addEventListener("click", function () { if (opened) close(); else open(); });
   $(".x").addEventListener("click", close);

@@ -166,7 +166,11 @@ impl Widget {
     /// Checks a signed identity with the workspace's identity secret and normalises what it
     /// proves, so a session never carries a phone or address that its messages would fail on.
     pub fn verify(&self, signed: SignedIdentity) -> Result<VerifiedIdentity, ApiError> {
-        let secret = self.inner.identity_secret.as_deref().unwrap_or_default();
+        let Some(secret) = self.inner.identity_secret.as_deref() else {
+            return Err(ApiError::Unauthorized(
+                "signed users cannot be verified: the server has no RAPPORT_IDENTITY_SECRET".into(),
+            ));
+        };
         signed
             .verify(secret)
             .map_err(|_| ApiError::Unauthorized("the identity signature does not match".into()))?;

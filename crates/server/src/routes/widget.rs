@@ -334,7 +334,10 @@ pub struct EventsQuery {
     /// Send messages after this id (default: only new ones). `Last-Event-ID` wins.
     pub after: Option<i64>,
     /// The visitor token, for clients that cannot set `Authorization` (`EventSource`).
-    #[allow(dead_code, reason = "read by the Visitor extractor; listed for the OpenAPI document")]
+    #[allow(
+        dead_code,
+        reason = "read by the Visitor extractor; listed for the OpenAPI document"
+    )]
     pub token: Option<String>,
 }
 
