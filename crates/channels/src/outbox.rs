@@ -141,17 +141,18 @@ impl OutboxSender {
 
     /// Registers the sender of one channel. Call before [`OutboxSender::start`].
     pub fn with_sender(mut self, sender: Arc<dyn ChannelSender>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.senders.insert(sender.channel(), sender);
-        }
+        Arc::get_mut(&mut self.inner)
+            .expect("the outbox sender is configured before it is cloned")
+            .senders
+            .insert(sender.channel(), sender);
         self
     }
 
     /// Called with every outcome (metrics). Call before [`OutboxSender::start`].
     pub fn observe(mut self, f: impl Fn(Channel, &Outcome) + Send + Sync + 'static) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.observer = Some(Arc::new(f));
-        }
+        Arc::get_mut(&mut self.inner)
+            .expect("the outbox sender is configured before it is cloned")
+            .observer = Some(Arc::new(f));
         self
     }
 
