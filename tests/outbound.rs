@@ -130,7 +130,11 @@ async fn conversation_of(app: &TestApp, channel: Channel, provider_id: &str) -> 
 async fn message_where(app: &TestApp, conversation: i64, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let c = body(app.get(&format!("/api/v1/conversations/{conversation}")).await).await;
+        let c = body(
+            app.get(&format!("/api/v1/conversations/{conversation}"))
+                .await,
+        )
+        .await;
         let messages = c["messages"].as_array().cloned().unwrap_or_default();
         if let Some(m) = messages.iter().find(|m| done(m)) {
             return m.clone();
@@ -203,8 +207,12 @@ async fn whatsapp_reply_is_sent_as_text_quoting_the_customer_message_and_statuse
         .expect("the reply is known by Meta's id");
     assert_eq!(stored.id, bot["id"].as_i64().expect("id"));
     for status in ["delivered", "read"] {
-        let resp =
-            post_signed(&app, "/webhooks/whatsapp", whatsapp_status("wamid.FAKE1", status)).await;
+        let resp = post_signed(
+            &app,
+            "/webhooks/whatsapp",
+            whatsapp_status("wamid.FAKE1", status),
+        )
+        .await;
         assert_eq!(resp.status(), 200);
     }
     message_where(&app, conversation, bot_with_status("read")).await;
@@ -216,7 +224,10 @@ async fn a_rate_limit_and_a_graph_500_are_retried_and_the_reply_is_delivered_onc
     let graph = FakeHttp::start(graph_ok).await;
     graph.script([
         graph_error(429, 130429, "Rate limit hit", None).header("retry-after", "0"),
-        Reply::json(500, json!({"error": {"message": "An unknown error occurred", "code": 1}})),
+        Reply::json(
+            500,
+            json!({"error": {"message": "An unknown error occurred", "code": 1}}),
+        ),
     ]);
     let app = app_with(&graph, |_| {}).await;
     with_snippet(&app).await;
@@ -233,7 +244,10 @@ async fn a_rate_limit_and_a_graph_500_are_retried_and_the_reply_is_delivered_onc
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = sends(&graph);
     assert_eq!(sent.len(), 3, "429, 500, then one success: {sent:#?}");
-    assert!(sent.windows(2).all(|w| w[0].body == w[1].body), "the same message each time");
+    assert!(
+        sent.windows(2).all(|w| w[0].body == w[1].body),
+        "the same message each time"
+    );
     app.stop().await;
 }
 
@@ -255,7 +269,10 @@ async fn outside_the_24_hour_window_the_reply_is_marked_undeliverable_without_a_
     let error = bot["delivery_error"].as_str().unwrap_or_default();
     assert!(error.contains("24 hours"), "{bot}");
     assert!(error.contains("RAPPORT_WHATSAPP_TEMPLATE"), "{bot}");
-    assert!(sends(&graph).is_empty(), "nothing may be sent outside the window");
+    assert!(
+        sends(&graph).is_empty(),
+        "nothing may be sent outside the window"
+    );
     app.stop().await;
 }
 
@@ -272,7 +289,11 @@ async fn outside_the_window_the_configured_template_carries_the_reply() {
     post_signed(
         &app,
         "/webhooks/whatsapp",
-        whatsapp_text("wamid.OLD2", "how do I reset my password?", now() - 3 * 24 * 3600),
+        whatsapp_text(
+            "wamid.OLD2",
+            "how do I reset my password?",
+            now() - 3 * 24 * 3600,
+        ),
     )
     .await;
     let conversation = conversation_of(&app, Channel::Whatsapp, "wamid.OLD2").await;
@@ -306,7 +327,10 @@ async fn meta_refusing_a_closed_window_falls_back_to_the_template() {
         "(#131047) Re-engagement message",
         Some("Message failed to send because more than 24 hours have passed since the customer last replied to this number."),
     )]);
-    let app = app_with(&graph, |c| c.whatsapp.template = Some("support_follow_up".into())).await;
+    let app = app_with(&graph, |c| {
+        c.whatsapp.template = Some("support_follow_up".into())
+    })
+    .await;
     with_snippet(&app).await;
 
     post_signed(
@@ -410,7 +434,10 @@ async fn duplicate_webhook_deliveries_make_one_message_and_one_reply() {
     let c = body_of(&app, conversation).await;
     let messages = c["messages"].as_array().cloned().unwrap_or_default();
     assert_eq!(
-        messages.iter().filter(|m| m["author"] == "customer").count(),
+        messages
+            .iter()
+            .filter(|m| m["author"] == "customer")
+            .count(),
         1
     );
     assert_eq!(messages.iter().filter(|m| m["author"] == "bot").count(), 1);
@@ -419,7 +446,11 @@ async fn duplicate_webhook_deliveries_make_one_message_and_one_reply() {
 }
 
 async fn body_of(app: &TestApp, conversation: i64) -> Value {
-    body(app.get(&format!("/api/v1/conversations/{conversation}")).await).await
+    body(
+        app.get(&format!("/api/v1/conversations/{conversation}"))
+            .await,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -483,7 +514,7 @@ async fn an_agent_reply_goes_out_on_the_customers_channel_and_a_note_does_not() 
     // The bot tells the customer a person will follow up, on WhatsApp.
     message_where(&app, conversation, bot_with_status("sent")).await;
     let c = body_of(&app, conversation).await;
-    assert_eq!(c["status"], "waiting_human", "{c}");
+    assert_eq!(c["conversation"]["status"], "waiting_human", "{c}");
 
     let note = app
         .client
@@ -507,7 +538,11 @@ async fn an_agent_reply_goes_out_on_the_customers_channel_and_a_note_does_not() 
     .await;
     assert_eq!(agent["channel"], "whatsapp");
     let sent = sends(&graph);
-    assert_eq!(sent.len(), 2, "the handoff notice and the agent's reply: {sent:#?}");
+    assert_eq!(
+        sent.len(),
+        2,
+        "the handoff notice and the agent's reply: {sent:#?}"
+    );
     assert_eq!(
         sent[1].body["text"]["body"],
         "Hi Kerry, this is Sam from support. How can I help?"
@@ -517,7 +552,10 @@ async fn an_agent_reply_goes_out_on_the_customers_channel_and_a_note_does_not() 
             .all(|r| !r.raw.windows(8).any(|w| w == b"Pro plan")),
         "an internal note never leaves"
     );
-    assert_eq!(body_of(&app, conversation).await["status"], "human");
+    assert_eq!(
+        body_of(&app, conversation).await["conversation"]["status"],
+        "human"
+    );
 
     let empty = app
         .client
@@ -590,7 +628,12 @@ async fn instagram_message_is_answered_through_the_send_api_and_echoes_are_ignor
         }]}]
     }))
     .expect("json");
-    assert_eq!(post_signed(&app, "/webhooks/instagram", echo).await.status(), 200);
+    assert_eq!(
+        post_signed(&app, "/webhooks/instagram", echo)
+            .await
+            .status(),
+        200
+    );
     let read = serde_json::to_vec(&json!({
         "object": "instagram",
         "entry": [{"id": "17841405309211844", "time": now() * 1000, "messaging": [{
@@ -599,7 +642,12 @@ async fn instagram_message_is_answered_through_the_send_api_and_echoes_are_ignor
         }]}]
     }))
     .expect("json");
-    assert_eq!(post_signed(&app, "/webhooks/instagram", read).await.status(), 200);
+    assert_eq!(
+        post_signed(&app, "/webhooks/instagram", read)
+            .await
+            .status(),
+        200
+    );
     message_where(&app, conversation, bot_with_status("read")).await;
     let c = body_of(&app, conversation).await;
     assert_eq!(
@@ -640,7 +688,12 @@ async fn a_long_instagram_answer_goes_out_in_parts_within_the_limit() {
     let parts: Vec<String> = sends(&graph)
         .iter()
         .skip(1)
-        .map(|r| r.body["message"]["text"].as_str().unwrap_or_default().to_owned())
+        .map(|r| {
+            r.body["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert!(parts.len() >= 2, "{parts:?}");
     assert!(parts.iter().all(|p| p.chars().count() <= 1000));
@@ -678,15 +731,28 @@ async fn api_channel_needs_its_token_and_an_idempotency_key_and_replies_reach_th
         req.send()
     };
     assert_eq!(post(None, Some("k1")).await.expect("sent").status(), 401);
-    assert_eq!(post(Some("wrong"), Some("k1")).await.expect("sent").status(), 401);
+    assert_eq!(
+        post(Some("wrong"), Some("k1"))
+            .await
+            .expect("sent")
+            .status(),
+        401
+    );
     let missing_key = post(Some("int-token"), None).await.expect("sent");
     assert_eq!(missing_key.status(), 400);
     assert_eq!(body(missing_key).await["error"]["code"], "bad_request");
 
-    let first = post(Some("int-token"), Some("tg-msg-1")).await.expect("sent");
+    let first = post(Some("int-token"), Some("tg-msg-1"))
+        .await
+        .expect("sent");
     assert_eq!(first.status(), 202);
     let accepted = body(first).await;
-    let again = body(post(Some("int-token"), Some("tg-msg-1")).await.expect("sent")).await;
+    let again = body(
+        post(Some("int-token"), Some("tg-msg-1"))
+            .await
+            .expect("sent"),
+    )
+    .await;
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["message_id"], accepted["message_id"]);
 
@@ -697,7 +763,10 @@ async fn api_channel_needs_its_token_and_an_idempotency_key_and_replies_reach_th
     let key = format!("rapport-msg-{}", bot["id"]);
     for call in &calls {
         assert_eq!(call.path, "/rapport/replies");
-        assert_eq!(call.headers["idempotency-key"], key, "the same key on every try");
+        assert_eq!(
+            call.headers["idempotency-key"], key,
+            "the same key on every try"
+        );
         rapport_channels::api::verify_callback(
             "cb-secret",
             call.headers.get("x-rapport-signature").map(String::as_str),

@@ -62,7 +62,9 @@ pub struct FakeHttp {
 
 impl FakeHttp {
     /// Starts the server; requests beyond the script get `default(request, n)` (n counts from 1).
-    pub async fn start(default: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Self {
+    pub async fn start(
+        default: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let state = Arc::new(Mutex::new(State {
             requests: Vec::new(),
             script: VecDeque::new(),

@@ -41,14 +41,22 @@ impl Agent {
         user: Option<i64>,
     ) -> Result<MessageId> {
         let text = checked(text)?;
-        let channel = self.store().conversation(ws, conversation).await?.channel()?;
+        let channel = self
+            .store()
+            .conversation(ws, conversation)
+            .await?
+            .channel()?;
         Ok(self
             .store()
             .add_agent_message(ws, conversation, channel, text, true, user)
             .await?)
     }
 
-    async fn reply_channel(&self, ws: WorkspaceId, conversation: ConversationId) -> Result<Channel> {
+    async fn reply_channel(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+    ) -> Result<Channel> {
         let c = self.store().conversation(ws, conversation).await?;
         let messages = self.store().conversation_messages(ws, conversation).await?;
         let last_inbound = messages

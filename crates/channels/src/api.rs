@@ -23,7 +23,10 @@ pub const SIGNATURE_HEADER: &str = "x-rapport-signature";
 
 /// `t=<unix>,v1=<hex>` for `body` sent at `timestamp`.
 pub fn sign_callback(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    format!("t={timestamp},v1={}", hex::encode(mac(secret, timestamp, body)))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac(secret, timestamp, body))
+    )
 }
 
 fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
@@ -166,9 +169,7 @@ mod tests {
         assert!(verify_callback("s3cret", Some(&header), body, 1_700_000_010, tolerance).is_ok());
         assert!(verify_callback("s3cret", Some(&header), body, 1_700_001_000, tolerance).is_err());
         assert!(verify_callback("other", Some(&header), body, 1_700_000_010, tolerance).is_err());
-        assert!(
-            verify_callback("s3cret", Some(&header), b"{}", 1_700_000_010, tolerance).is_err()
-        );
+        assert!(verify_callback("s3cret", Some(&header), b"{}", 1_700_000_010, tolerance).is_err());
         assert!(verify_callback("s3cret", None, body, 1_700_000_010, tolerance).is_err());
     }
 }

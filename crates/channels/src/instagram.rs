@@ -50,7 +50,9 @@ pub struct IncomingMessage {
 pub enum Event {
     Message(IncomingMessage),
     /// The customer read our messages up to `mid`.
-    Read { mid: String },
+    Read {
+        mid: String,
+    },
     /// Echoes of our own sends, deletions, and fields we do not handle: acknowledged.
     Ignored(String),
 }
@@ -140,7 +142,10 @@ fn parse_messaging(m: &Value, account: &str) -> Event {
             .to_owned(),
         };
         return Event::Message(IncomingMessage {
-            id: format!("reaction:{mid}:{sender}:{}", timestamp_ms.unwrap_or_default()),
+            id: format!(
+                "reaction:{mid}:{sender}:{}",
+                timestamp_ms.unwrap_or_default()
+            ),
             sender_id: sender.to_owned(),
             kind: "reaction".into(),
             text,
@@ -163,7 +168,10 @@ fn message_text(message: &Value) -> (String, String) {
     if message.get("is_unsupported").and_then(Value::as_bool) == Some(true) {
         return ("unsupported".into(), "[unsupported message]".into());
     }
-    let text = str_at(message, "/text").unwrap_or_default().trim().to_owned();
+    let text = str_at(message, "/text")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let attachments: Vec<&Value> = message
         .get("attachments")
         .and_then(Value::as_array)
@@ -272,16 +280,13 @@ impl ChannelSender for InstagramSender {
                 }
                 None => body["messaging_type"] = json!("RESPONSE"),
             }
-            let answer = self
-                .graph
-                .post(&path, &body)
-                .await
-                .map_err(|e| match e {
-                    GraphFailure::Api(e) if e.is_outside_window() => SendError::permanent(
-                        format!("undeliverable: outside Instagram's messaging window ({})", e.describe()),
-                    ),
-                    other => other.into_send_error(),
-                })?;
+            let answer = self.graph.post(&path, &body).await.map_err(|e| match e {
+                GraphFailure::Api(e) if e.is_outside_window() => SendError::permanent(format!(
+                    "undeliverable: outside Instagram's messaging window ({})",
+                    e.describe()
+                )),
+                other => other.into_send_error(),
+            })?;
             let id = answer["message_id"].as_str().unwrap_or_default().to_owned();
             first.get_or_insert(id);
         }
@@ -346,14 +351,18 @@ mod tests {
             "postback": { "mid": "m4", "title": "Talk to a person", "payload": "HUMAN" }
         })))
         .expect("parses");
-        assert!(matches!(&postback[0], Event::Message(m) if m.text == "Talk to a person" && m.id == "m4"));
+        assert!(
+            matches!(&postback[0], Event::Message(m) if m.text == "Talk to a person" && m.id == "m4")
+        );
 
         let reaction = parse(&body(json!({
             "sender": { "id": "1" }, "recipient": { "id": "17841400000000001" }, "timestamp": 3,
             "reaction": { "mid": "m3", "action": "react", "reaction": "love", "emoji": "❤️" }
         })))
         .expect("parses");
-        assert!(matches!(&reaction[0], Event::Message(m) if m.kind == "reaction" && !m.expects_reply && m.text == "[reaction] ❤️"));
+        assert!(
+            matches!(&reaction[0], Event::Message(m) if m.kind == "reaction" && !m.expects_reply && m.text == "[reaction] ❤️")
+        );
 
         let read = parse(&body(json!({
             "sender": { "id": "1" }, "recipient": { "id": "17841400000000001" }, "timestamp": 4,

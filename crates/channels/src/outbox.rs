@@ -79,7 +79,9 @@ pub enum Outcome {
         reason: String,
     },
     /// Another sender took the row over (our lease expired); it records the outcome.
-    LeaseLost { message_id: i64 },
+    LeaseLost {
+        message_id: i64,
+    },
 }
 
 /// Spaces sends on one channel at least `1 / rate` apart.
@@ -173,7 +175,11 @@ impl OutboxSender {
     }
 
     async fn run(&self, shutdown: CancellationToken) {
-        let poll = self.inner.settings.poll_interval.max(Duration::from_millis(10));
+        let poll = self
+            .inner
+            .settings
+            .poll_interval
+            .max(Duration::from_millis(10));
         while !shutdown.is_cancelled() {
             match self.deliver_next().await {
                 Ok(Some(_)) => continue,

@@ -397,9 +397,15 @@ impl Secrets {
             "whatsapp_phone_number_id",
             &["RAPPORT_WHATSAPP_PHONE_NUMBER_ID"],
         ),
-        ("instagram_verify_token", &["RAPPORT_INSTAGRAM_VERIFY_TOKEN"]),
+        (
+            "instagram_verify_token",
+            &["RAPPORT_INSTAGRAM_VERIFY_TOKEN"],
+        ),
         ("instagram_app_secret", &["RAPPORT_INSTAGRAM_APP_SECRET"]),
-        ("instagram_access_token", &["RAPPORT_INSTAGRAM_ACCESS_TOKEN"]),
+        (
+            "instagram_access_token",
+            &["RAPPORT_INSTAGRAM_ACCESS_TOKEN"],
+        ),
         ("api_channel_token", &["RAPPORT_API_CHANNEL_TOKEN"]),
         ("api_callback_secret", &["RAPPORT_API_CALLBACK_SECRET"]),
     ];
@@ -909,11 +915,14 @@ impl Config {
             graph_version: self.graph.version.clone(),
             phone_number_id: number.expose().to_owned(),
             access_token: token.expose().to_owned(),
-            template: w.template.clone().map(|name| rapport_channels::whatsapp::Template {
-                name,
-                language: w.template_language.clone(),
-                takes_text: w.template_takes_text,
-            }),
+            template: w
+                .template
+                .clone()
+                .map(|name| rapport_channels::whatsapp::Template {
+                    name,
+                    language: w.template_language.clone(),
+                    takes_text: w.template_takes_text,
+                }),
             timeout: Duration::from_secs(self.graph.timeout_secs.max(1)),
         })
     }

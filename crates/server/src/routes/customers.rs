@@ -85,7 +85,11 @@ pub struct Accepted {
 /// Limits of what a message may carry.
 pub(crate) const MAX_TEXT_CHARS: usize = 8_000;
 
-pub(crate) fn claim_of(app: &App, channel: Channel, sender: Sender) -> Result<IdentityClaim, ApiError> {
+pub(crate) fn claim_of(
+    app: &App,
+    channel: Channel,
+    sender: Sender,
+) -> Result<IdentityClaim, ApiError> {
     let mut claim = IdentityClaim {
         channel: Some(channel),
         external_id: sender.external_id.clone().unwrap_or_default(),
@@ -415,7 +419,10 @@ pub async fn post_agent_message(
 ) -> Result<(StatusCode, Json<AgentMessageSent>), ApiError> {
     let conversation = ConversationId(id);
     let (message_id, delivery_status) = if body.internal {
-        let id = app.agent.add_note(WS, conversation, &body.text, None).await?;
+        let id = app
+            .agent
+            .add_note(WS, conversation, &body.text, None)
+            .await?;
         (id, None)
     } else {
         let id = app

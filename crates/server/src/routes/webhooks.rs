@@ -71,7 +71,11 @@ fn subscription_check(expected: Option<&Secret>, q: Verification) -> axum::respo
 
 /// The token is a secret: compare without leaking where it differs.
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn secret_of(secret: Option<&Secret>) -> String {
