@@ -36,6 +36,8 @@ pub struct App {
     pub agent: Agent,
     /// Delivers outbound messages on their channels.
     pub outbox: OutboxSender,
+    /// Fetches WhatsApp media when an agent opens it (when WhatsApp is configured).
+    pub whatsapp_media: Option<Arc<rapport_channels::whatsapp::MediaFetcher>>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -71,6 +73,7 @@ impl App {
             model,
             config.agent_settings(),
         );
+        let whatsapp_media = config.whatsapp_media().transpose()?.map(Arc::new);
         let metrics = Arc::new(Metrics::new());
         let observed = metrics.clone();
         let outbox = outbox_sender(&config, &store)?
@@ -83,6 +86,7 @@ impl App {
             knowledge,
             agent,
             outbox,
+            whatsapp_media,
             metrics,
         })
     }

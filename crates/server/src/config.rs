@@ -281,6 +281,8 @@ pub struct WhatsappConfig {
     pub template_language: String,
     /// Whether the template's body has one `{{1}}` parameter that takes the message text.
     pub template_takes_text: bool,
+    /// Largest media file an agent may open through Rapport.
+    pub max_media_bytes: usize,
 }
 
 impl Default for WhatsappConfig {
@@ -289,6 +291,7 @@ impl Default for WhatsappConfig {
             template: None,
             template_language: "en_US".into(),
             template_takes_text: true,
+            max_media_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -925,6 +928,21 @@ impl Config {
                 }),
             timeout: Duration::from_secs(self.graph.timeout_secs.max(1)),
         })
+    }
+
+    /// Downloads WhatsApp media for agents, when the access token is configured.
+    pub fn whatsapp_media(&self) -> Option<Result<rapport_channels::whatsapp::MediaFetcher>> {
+        let token = self.secrets.whatsapp_access_token.as_ref()?;
+        Some(
+            rapport_channels::whatsapp::MediaFetcher::new(
+                &self.graph.base_url,
+                &self.graph.version,
+                token.expose(),
+                Duration::from_secs(self.graph.timeout_secs.max(1) * 4),
+                self.whatsapp.max_media_bytes,
+            )
+            .map_err(|e| Error::Config(format!("WhatsApp media: {e}"))),
+        )
     }
 
     /// The Instagram sender's settings, when its token is configured.

@@ -40,6 +40,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A provider we called on the caller's behalf failed.
+    #[error("{0}")]
+    BadGateway(String),
     #[error(transparent)]
     Internal(#[from] Error),
 }
@@ -117,6 +120,7 @@ impl IntoResponse for ApiError {
                 error_response(StatusCode::UNAUTHORIZED, "unauthorized", m)
             }
             ApiError::Forbidden(m) => error_response(StatusCode::FORBIDDEN, "forbidden", m),
+            ApiError::BadGateway(m) => error_response(StatusCode::BAD_GATEWAY, "bad_gateway", m),
             ApiError::TooLarge(m) => {
                 error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }

@@ -35,6 +35,7 @@ pub fn router() -> Router<App> {
         .route("/conversations/{id}", get(get_conversation))
         .route("/conversations/{id}/messages", post(post_agent_message))
         .route("/messages/{id}/retry", post(retry_delivery))
+        .route("/messages/{id}/media", get(get_media))
         .route("/conversations/{id}/handback", post(hand_back))
         .route("/conversations/{id}/resolve", post(resolve))
         .route("/escalations", get(list_escalations))
@@ -458,4 +459,51 @@ pub async fn retry_delivery(
             "message {id} has no failed delivery to retry"
         )))
     }
+}
+
+/// The media of a customer's WhatsApp message (image, voice note, document…), fetched from the
+/// Graph API when an agent opens it.
+#[utoipa::path(get, path = "/api/v1/messages/{id}/media", tag = "conversations",
+    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::error::ErrorBody),
+        (status = 502, body = crate::error::ErrorBody)))]
+pub async fn get_media(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let message = app
+        .store
+        .message_with_attachments(WS, rapport_core::ids::MessageId(id))
+        .await?;
+    if message.channel != Channel::Whatsapp.as_str()
+        || rapport_channels::whatsapp::media_id(&message.attachments).is_none()
+    {
+        return Err(ApiError::NotFound(format!("message {id} has no media")));
+    }
+    let fetcher = app.whatsapp_media.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("WhatsApp is not configured (RAPPORT_WHATSAPP_ACCESS_TOKEN)".into())
+    })?;
+    let media = fetcher
+        .fetch(&message.attachments)
+        .await
+        .map_err(|e| ApiError::BadGateway(format!("WhatsApp media: {e}")))?;
+    let disposition = match &media.filename {
+        Some(name) => format!(
+            "inline; filename=\"{}\"",
+            name.replace(['"', '\\', '\r', '\n'], "_")
+        ),
+        None => "inline".to_owned(),
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, media.content_type),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (
+                axum::http::header::HeaderName::from_static("x-content-type-options"),
+                "nosniff".to_owned(),
+            ),
+        ],
+        media.bytes,
+    )
+        .into_response())
 }

@@ -21,7 +21,7 @@ use crate::routes::{api_channel, customers, health, knowledge};
         customers::unmerge_contact, customers::list_facts, customers::add_fact, customers::edit_fact,
         customers::delete_fact, customers::get_conversation, customers::hand_back, customers::resolve,
         customers::list_escalations, customers::get_escalation, customers::claim_escalation,
-        customers::post_agent_message, customers::retry_delivery, api_channel::post_api_message),
+        customers::post_agent_message, customers::retry_delivery, customers::get_media, api_channel::post_api_message),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
         knowledge::DocumentPage, knowledge::DocumentWithChunks, knowledge::Created, knowledge::CandidateList,
