@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod knowledge;
 pub mod messages;
 pub mod outbox;
+pub mod users;
 pub mod runner;
 #[cfg(feature = "testing")]
 pub mod testing;
