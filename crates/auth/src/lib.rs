@@ -8,8 +8,8 @@ mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::Utc;
 use rapport_core::domain::Role;
 use rapport_core::ids::WorkspaceId;
@@ -203,7 +203,8 @@ impl Authenticator {
         self.throttle.succeeded(&email, client);
         let session_token = random_hex(32);
         let csrf_token = random_hex(16);
-        let expires_at = Utc::now() + chrono::Duration::from_std(self.session_ttl).unwrap_or_default();
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(self.session_ttl).unwrap_or_default();
         self.store
             .create_session(&user, &digest(&session_token), &csrf_token, expires_at)
             .await?;
@@ -273,7 +274,9 @@ impl Authenticator {
     ) -> Result<User> {
         let email = email.trim();
         if !email.contains('@') || email.len() > 254 {
-            return Err(Error::Invalid(format!("{email:?} is not an e-mail address")));
+            return Err(Error::Invalid(format!(
+                "{email:?} is not an e-mail address"
+            )));
         }
         check_new_password(password)?;
         let password = password.to_owned();
@@ -328,7 +331,13 @@ impl Authenticator {
             None => (random_hex(9), true),
         };
         let user = self
-            .create_user(WorkspaceId::DEFAULT, &email, "Admin", Role::Admin, &password)
+            .create_user(
+                WorkspaceId::DEFAULT,
+                &email,
+                "Admin",
+                Role::Admin,
+                &password,
+            )
             .await?;
         Ok(Some(FirstAdmin {
             email: user.email,

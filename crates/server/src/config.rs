@@ -35,6 +35,7 @@ pub struct Config {
     pub whatsapp: WhatsappConfig,
     pub instagram: InstagramConfig,
     pub api_channel: ApiChannelConfig,
+    pub auth: AuthConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -313,6 +314,30 @@ impl Default for InstagramConfig {
     }
 }
 
+/// Signing in to the web app and the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// E-mail of the admin created on first start (`RAPPORT_ADMIN_EMAIL`); its password is
+    /// the secret `RAPPORT_ADMIN_PASSWORD`, or a one-time password printed once.
+    pub admin_email: Option<String>,
+    /// How long a browser stays signed in.
+    pub session_hours: u64,
+    /// Mark the session cookie `Secure`; by default it is when the request came over TLS
+    /// (`X-Forwarded-Proto: https` from the proxy in front).
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            admin_email: None,
+            session_hours: 12,
+            secure_cookies: None,
+        }
+    }
+}
+
 /// The REST API channel for custom integrations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -382,6 +407,8 @@ pub struct Secrets {
     pub api_channel_token: Option<Secret>,
     /// `RAPPORT_API_CALLBACK_SECRET`: the key reply callbacks are signed with.
     pub api_callback_secret: Option<Secret>,
+    /// `RAPPORT_ADMIN_PASSWORD`: the password of the admin created on first start.
+    pub admin_password: Option<Secret>,
 }
 
 impl Secrets {
@@ -411,6 +438,7 @@ impl Secrets {
         ),
         ("api_channel_token", &["RAPPORT_API_CHANNEL_TOKEN"]),
         ("api_callback_secret", &["RAPPORT_API_CALLBACK_SECRET"]),
+        ("admin_password", &["RAPPORT_ADMIN_PASSWORD"]),
     ];
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
@@ -435,6 +463,7 @@ impl Secrets {
             instagram_access_token: first(Self::VARS[10].1),
             api_channel_token: first(Self::VARS[11].1),
             api_callback_secret: first(Self::VARS[12].1),
+            admin_password: first(Self::VARS[13].1),
         }
     }
 
@@ -483,6 +512,7 @@ impl Secrets {
             ("instagram_access_token", &secrets.instagram_access_token),
             ("api_channel_token", &secrets.api_channel_token),
             ("api_callback_secret", &secrets.api_callback_secret),
+            ("admin_password", &secrets.admin_password),
         ] {
             map.serialize_entry(name, masked(secret))?;
         }
@@ -510,6 +540,7 @@ impl Default for Config {
             whatsapp: WhatsappConfig::default(),
             instagram: InstagramConfig::default(),
             api_channel: ApiChannelConfig::default(),
+            auth: AuthConfig::default(),
             llm: LlmConfig::default(),
             secrets: Secrets::default(),
         }
@@ -654,6 +685,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_API_CALLBACK_SECRET",
         "secret; key of the X-Rapport-Signature on those callbacks",
+    ),
+    (
+        "RAPPORT_ADMIN_EMAIL",
+        "e-mail of the admin created on first start (default admin@localhost)",
+    ),
+    (
+        "RAPPORT_ADMIN_PASSWORD",
+        "secret; that admin's password (else a one-time password is printed once)",
     ),
     ("RAPPORT_PORT", "listen port (default 8080)"),
     ("RAPPORT_DATA_DIR", "data directory (default ./.rapport)"),
@@ -816,6 +855,9 @@ impl Config {
         }
         if let Some(v) = get("RAPPORT_INSTAGRAM_ACCOUNT_ID") {
             self.instagram.account_id = v.trim().to_owned();
+        }
+        if let Some(v) = get("RAPPORT_ADMIN_EMAIL") {
+            self.auth.admin_email = Some(v.trim().to_owned());
         }
         if let Some(v) = get("RAPPORT_API_CALLBACK_URL") {
             self.api_channel.callback_url = Some(v.trim().to_owned());

@@ -13,10 +13,10 @@ pub mod jobs;
 pub mod knowledge;
 pub mod messages;
 pub mod outbox;
-pub mod users;
 pub mod runner;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod users;
 pub mod workspaces;
 
 pub use db::{Backend, Store, StoreOptions, redact_url};

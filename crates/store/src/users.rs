@@ -212,7 +212,8 @@ impl Store {
         }
         if disabled == Some(true) {
             self.delete_sessions_of(user).await?;
-            let sql = "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+            let sql =
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
             on_db!(&self.db, |p| sqlx::query(sql)
                 .bind(now)
                 .bind(user)
@@ -394,11 +395,13 @@ impl Store {
     }
 
     async fn delete_sessions_of(&self, user: i64) -> Result<()> {
-        on_db!(&self.db, |p| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user)
-            .execute(p)
-            .await?
-            .rows_affected());
+        on_db!(&self.db, |p| sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1"
+        )
+        .bind(user)
+        .execute(p)
+        .await?
+        .rows_affected());
         Ok(())
     }
 }
