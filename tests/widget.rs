@@ -28,6 +28,14 @@ async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.expect("a JSON body")
 }
 
+/// A visitor's browser: no admin credentials, only the visitor token where a call needs one.
+fn visitor() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("HTTP client")
+}
+
 async fn spawn(backend: Backend, customise: impl FnOnce(&mut Config)) -> Option<TestApp> {
     TestApp::spawn_with(backend, customise).await
 }
@@ -60,7 +68,7 @@ async fn with_snippets(app: &TestApp) {
 }
 
 async fn start(app: &TestApp, request: Value) -> reqwest::Response {
-    app.client
+    visitor()
         .post(app.url("/api/v1/widget/sessions"))
         .json(&request)
         .send()
@@ -78,7 +86,7 @@ async fn token(app: &TestApp) -> String {
 }
 
 async fn say(app: &TestApp, token: &str, text: &str, client_id: &str) -> reqwest::Response {
-    app.client
+    visitor()
         .post(app.url("/api/v1/widget/messages"))
         .bearer_auth(token)
         .json(&json!({"text": text, "client_id": client_id}))
@@ -88,8 +96,7 @@ async fn say(app: &TestApp, token: &str, text: &str, client_id: &str) -> reqwest
 }
 
 async fn history(app: &TestApp, token: &str, query: &str) -> Value {
-    let resp = app
-        .client
+    let resp = visitor()
         .get(app.url(&format!("/api/v1/widget/messages{query}")))
         .bearer_auth(token)
         .send()
@@ -120,7 +127,7 @@ struct Events {
 
 impl Events {
     async fn open(app: &TestApp, url: &str, token: Option<&str>) -> Events {
-        let mut req = app.client.get(app.url(url));
+        let mut req = visitor().get(app.url(url));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -404,7 +411,7 @@ async fn a_visitor_never_reads_another_visitors_chat() {
     );
 
     for (what, auth) in [("no token", None), ("a made-up token", Some("rwv_0123"))] {
-        let mut req = app.client.get(app.url("/api/v1/widget/messages"));
+        let mut req = visitor().get(app.url("/api/v1/widget/messages"));
         if let Some(t) = auth {
             req = req.bearer_auth(t);
         }
@@ -427,7 +434,7 @@ async fn widget_refuses_an_origin_that_is_not_allowed() {
     .await
     .expect("app");
     let preflight = |origin: &'static str| {
-        app.client
+        visitor()
             .request(reqwest::Method::OPTIONS, app.url("/api/v1/widget/messages"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
@@ -452,8 +459,7 @@ async fn widget_refuses_an_origin_that_is_not_allowed() {
         "{allowed_headers}"
     );
 
-    let resp = app
-        .client
+    let resp = visitor()
         .post(app.url("/api/v1/widget/sessions"))
         .header("origin", "https://shop.example")
         .json(&json!({}))
@@ -477,8 +483,7 @@ async fn widget_refuses_an_origin_that_is_not_allowed() {
             .status(),
         403
     );
-    let refused = app
-        .client
+    let refused = visitor()
         .post(app.url("/api/v1/widget/messages"))
         .header("origin", "https://evil.example")
         .bearer_auth(&token)
@@ -523,7 +528,7 @@ async fn widget_rate_limits_each_visitor_and_each_address() {
         .parse()
         .expect("seconds");
     assert!((1..=30).contains(&wait), "{wait}");
-    assert_eq!(body(slow_down).await["error"]["code"], "rate_limited");
+    assert_eq!(body(slow_down).await["error"]["code"], "too_many_requests");
 
     // Another visitor on the same address still gets through, until the address's limit.
     let bob = token(&app).await; // 5
@@ -533,6 +538,72 @@ async fn widget_rate_limits_each_visitor_and_each_address() {
     let resp = start(&app, json!({})).await; // 9
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_agents_reply_reaches_the_widget_live_and_internal_notes_never_do() {
+    let app = spawn(Backend::Sqlite, |_| {}).await.expect("app");
+    let session = body(start(&app, json!({})).await).await;
+    let token = session["token"].as_str().expect("token").to_owned();
+    let visitor_id = session["visitor_id"].as_str().expect("visitor id");
+    let mut events = Events::open(&app, "/api/v1/widget/events", Some(&token)).await;
+    assert_eq!(
+        say(&app, &token, "I need a person, please", "p-1")
+            .await
+            .status(),
+        202
+    );
+    // Nothing in the knowledge: the bot hands over and says so in the chat.
+    events
+        .until("the hand-over notice", |name, data| {
+            name == "message" && data["author"] == "bot"
+        })
+        .await;
+    let asked = app
+        .app
+        .store
+        .message_by_provider_id(WS, Channel::Web, &format!("visitor:{visitor_id}#p-1"))
+        .await
+        .expect("query")
+        .expect("stored");
+    let conversation = asked.conversation_id;
+    for (text, internal) in [
+        ("Note for the team: VIP customer", true),
+        ("Hi, I'm Sam from the support team — how can I help?", false),
+    ] {
+        let resp = app
+            .client
+            .post(app.url(&format!("/api/v1/conversations/{conversation}/messages")))
+            .json(&json!({"text": text, "internal": internal}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            resp.status(),
+            201,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let seen = events
+        .until("the agent's reply", |name, data| {
+            name == "message" && data["author"] == "agent"
+        })
+        .await;
+    assert!(
+        seen.iter()
+            .all(|(_, d)| d["text"] != "Note for the team: VIP customer"),
+        "{seen:?}"
+    );
+    let h = history(&app, &token, "").await;
+    let authors: Vec<&str> = h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["author"].as_str())
+        .collect();
+    assert_eq!(authors, ["customer", "bot", "agent"], "{h}");
     app.stop().await;
 }
 

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use crate::domain::Channel;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crate::domain::Channel;
 use serde_json::Value;
 
 /// One outbound message, with everything a channel needs to address and thread it.
@@ -74,6 +74,8 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// The provider took the message (`Sent::sent(id)` reads as what happened).
+    #[allow(clippy::self_named_constructors)]
     pub fn sent(provider_message_id: Option<String>) -> Self {
         Sent {
             provider_message_id,
@@ -125,4 +127,3 @@ pub trait ChannelSender: Send + Sync {
     fn channel(&self) -> Channel;
     async fn send(&self, delivery: &Delivery) -> Result<Sent, SendError>;
 }
-

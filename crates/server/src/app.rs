@@ -6,6 +6,8 @@ use std::time::Duration;
 use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel};
 use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
+use rapport_channels::api::CallbackSender;
+use rapport_channels::instagram::InstagramSender;
 use rapport_channels::outbound::ReadByClient;
 use rapport_channels::outbox::OutboxSender;
 use rapport_channels::web::WebSender;
@@ -33,8 +35,12 @@ pub struct App {
     pub index: Arc<dyn VectorIndex>,
     pub knowledge: KnowledgeBase,
     pub agent: Agent,
+    /// Signs people in and recognises callers.
+    pub auth: rapport_auth::Authenticator,
     /// Delivers outbound messages on their channels.
     pub outbox: OutboxSender,
+    /// Fetches WhatsApp media when an agent opens it (when WhatsApp is configured).
+    pub whatsapp_media: Option<Arc<rapport_channels::whatsapp::MediaFetcher>>,
     /// The web chat widget's sessions, live hub and limits.
     pub widget: crate::widget::Widget,
     pub(crate) metrics: Arc<Metrics>,
@@ -73,7 +79,15 @@ impl App {
             config.agent_settings(),
         );
         let widget = crate::widget::Widget::new(&config, store.clone())?;
-        let outbox = outbox_sender(&config, &store, &widget)?;
+        let whatsapp_media = config.whatsapp_media().transpose()?.map(Arc::new);
+        let auth = rapport_auth::Authenticator::new(
+            store.clone(),
+            Duration::from_secs(config.auth.session_hours.max(1) * 3600),
+        );
+        let metrics = Arc::new(Metrics::new());
+        let observed = metrics.clone();
+        let outbox = outbox_sender(&config, &store, &widget)?
+            .observe(move |channel, outcome| observed.observe_delivery(channel, outcome));
         Ok(App {
             config: Arc::new(config),
             store,
@@ -82,8 +96,10 @@ impl App {
             knowledge,
             agent,
             outbox,
+            auth,
+            whatsapp_media,
             widget,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         })
     }
 
@@ -102,11 +118,12 @@ impl App {
         let router = crate::http::router(self.clone());
         let http_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
-            // The peer address feeds the widget's per-address rate limit.
-            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                .await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
         });
         Running {
             server,
@@ -145,14 +162,40 @@ fn outbox_sender(
     store: &Store,
     widget: &crate::widget::Widget,
 ) -> Result<OutboxSender> {
+    let configured = |what: &str, e: rapport_channels::outbound::SendError| {
+        crate::Error::Config(format!("{what} sender: {e}"))
+    };
     let mut outbox = OutboxSender::new(store.clone(), config.outbox_settings())
-        .with_sender(Arc::new(WebSender::new(widget.live().clone())))
-        .with_sender(Arc::new(ReadByClient(Channel::Api)));
+        .with_sender(Arc::new(WebSender::new(widget.live().clone())));
     if let Some(settings) = config.whatsapp_sender() {
-        let sender = WhatsappSender::new(settings)
-            .map_err(|e| crate::Error::Config(format!("WhatsApp sender: {e}")))?;
+        let sender = WhatsappSender::new(settings).map_err(|e| configured("WhatsApp", e))?;
         outbox = outbox.with_sender(Arc::new(sender));
     }
+    if let Some(settings) = config.instagram_sender() {
+        let sender = InstagramSender::new(settings).map_err(|e| configured("Instagram", e))?;
+        outbox = outbox.with_sender(Arc::new(sender));
+    }
+    outbox = match &config.api_channel.callback_url {
+        Some(url) => {
+            let secret = config
+                .secrets
+                .api_callback_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .ok_or_else(|| {
+                    crate::Error::Config(
+                        "RAPPORT_API_CALLBACK_URL is set but RAPPORT_API_CALLBACK_SECRET is not: \
+                         callbacks must be signed"
+                            .into(),
+                    )
+                })?;
+            let timeout = Duration::from_secs(config.api_channel.timeout_secs.max(1));
+            let sender =
+                CallbackSender::new(url, &secret, timeout).map_err(|e| configured("API", e))?;
+            outbox.with_sender(Arc::new(sender))
+        }
+        None => outbox.with_sender(Arc::new(ReadByClient(Channel::Api))),
+    };
     Ok(outbox)
 }
 

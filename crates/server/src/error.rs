@@ -36,15 +36,19 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Conflict(String),
-    /// Missing, unknown or expired credentials (a web-chat visitor token).
     #[error("{0}")]
     Unauthorized(String),
-    /// Too many requests from one visitor or address; try again after `retry_after`.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Slow down: the caller may try again after `retry_after`.
     #[error("{message}")]
-    RateLimited {
+    TooManyRequests {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// A provider we called on the caller's behalf failed.
+    #[error("{0}")]
+    BadGateway(String),
     #[error(transparent)]
     Internal(#[from] Error),
 }
@@ -54,8 +58,7 @@ impl From<rapport_channels::Error> for ApiError {
         use rapport_channels::Error as C;
         match e {
             C::Store(store) => store.into(),
-            C::UnknownSession => ApiError::Unauthorized(e.to_string()),
-            C::Signature(_) => ApiError::Unauthorized(e.to_string()),
+            C::UnknownSession | C::Signature(_) => ApiError::Unauthorized(e.to_string()),
             C::Malformed(m) => ApiError::BadRequest(m),
         }
     }
@@ -130,28 +133,31 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => error_response(StatusCode::NOT_FOUND, "not_found", m),
             ApiError::BadRequest(m) => error_response(StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::Conflict(m) => error_response(StatusCode::CONFLICT, "conflict", m),
+            ApiError::Unauthorized(m) => {
+                error_response(StatusCode::UNAUTHORIZED, "unauthorized", m)
+            }
+            ApiError::Forbidden(m) => error_response(StatusCode::FORBIDDEN, "forbidden", m),
+            ApiError::BadGateway(m) => error_response(StatusCode::BAD_GATEWAY, "bad_gateway", m),
+            ApiError::TooManyRequests {
+                message,
+                retry_after,
+            } => {
+                let mut response =
+                    error_response(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message);
+                if let Ok(v) =
+                    axum::http::HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+                {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, v);
+                }
+                response
+            }
             ApiError::TooLarge(m) => {
                 error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }
             ApiError::Unavailable(m) => {
                 error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
-            }
-            ApiError::Unauthorized(m) => {
-                error_response(StatusCode::UNAUTHORIZED, "unauthorized", m)
-            }
-            ApiError::RateLimited {
-                message,
-                retry_after,
-            } => {
-                let mut response =
-                    error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-                // Whole seconds, rounded up: a client that waits that long gets through.
-                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from(secs.max(1)),
-                );
-                response
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");

@@ -146,7 +146,7 @@ impl Widget {
         self.inner
             .addresses
             .check(&key)
-            .map_err(|retry_after| ApiError::RateLimited {
+            .map_err(|retry_after| ApiError::TooManyRequests {
                 message: "too many requests from this address; try again shortly".into(),
                 retry_after,
             })
@@ -157,7 +157,7 @@ impl Widget {
         self.inner
             .visitors
             .check(&format!("{}:{}", session.workspace_id, session.external_id))
-            .map_err(|retry_after| ApiError::RateLimited {
+            .map_err(|retry_after| ApiError::TooManyRequests {
                 message: "you are sending messages too fast; wait a moment".into(),
                 retry_after,
             })

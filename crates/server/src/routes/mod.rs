@@ -1,5 +1,7 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod api_channel;
+pub mod auth;
 pub mod customers;
 pub mod health;
 pub mod knowledge;
@@ -16,6 +18,8 @@ pub fn api_v1() -> Router<App> {
     openapi::router()
         .nest("/knowledge", knowledge::router())
         .merge(customers::router())
+        .merge(api_channel::router())
+        .merge(auth::router())
 }
 
 /// The upload routes under `/api/v1`, to be given the upload body limit.
