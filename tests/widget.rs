@@ -214,6 +214,21 @@ async fn the_widget_script_is_served_small_from_the_binary() {
         "the widget stays small: {} bytes",
         script.len()
     );
+    let spec = body(
+        visitor()
+            .get(app.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    for path in [
+        "/api/v1/widget/sessions",
+        "/api/v1/widget/messages",
+        "/api/v1/widget/events",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} is documented");
+    }
     let demo = app.get("/widget/demo").await;
     assert_eq!(demo.status(), 200);
     assert!(demo.text().await.expect("text").contains("/widget.js"));

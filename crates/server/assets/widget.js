@@ -118,7 +118,7 @@
       var w = s.widget || {};
       host.style.setProperty("--c", w.color || "#2563eb");
       $(".t b").textContent = w.title || "Chat";
-      $(".t span").textContent = w.bot_name ? w.bot_name + " · usually answers right away" : "";
+      $(".t span").textContent = w.bot_name ? w.bot_name + " · replies in seconds" : "";
       $(".av").textContent = (w.title || "R").charAt(0).toUpperCase();
       if (w.greeting) log.appendChild(el("div", "m in", w.greeting));
       return api("GET", "/api/v1/widget/messages?limit=100");
