@@ -5,6 +5,7 @@
 //! Parsing touches neither the database nor the network; storing and answering are the
 //! caller's (the server hands parsed messages to the agent).
 
+pub mod email;
 pub mod graph;
 pub mod outbound;
 pub mod outbox;
@@ -20,6 +21,9 @@ pub enum Error {
     /// The body is not what the provider sends.
     #[error("malformed payload: {0}")]
     Malformed(String),
+    /// A channel's settings cannot work (an SMTP URL or a From address that does not parse).
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
