@@ -83,6 +83,13 @@ pub struct Inbound {
     pub text: String,
     pub attachments: Value,
     pub sent_at: Option<DateTime<Utc>>,
+    /// Provider ids of the earlier messages this one answers, the most direct first (e-mail
+    /// `In-Reply-To`, then `References` newest first). The message joins their conversation
+    /// when it is this customer's and not resolved, whatever the usual rule would pick.
+    pub thread_refs: Vec<String>,
+    /// The subject the channel gives the conversation (e-mail), kept on a conversation that
+    /// has none so replies can say `Re: <subject>`.
+    pub subject: Option<String>,
 }
 
 /// What `receive` stored.
@@ -235,21 +242,39 @@ impl Agent {
         let resolved = self.resolver.resolve(ws, &inbound.claim).await?;
         let cluster = self.store.contact_cluster(ws, resolved.contact).await?;
         let since = Utc::now() - self.settings.conversation_idle;
-        let conversation = match self
+        // A reply names its thread: the customer's open conversation there wins.
+        let threaded = self
             .store
-            .active_conversation(ws, &cluster, channel, since)
+            .conversations_by_provider_ids(ws, channel, &inbound.thread_refs)
             .await?
-        {
+            .into_iter()
+            .find(|c| {
+                c.status != ConversationStatus::Resolved.as_str()
+                    && cluster.contains(&ContactId(c.contact_id))
+            });
+        let conversation = match threaded {
             Some(c) => c,
-            None => {
-                let id = self
-                    .store
-                    .open_conversation(ws, resolved.identity_contact, channel)
-                    .await?;
-                self.store.conversation(ws, id).await?
-            }
+            None => match self
+                .store
+                .active_conversation(ws, &cluster, channel, since)
+                .await?
+            {
+                Some(c) => c,
+                None => {
+                    let id = self
+                        .store
+                        .open_conversation(ws, resolved.identity_contact, channel)
+                        .await?;
+                    self.store.conversation(ws, id).await?
+                }
+            },
         };
         let conversation_id = ConversationId(conversation.id);
+        if let Some(subject) = inbound.subject.as_deref().filter(|s| !s.trim().is_empty()) {
+            self.store
+                .set_conversation_subject(ws, conversation_id, subject.trim())
+                .await?;
+        }
         let human_owned = matches!(
             conversation.status()?,
             ConversationStatus::WaitingHuman | ConversationStatus::Human

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel};
 use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
+use rapport_channels::email::EmailSender;
 use rapport_channels::outbound::ReadByClient;
 use rapport_channels::outbox::OutboxSender;
 use rapport_channels::whatsapp::WhatsappSender;
@@ -131,6 +132,11 @@ fn outbox_sender(config: &Config, store: &Store) -> Result<OutboxSender> {
     if let Some(settings) = config.whatsapp_sender() {
         let sender = WhatsappSender::new(settings)
             .map_err(|e| crate::Error::Config(format!("WhatsApp sender: {e}")))?;
+        outbox = outbox.with_sender(Arc::new(sender));
+    }
+    if let Some(settings) = config.email_sender()? {
+        let sender = EmailSender::new(settings)
+            .map_err(|e| crate::Error::Config(format!("e-mail sender: {e}")))?;
         outbox = outbox.with_sender(Arc::new(sender));
     }
     Ok(outbox)

@@ -1,6 +1,7 @@
 //! One module per resource, each with its own `router()`.
 
 pub mod customers;
+pub mod email;
 pub mod health;
 pub mod knowledge;
 pub mod openapi;

@@ -143,5 +143,6 @@ fn inbound(m: whatsapp::IncomingMessage) -> Inbound {
         sent_at: m
             .timestamp
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+        ..Inbound::default()
     }
 }
