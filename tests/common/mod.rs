@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_http;
+
 use std::path::PathBuf;
 
 use rapport_server::config::Secret;

@@ -10,6 +10,7 @@ mod error;
 pub mod facts;
 pub mod guards;
 pub mod identity;
+mod inbox;
 mod jobs;
 pub mod language;
 pub mod llm;

@@ -47,7 +47,10 @@ impl GraphError {
                 if body.is_empty() {
                     format!("HTTP {status}")
                 } else {
-                    format!("HTTP {status}: {}", body.chars().take(200).collect::<String>())
+                    format!(
+                        "HTTP {status}: {}",
+                        body.chars().take(200).collect::<String>()
+                    )
                 }
             });
         GraphError {
@@ -204,7 +207,10 @@ mod tests {
         );
         assert!(wa.is_outside_window());
         assert!(!wa.is_transient());
-        assert!(wa.describe().starts_with("131047: (#131047) Re-engagement message — Message failed"));
+        assert!(
+            wa.describe()
+                .starts_with("131047: (#131047) Re-engagement message — Message failed")
+        );
         let ig = err(
             400,
             r#"{"error":{"message":"This message is sent outside of allowed window.","type":"OAuthException","code":10,"error_subcode":2018278}}"#,
@@ -216,9 +222,27 @@ mod tests {
     fn rate_limits_and_outages_are_transient_and_bad_requests_are_not() {
         assert!(err(429, "").is_transient());
         assert!(err(500, "oops").is_transient());
-        assert!(err(400, r#"{"error":{"message":"Spam rate limit hit","code":131048}}"#).is_transient());
-        assert!(!err(400, r#"{"error":{"message":"Invalid parameter","code":100}}"#).is_transient());
-        assert!(!err(401, r#"{"error":{"message":"Error validating access token","code":190}}"#).is_transient());
+        assert!(
+            err(
+                400,
+                r#"{"error":{"message":"Spam rate limit hit","code":131048}}"#
+            )
+            .is_transient()
+        );
+        assert!(
+            !err(
+                400,
+                r#"{"error":{"message":"Invalid parameter","code":100}}"#
+            )
+            .is_transient()
+        );
+        assert!(
+            !err(
+                401,
+                r#"{"error":{"message":"Error validating access token","code":190}}"#
+            )
+            .is_transient()
+        );
         assert_eq!(err(502, "").describe(), "HTTP 502");
     }
 }

@@ -5,8 +5,10 @@
 //! Parsing touches neither the database nor the network; storing and answering are the
 //! caller's (the server hands parsed messages to the agent).
 
+pub mod api;
 pub mod email;
 pub mod graph;
+pub mod instagram;
 pub mod outbound;
 pub mod outbox;
 pub mod whatsapp;

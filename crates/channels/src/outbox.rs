@@ -79,7 +79,9 @@ pub enum Outcome {
         reason: String,
     },
     /// Another sender took the row over (our lease expired); it records the outcome.
-    LeaseLost { message_id: i64 },
+    LeaseLost {
+        message_id: i64,
+    },
 }
 
 /// Spaces sends on one channel at least `1 / rate` apart.
@@ -141,17 +143,18 @@ impl OutboxSender {
 
     /// Registers the sender of one channel. Call before [`OutboxSender::start`].
     pub fn with_sender(mut self, sender: Arc<dyn ChannelSender>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.senders.insert(sender.channel(), sender);
-        }
+        Arc::get_mut(&mut self.inner)
+            .expect("the outbox sender is configured before it is cloned")
+            .senders
+            .insert(sender.channel(), sender);
         self
     }
 
     /// Called with every outcome (metrics). Call before [`OutboxSender::start`].
     pub fn observe(mut self, f: impl Fn(Channel, &Outcome) + Send + Sync + 'static) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.observer = Some(Arc::new(f));
-        }
+        Arc::get_mut(&mut self.inner)
+            .expect("the outbox sender is configured before it is cloned")
+            .observer = Some(Arc::new(f));
         self
     }
 
@@ -172,7 +175,11 @@ impl OutboxSender {
     }
 
     async fn run(&self, shutdown: CancellationToken) {
-        let poll = self.inner.settings.poll_interval.max(Duration::from_millis(10));
+        let poll = self
+            .inner
+            .settings
+            .poll_interval
+            .max(Duration::from_millis(10));
         while !shutdown.is_cancelled() {
             match self.deliver_next().await {
                 Ok(Some(_)) => continue,

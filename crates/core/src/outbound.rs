@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use crate::domain::Channel;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crate::domain::Channel;
 use serde_json::Value;
 
 /// One outbound message, with everything a channel needs to address and thread it.
@@ -125,4 +125,3 @@ pub trait ChannelSender: Send + Sync {
     fn channel(&self) -> Channel;
     async fn send(&self, delivery: &Delivery) -> Result<Sent, SendError>;
 }
-

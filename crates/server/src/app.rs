@@ -6,7 +6,9 @@ use std::time::Duration;
 use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel};
 use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
+use rapport_channels::api::CallbackSender;
 use rapport_channels::email::EmailSender;
+use rapport_channels::instagram::InstagramSender;
 use rapport_channels::outbound::ReadByClient;
 use rapport_channels::outbox::OutboxSender;
 use rapport_channels::whatsapp::WhatsappSender;
@@ -70,7 +72,10 @@ impl App {
             model,
             config.agent_settings(),
         );
-        let outbox = outbox_sender(&config, &store)?;
+        let metrics = Arc::new(Metrics::new());
+        let observed = metrics.clone();
+        let outbox = outbox_sender(&config, &store)?
+            .observe(move |channel, outcome| observed.observe_delivery(channel, outcome));
         Ok(App {
             config: Arc::new(config),
             store,
@@ -79,7 +84,7 @@ impl App {
             knowledge,
             agent,
             outbox,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         })
     }
 
@@ -126,14 +131,40 @@ impl App {
 /// The outbox sender with a sender for every channel that is configured. Channels whose client
 /// reads replies from us (web chat, API integrations without a callback) need no credentials.
 fn outbox_sender(config: &Config, store: &Store) -> Result<OutboxSender> {
+    let configured = |what: &str, e: rapport_channels::outbound::SendError| {
+        crate::Error::Config(format!("{what} sender: {e}"))
+    };
     let mut outbox = OutboxSender::new(store.clone(), config.outbox_settings())
-        .with_sender(Arc::new(ReadByClient(Channel::Web)))
-        .with_sender(Arc::new(ReadByClient(Channel::Api)));
+        .with_sender(Arc::new(ReadByClient(Channel::Web)));
     if let Some(settings) = config.whatsapp_sender() {
-        let sender = WhatsappSender::new(settings)
-            .map_err(|e| crate::Error::Config(format!("WhatsApp sender: {e}")))?;
+        let sender = WhatsappSender::new(settings).map_err(|e| configured("WhatsApp", e))?;
         outbox = outbox.with_sender(Arc::new(sender));
     }
+    if let Some(settings) = config.instagram_sender() {
+        let sender = InstagramSender::new(settings).map_err(|e| configured("Instagram", e))?;
+        outbox = outbox.with_sender(Arc::new(sender));
+    }
+    outbox = match &config.api_channel.callback_url {
+        Some(url) => {
+            let secret = config
+                .secrets
+                .api_callback_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .ok_or_else(|| {
+                    crate::Error::Config(
+                        "RAPPORT_API_CALLBACK_URL is set but RAPPORT_API_CALLBACK_SECRET is not: \
+                         callbacks must be signed"
+                            .into(),
+                    )
+                })?;
+            let timeout = Duration::from_secs(config.api_channel.timeout_secs.max(1));
+            let sender =
+                CallbackSender::new(url, &secret, timeout).map_err(|e| configured("API", e))?;
+            outbox.with_sender(Arc::new(sender))
+        }
+        None => outbox.with_sender(Arc::new(ReadByClient(Channel::Api))),
+    };
     if let Some(settings) = config.email_sender()? {
         let sender = EmailSender::new(settings)
             .map_err(|e| crate::Error::Config(format!("e-mail sender: {e}")))?;

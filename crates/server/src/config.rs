@@ -31,7 +31,10 @@ pub struct Config {
     pub agent: AgentConfig,
     pub llm: LlmConfig,
     pub outbox: OutboxConfig,
+    pub graph: GraphConfig,
     pub whatsapp: WhatsappConfig,
+    pub instagram: InstagramConfig,
+    pub api_channel: ApiChannelConfig,
     pub email: EmailConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
@@ -247,14 +250,31 @@ impl Default for OutboxConfig {
     }
 }
 
-/// WhatsApp Cloud API sending. The credentials are secrets: `RAPPORT_WHATSAPP_ACCESS_TOKEN`,
-/// and the number's id `RAPPORT_WHATSAPP_PHONE_NUMBER_ID` is read with them.
+/// Meta's Graph API, which WhatsApp and Instagram replies are sent through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphConfig {
+    /// API root (`RAPPORT_GRAPH_BASE_URL`); tests point it at a local server.
+    pub base_url: String,
+    pub version: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            base_url: rapport_channels::graph::GRAPH_BASE_URL.into(),
+            version: rapport_channels::graph::GRAPH_VERSION.into(),
+            timeout_secs: 15,
+        }
+    }
+}
+
+/// WhatsApp Cloud API sending. The credentials come from the environment:
+/// `RAPPORT_WHATSAPP_ACCESS_TOKEN` and `RAPPORT_WHATSAPP_PHONE_NUMBER_ID`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WhatsappConfig {
-    /// Graph API root (`RAPPORT_GRAPH_BASE_URL`); tests point it at a local server.
-    pub graph_base_url: String,
-    pub graph_version: String,
     /// Approved template sent instead of a free-form message outside the 24-hour window
     /// (`RAPPORT_WHATSAPP_TEMPLATE`); without one such messages are marked undeliverable.
     pub template: Option<String>,
@@ -262,18 +282,50 @@ pub struct WhatsappConfig {
     pub template_language: String,
     /// Whether the template's body has one `{{1}}` parameter that takes the message text.
     pub template_takes_text: bool,
-    pub timeout_secs: u64,
 }
 
 impl Default for WhatsappConfig {
     fn default() -> Self {
         Self {
-            graph_base_url: rapport_channels::whatsapp::GRAPH_BASE_URL.into(),
-            graph_version: rapport_channels::whatsapp::GRAPH_VERSION.into(),
             template: None,
             template_language: "en_US".into(),
             template_takes_text: true,
-            timeout_secs: 15,
+        }
+    }
+}
+
+/// Instagram Messaging sending; the token is `RAPPORT_INSTAGRAM_ACCESS_TOKEN`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstagramConfig {
+    /// The professional account (or Page) id replies are sent from
+    /// (`RAPPORT_INSTAGRAM_ACCOUNT_ID`); `me` lets the token decide.
+    pub account_id: String,
+}
+
+impl Default for InstagramConfig {
+    fn default() -> Self {
+        Self {
+            account_id: "me".into(),
+        }
+    }
+}
+
+/// The REST API channel for custom integrations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiChannelConfig {
+    /// Where replies are delivered, signed with `RAPPORT_API_CALLBACK_SECRET`
+    /// (`RAPPORT_API_CALLBACK_URL`). Without it the integration reads replies from the API.
+    pub callback_url: Option<String>,
+    pub timeout_secs: u64,
+}
+
+impl Default for ApiChannelConfig {
+    fn default() -> Self {
+        Self {
+            callback_url: None,
+            timeout_secs: 10,
         }
     }
 }
@@ -349,6 +401,16 @@ pub struct Secrets {
     /// `RAPPORT_WHATSAPP_PHONE_NUMBER_ID`: the business number replies are sent from. Not
     /// secret, but it comes with the token, so it is read with it.
     pub whatsapp_phone_number_id: Option<Secret>,
+    /// `RAPPORT_INSTAGRAM_VERIFY_TOKEN`: echoed back when Meta verifies the webhook.
+    pub instagram_verify_token: Option<Secret>,
+    /// `RAPPORT_INSTAGRAM_APP_SECRET`: the key of the webhook signatures.
+    pub instagram_app_secret: Option<Secret>,
+    /// `RAPPORT_INSTAGRAM_ACCESS_TOKEN`: the token replies are sent with.
+    pub instagram_access_token: Option<Secret>,
+    /// `RAPPORT_API_CHANNEL_TOKEN`: the bearer token integrations post messages with.
+    pub api_channel_token: Option<Secret>,
+    /// `RAPPORT_API_CALLBACK_SECRET`: the key reply callbacks are signed with.
+    pub api_callback_secret: Option<Secret>,
     /// `RAPPORT_SMTP_URL`: where replies are sent, credentials included
     /// (`smtps://user:pass@smtp.example.com:465`).
     pub smtp_url: Option<Secret>,
@@ -373,6 +435,17 @@ impl Secrets {
             "whatsapp_phone_number_id",
             &["RAPPORT_WHATSAPP_PHONE_NUMBER_ID"],
         ),
+        (
+            "instagram_verify_token",
+            &["RAPPORT_INSTAGRAM_VERIFY_TOKEN"],
+        ),
+        ("instagram_app_secret", &["RAPPORT_INSTAGRAM_APP_SECRET"]),
+        (
+            "instagram_access_token",
+            &["RAPPORT_INSTAGRAM_ACCESS_TOKEN"],
+        ),
+        ("api_channel_token", &["RAPPORT_API_CHANNEL_TOKEN"]),
+        ("api_callback_secret", &["RAPPORT_API_CALLBACK_SECRET"]),
         ("smtp_url", &["RAPPORT_SMTP_URL"]),
         ("email_webhook_secret", &["RAPPORT_EMAIL_WEBHOOK_SECRET"]),
     ];
@@ -394,8 +467,13 @@ impl Secrets {
             whatsapp_app_secret: first(Self::VARS[5].1),
             whatsapp_access_token: first(Self::VARS[6].1),
             whatsapp_phone_number_id: first(Self::VARS[7].1),
-            smtp_url: first(Self::VARS[8].1),
-            email_webhook_secret: first(Self::VARS[9].1),
+            instagram_verify_token: first(Self::VARS[8].1),
+            instagram_app_secret: first(Self::VARS[9].1),
+            instagram_access_token: first(Self::VARS[10].1),
+            api_channel_token: first(Self::VARS[11].1),
+            api_callback_secret: first(Self::VARS[12].1),
+            smtp_url: first(Self::VARS[13].1),
+            email_webhook_secret: first(Self::VARS[14].1),
         }
     }
 
@@ -438,6 +516,15 @@ impl Secrets {
                 .as_ref()
                 .map_or("(unset)", |s| s.expose()),
         )?;
+        for (name, secret) in [
+            ("instagram_verify_token", &secrets.instagram_verify_token),
+            ("instagram_app_secret", &secrets.instagram_app_secret),
+            ("instagram_access_token", &secrets.instagram_access_token),
+            ("api_channel_token", &secrets.api_channel_token),
+            ("api_callback_secret", &secrets.api_callback_secret),
+        ] {
+            map.serialize_entry(name, masked(secret))?;
+        }
         // The host is worth seeing; the password is not.
         let smtp = secrets
             .smtp_url
@@ -468,7 +555,10 @@ impl Default for Config {
             index: IndexConfig::default(),
             agent: AgentConfig::default(),
             outbox: OutboxConfig::default(),
+            graph: GraphConfig::default(),
             whatsapp: WhatsappConfig::default(),
+            instagram: InstagramConfig::default(),
+            api_channel: ApiChannelConfig::default(),
             email: EmailConfig::default(),
             llm: LlmConfig::default(),
             secrets: Secrets::default(),
@@ -586,6 +676,34 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_WHATSAPP_TEMPLATE_LANGUAGE",
         "that template's language code (default en_US)",
+    ),
+    (
+        "RAPPORT_INSTAGRAM_VERIFY_TOKEN",
+        "secret; token Meta echoes when it verifies the Instagram webhook",
+    ),
+    (
+        "RAPPORT_INSTAGRAM_APP_SECRET",
+        "secret; key of the Instagram webhook signatures",
+    ),
+    (
+        "RAPPORT_INSTAGRAM_ACCESS_TOKEN",
+        "secret; token Instagram replies are sent with",
+    ),
+    (
+        "RAPPORT_INSTAGRAM_ACCOUNT_ID",
+        "Instagram account (or Page) replies are sent from (default me)",
+    ),
+    (
+        "RAPPORT_API_CHANNEL_TOKEN",
+        "secret; bearer token of POST /api/v1/channels/api/messages",
+    ),
+    (
+        "RAPPORT_API_CALLBACK_URL",
+        "where API-channel replies are delivered (else integrations read them from the API)",
+    ),
+    (
+        "RAPPORT_API_CALLBACK_SECRET",
+        "secret; key of the X-Rapport-Signature on those callbacks",
     ),
     (
         "RAPPORT_SMTP_URL",
@@ -760,7 +878,13 @@ impl Config {
             self.outbox.senders = parse("RAPPORT_OUTBOX_SENDERS", v)?;
         }
         if let Some(v) = get("RAPPORT_GRAPH_BASE_URL") {
-            self.whatsapp.graph_base_url = v.trim().trim_end_matches('/').to_owned();
+            self.graph.base_url = v.trim().trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = get("RAPPORT_INSTAGRAM_ACCOUNT_ID") {
+            self.instagram.account_id = v.trim().to_owned();
+        }
+        if let Some(v) = get("RAPPORT_API_CALLBACK_URL") {
+            self.api_channel.callback_url = Some(v.trim().to_owned());
         }
         if let Some(v) = get("RAPPORT_WHATSAPP_TEMPLATE") {
             self.whatsapp.template = Some(v.trim().to_owned());
@@ -862,16 +986,31 @@ impl Config {
         let number = self.secrets.whatsapp_phone_number_id.as_ref()?;
         let w = &self.whatsapp;
         Some(rapport_channels::whatsapp::SenderSettings {
-            graph_base_url: w.graph_base_url.clone(),
-            graph_version: w.graph_version.clone(),
+            graph_base_url: self.graph.base_url.clone(),
+            graph_version: self.graph.version.clone(),
             phone_number_id: number.expose().to_owned(),
             access_token: token.expose().to_owned(),
-            template: w.template.clone().map(|name| rapport_channels::whatsapp::Template {
-                name,
-                language: w.template_language.clone(),
-                takes_text: w.template_takes_text,
-            }),
-            timeout: Duration::from_secs(w.timeout_secs.max(1)),
+            template: w
+                .template
+                .clone()
+                .map(|name| rapport_channels::whatsapp::Template {
+                    name,
+                    language: w.template_language.clone(),
+                    takes_text: w.template_takes_text,
+                }),
+            timeout: Duration::from_secs(self.graph.timeout_secs.max(1)),
+        })
+    }
+
+    /// The Instagram sender's settings, when its token is configured.
+    pub fn instagram_sender(&self) -> Option<rapport_channels::instagram::SenderSettings> {
+        let token = self.secrets.instagram_access_token.as_ref()?;
+        Some(rapport_channels::instagram::SenderSettings {
+            graph_base_url: self.graph.base_url.clone(),
+            graph_version: self.graph.version.clone(),
+            account_id: self.instagram.account_id.clone(),
+            access_token: token.expose().to_owned(),
+            timeout: Duration::from_secs(self.graph.timeout_secs.max(1)),
         })
     }
 

@@ -36,6 +36,10 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Internal(#[from] Error),
 }
@@ -109,6 +113,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => error_response(StatusCode::NOT_FOUND, "not_found", m),
             ApiError::BadRequest(m) => error_response(StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::Conflict(m) => error_response(StatusCode::CONFLICT, "conflict", m),
+            ApiError::Unauthorized(m) => {
+                error_response(StatusCode::UNAUTHORIZED, "unauthorized", m)
+            }
+            ApiError::Forbidden(m) => error_response(StatusCode::FORBIDDEN, "forbidden", m),
             ApiError::TooLarge(m) => {
                 error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }

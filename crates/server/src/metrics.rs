@@ -10,6 +10,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub jobs: IntGaugeVec,
+    pub outbox: IntGaugeVec,
+    pub deliveries: IntCounterVec,
 }
 
 impl Metrics {
@@ -34,6 +36,19 @@ impl Metrics {
         .expect("static metric definition is valid");
         let jobs = IntGaugeVec::new(Opts::new("jobs", "Jobs in the queue by state"), &["state"])
             .expect("static metric definition is valid");
+        let outbox = IntGaugeVec::new(
+            Opts::new("outbox", "Outbound messages in the outbox by state"),
+            &["state"],
+        )
+        .expect("static metric definition is valid");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "outbox_deliveries_total",
+                "Delivery attempts by channel and outcome (sent, retrying, failed)",
+            ),
+            &["channel", "outcome"],
+        )
+        .expect("static metric definition is valid");
         let build = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running binary"),
             &["version"],
@@ -44,6 +59,8 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(jobs.clone()),
+            Box::new(outbox.clone()),
+            Box::new(deliveries.clone()),
             Box::new(build),
         ] {
             registry
@@ -55,7 +72,37 @@ impl Metrics {
             http_requests,
             http_duration,
             jobs,
+            outbox,
+            deliveries,
         }
+    }
+
+    pub fn set_outbox_counts(&self, c: rapport_store::outbox::OutboxCounts) {
+        for (state, n) in [
+            ("pending", c.pending),
+            ("sending", c.sending),
+            ("sent", c.sent),
+            ("failed", c.failed),
+        ] {
+            self.outbox.with_label_values(&[state]).set(n);
+        }
+    }
+
+    pub fn observe_delivery(
+        &self,
+        channel: rapport_core::domain::Channel,
+        outcome: &rapport_channels::outbox::Outcome,
+    ) {
+        use rapport_channels::outbox::Outcome;
+        let outcome = match outcome {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Retrying { .. } => "retrying",
+            Outcome::Failed { .. } => "failed",
+            Outcome::LeaseLost { .. } => "lease_lost",
+        };
+        self.deliveries
+            .with_label_values(&[channel.as_str(), outcome])
+            .inc();
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -170,6 +170,8 @@ pub struct TimelineMessage {
     pub text: String,
     pub internal_note: bool,
     pub delivery_status: Option<String>,
+    /// Why delivery failed, or why it is being retried: agents read it on the message.
+    pub delivery_error: Option<String>,
     #[sqlx(json)]
     pub citations: Value,
     #[sqlx(json)]
@@ -180,7 +182,7 @@ pub struct TimelineMessage {
 macro_rules! timeline_columns {
     () => {
         "id, conversation_id, contact_id, direction, author, channel, kind, text, internal_note, \
-         delivery_status, citations, metadata, created_at"
+         delivery_status, delivery_error, citations, metadata, created_at"
     };
 }
 
@@ -386,6 +388,72 @@ impl Store {
             id
         });
         if r.deliver {
+            self.outbox_notify.notify_waiters();
+        }
+        Ok(MessageId(id))
+    }
+
+    /// Stores what a person (an agent) writes in a conversation: a reply to the customer on
+    /// `channel`, with its outbox row, or an internal note that only agents see. A reply takes
+    /// a conversation that was waiting for a human: the bot stays silent from now on.
+    pub async fn add_agent_message(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        channel: Channel,
+        text: &str,
+        internal_note: bool,
+        user: Option<i64>,
+    ) -> Result<MessageId> {
+        let c = self.conversation(ws, conversation).await?;
+        let insert = "INSERT INTO messages (workspace_id, conversation_id, contact_id, direction, author, \
+                      author_user_id, channel, kind, text, internal_note, delivery_status, created_at) \
+                      VALUES ($1, $2, $3, 'outbound', 'agent', $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+        let outbox = "INSERT INTO outbox (workspace_id, message_id, channel, next_attempt_at, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $4, $4)";
+        let touch = "UPDATE conversations SET last_message_at = $1, updated_at = $1, \
+                     status = CASE WHEN status = 'waiting_human' THEN 'human' ELSE status END, \
+                     assignee_id = COALESCE(assignee_id, $2) WHERE id = $3";
+        let now = Utc::now();
+        let (kind, status) = if internal_note {
+            ("note", None)
+        } else {
+            ("text", Some("queued"))
+        };
+        let id: i64 = on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(insert)
+                .bind(ws.0)
+                .bind(conversation.0)
+                .bind(c.contact_id)
+                .bind(user)
+                .bind(channel.as_str())
+                .bind(kind)
+                .bind(text)
+                .bind(internal_note)
+                .bind(status)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !internal_note {
+                sqlx::query(outbox)
+                    .bind(ws.0)
+                    .bind(id)
+                    .bind(channel.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(touch)
+                    .bind(now)
+                    .bind(user)
+                    .bind(conversation.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            id
+        });
+        if !internal_note {
             self.outbox_notify.notify_waiters();
         }
         Ok(MessageId(id))

@@ -145,12 +145,14 @@ impl Store {
                 let sql = "SELECT MAX(COALESCE(sent_at, created_at)) FROM messages \
                            WHERE workspace_id = $1 AND contact_id = $2 AND channel = $3 \
                            AND direction = 'inbound'";
-                on_db!(&self.db, |p| sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql)
-                    .bind(ws.0)
-                    .bind(contact)
-                    .bind(&m.channel)
-                    .fetch_one(p)
-                    .await?)
+                on_db!(&self.db, |p| {
+                    sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql)
+                        .bind(ws.0)
+                        .bind(contact)
+                        .bind(&m.channel)
+                        .fetch_one(p)
+                        .await?
+                })
             }
             None => None,
         };
@@ -334,9 +336,8 @@ impl Store {
     /// Rows by state, for `/metrics`.
     pub async fn outbox_counts(&self) -> Result<OutboxCounts> {
         let sql = "SELECT state, COUNT(*) FROM outbox GROUP BY state";
-        let rows: Vec<(String, i64)> = on_db!(&self.db, |p| sqlx::query_as(sql)
-            .fetch_all(p)
-            .await?);
+        let rows: Vec<(String, i64)> =
+            on_db!(&self.db, |p| sqlx::query_as(sql).fetch_all(p).await?);
         let mut counts = OutboxCounts::default();
         for (state, n) in rows {
             match state.as_str() {

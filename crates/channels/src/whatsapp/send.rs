@@ -157,9 +157,7 @@ impl ChannelSender for WhatsappSender {
         match self.send_text(to, d).await {
             Ok(sent) => Ok(sent),
             // Our clock and Meta's disagree about the window: Meta decides.
-            Err(GraphFailure::Api(e)) if e.is_outside_window() => {
-                self.send_template(to, d).await
-            }
+            Err(GraphFailure::Api(e)) if e.is_outside_window() => self.send_template(to, d).await,
             Err(e) => Err(e.into_send_error()),
         }
     }

@@ -33,6 +33,8 @@ pub fn router() -> Router<App> {
             put(edit_fact).delete(delete_fact),
         )
         .route("/conversations/{id}", get(get_conversation))
+        .route("/conversations/{id}/messages", post(post_agent_message))
+        .route("/messages/{id}/retry", post(retry_delivery))
         .route("/conversations/{id}/handback", post(hand_back))
         .route("/conversations/{id}/resolve", post(resolve))
         .route("/escalations", get(list_escalations))
@@ -81,9 +83,13 @@ pub struct Accepted {
 }
 
 /// Limits of what a message may carry.
-const MAX_TEXT_CHARS: usize = 8_000;
+pub(crate) const MAX_TEXT_CHARS: usize = 8_000;
 
-fn claim_of(app: &App, channel: Channel, sender: Sender) -> Result<IdentityClaim, ApiError> {
+pub(crate) fn claim_of(
+    app: &App,
+    channel: Channel,
+    sender: Sender,
+) -> Result<IdentityClaim, ApiError> {
     let mut claim = IdentityClaim {
         channel: Some(channel),
         external_id: sender.external_id.clone().unwrap_or_default(),
@@ -381,4 +387,75 @@ pub async fn claim_escalation(
             .claim_escalation(WS, EscalationId(id), None)
             .await?
     )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentMessage {
+    pub text: String,
+    /// An internal note, seen by agents only (default false: a reply to the customer).
+    #[serde(default)]
+    pub internal: bool,
+    /// The channel to answer on; default: where the customer last wrote in this conversation.
+    #[schema(value_type = Option<String>)]
+    pub channel: Option<Channel>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentMessageSent {
+    pub message_id: i64,
+    /// `queued` for a reply (the outbox delivers it), absent for a note.
+    pub delivery_status: Option<String>,
+}
+
+/// A person answers the customer (through the outbox, on the customer's channel) or leaves an
+/// internal note. A reply takes over a conversation that was waiting for a human.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", request_body = AgentMessage,
+    responses((status = 201, body = AgentMessageSent), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn post_agent_message(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Json(body): Json<AgentMessage>,
+) -> Result<(StatusCode, Json<AgentMessageSent>), ApiError> {
+    let conversation = ConversationId(id);
+    let (message_id, delivery_status) = if body.internal {
+        let id = app
+            .agent
+            .add_note(WS, conversation, &body.text, None)
+            .await?;
+        (id, None)
+    } else {
+        let id = app
+            .agent
+            .send_as_agent(WS, conversation, &body.text, body.channel, None)
+            .await?;
+        (id, Some("queued".to_owned()))
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(AgentMessageSent {
+            message_id: message_id.0,
+            delivery_status,
+        }),
+    ))
+}
+
+/// Queues a failed message for delivery again (after its cause was fixed).
+#[utoipa::path(post, path = "/api/v1/messages/{id}/retry", tag = "conversations",
+    responses((status = 202), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn retry_delivery(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if app
+        .store
+        .retry_delivery(WS, rapport_core::ids::MessageId(id))
+        .await?
+    {
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::Conflict(format!(
+            "message {id} has no failed delivery to retry"
+        )))
+    }
 }

@@ -1,5 +1,6 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod api_channel;
 pub mod customers;
 pub mod email;
 pub mod health;
@@ -16,6 +17,7 @@ pub fn api_v1() -> Router<App> {
     openapi::router()
         .nest("/knowledge", knowledge::router())
         .merge(customers::router())
+        .merge(api_channel::router())
 }
 
 /// The upload routes under `/api/v1`, to be given the upload body limit.

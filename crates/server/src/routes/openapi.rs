@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{customers, health, knowledge};
+use crate::routes::{api_channel, customers, health, knowledge};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,17 +20,20 @@ use crate::routes::{customers, health, knowledge};
         customers::post_message, customers::get_contact, customers::get_timeline, customers::merge_contact,
         customers::unmerge_contact, customers::list_facts, customers::add_fact, customers::edit_fact,
         customers::delete_fact, customers::get_conversation, customers::hand_back, customers::resolve,
-        customers::list_escalations, customers::get_escalation, customers::claim_escalation),
+        customers::list_escalations, customers::get_escalation, customers::claim_escalation,
+        customers::post_agent_message, customers::retry_delivery, api_channel::post_api_message),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
         knowledge::DocumentPage, knowledge::DocumentWithChunks, knowledge::Created, knowledge::CandidateList,
         knowledge::Review, knowledge::SearchRequest, knowledge::SearchResults,
         customers::PostMessage, customers::Sender, customers::Accepted, customers::MergeBody,
-        customers::FactBody, customers::ResolveBody)),
+        customers::FactBody, customers::ResolveBody, customers::AgentMessage, customers::AgentMessageSent,
+        api_channel::ApiChannelMessage)),
     tags((name = "operations", description = "Health, readiness, metrics"),
          (name = "knowledge", description = "Knowledge sources, documents, snippets, candidates and search"),
          (name = "conversations", description = "Customer messages, conversations and escalations"),
-         (name = "contacts", description = "One customer across channels: profile, timeline, memory, merge"))
+         (name = "contacts", description = "One customer across channels: profile, timeline, memory, merge"),
+         (name = "channels", description = "Inbound endpoints of custom integrations"))
 )]
 pub struct ApiDoc;
 

@@ -8,19 +8,22 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use rapport_agent::Inbound;
 use rapport_agent::identity::IdentityClaim;
-use rapport_channels::whatsapp::{self, Event};
+use rapport_channels::{instagram, whatsapp};
 use rapport_core::domain::Channel;
 use rapport_core::ids::WorkspaceId;
 use serde::Deserialize;
 
 use crate::App;
+use crate::config::Secret;
 use crate::error::{ApiError, error_response};
 
 /// Channels are configured per install for now; they feed the default workspace.
 const WS: WorkspaceId = WorkspaceId::DEFAULT;
 
 pub fn router() -> Router<App> {
-    Router::new().route("/whatsapp", get(verify_whatsapp).post(receive_whatsapp))
+    Router::new()
+        .route("/whatsapp", get(verify_whatsapp).post(receive_whatsapp))
+        .route("/instagram", get(verify_instagram).post(receive_instagram))
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,28 +36,27 @@ pub struct Verification {
     challenge: Option<String>,
 }
 
-/// Meta's subscription check: echo the challenge when the token matches, else 403.
+/// Meta's subscription check of the WhatsApp webhook.
 pub async fn verify_whatsapp(
     State(app): State<App>,
     Query(q): Query<Verification>,
 ) -> axum::response::Response {
+    subscription_check(app.config.secrets.whatsapp_verify_token.as_ref(), q)
+}
+
+/// Meta's subscription check of the Instagram webhook.
+pub async fn verify_instagram(
+    State(app): State<App>,
+    Query(q): Query<Verification>,
+) -> axum::response::Response {
+    subscription_check(app.config.secrets.instagram_verify_token.as_ref(), q)
+}
+
+/// Echoes the challenge when the token matches the configured one, else 403.
+fn subscription_check(expected: Option<&Secret>, q: Verification) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let expected = app
-        .config
-        .secrets
-        .whatsapp_verify_token
-        .as_ref()
-        .map(|s| s.expose().to_owned());
-    let token_ok = match (&expected, &q.verify_token) {
-        (Some(expected), Some(given)) => {
-            // Constant time: the token is a secret.
-            expected.len() == given.len()
-                && expected
-                    .bytes()
-                    .zip(given.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        }
+    let token_ok = match (expected, &q.verify_token) {
+        (Some(expected), Some(given)) => constant_time_eq(expected.expose(), given),
         _ => false,
     };
     match (q.mode.as_deref(), token_ok, q.challenge) {
@@ -67,19 +69,26 @@ pub async fn verify_whatsapp(
     }
 }
 
+/// The token is a secret: compare without leaking where it differs.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn secret_of(secret: Option<&Secret>) -> String {
+    secret.map(|s| s.expose().to_owned()).unwrap_or_default()
+}
+
 /// Messages and delivery statuses. Signed by Meta with the app secret over the raw body.
 pub async fn receive_whatsapp(
     State(app): State<App>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, axum::response::Response> {
-    let secret = app
-        .config
-        .secrets
-        .whatsapp_app_secret
-        .as_ref()
-        .map(|s| s.expose().to_owned())
-        .unwrap_or_default();
+    let secret = secret_of(app.config.secrets.whatsapp_app_secret.as_ref());
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
@@ -89,15 +98,8 @@ pub async fn receive_whatsapp(
         .map_err(|e| error_response(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     for event in events {
         let handled = match event {
-            Event::Message(m) => match app.agent.receive(WS, &inbound(m), true).await {
-                // A message we cannot take will not improve with Meta's retries: log it.
-                Err(rapport_agent::Error::Invalid(reason)) => {
-                    tracing::warn!(%reason, "WhatsApp message refused");
-                    Ok(())
-                }
-                other => other.map(|_| ()).map_err(ApiError::from),
-            },
-            Event::Status(s) => {
+            whatsapp::Event::Message(m) => receive(&app, &inbound(m), true, "WhatsApp").await,
+            whatsapp::Event::Status(s) => {
                 let error = (!s.errors.is_empty()).then(|| s.errors.join("; "));
                 app.store
                     .update_delivery_status(
@@ -111,7 +113,7 @@ pub async fn receive_whatsapp(
                     .map(|_| ())
                     .map_err(ApiError::from)
             }
-            Event::Ignored(what) => {
+            whatsapp::Event::Ignored(what) => {
                 tracing::debug!(%what, "WhatsApp webhook event ignored");
                 Ok(())
             }
@@ -120,6 +122,77 @@ pub async fn receive_whatsapp(
         handled.map_err(axum::response::IntoResponse::into_response)?;
     }
     Ok(StatusCode::OK)
+}
+
+/// Instagram messages, postbacks, reactions and read receipts. Signed like WhatsApp's.
+pub async fn receive_instagram(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, axum::response::Response> {
+    let secret = secret_of(app.config.secrets.instagram_app_secret.as_ref());
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    instagram::verify_signature(&secret, &body, signature)
+        .map_err(|e| error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
+    let events = instagram::parse(&body)
+        .map_err(|e| error_response(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    for event in events {
+        let handled = match event {
+            instagram::Event::Message(m) => {
+                let expects_reply = m.expects_reply;
+                receive(&app, &instagram_inbound(m), expects_reply, "Instagram").await
+            }
+            instagram::Event::Read { mid } => app
+                .store
+                .update_delivery_status(WS, Channel::Instagram, &mid, "read", None)
+                .await
+                .map(|_| ())
+                .map_err(ApiError::from),
+            instagram::Event::Ignored(what) => {
+                tracing::debug!(%what, "Instagram webhook event ignored");
+                Ok(())
+            }
+        };
+        handled.map_err(axum::response::IntoResponse::into_response)?;
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Hands a parsed message to the agent. A message we cannot take will not improve with the
+/// provider's retries: it is logged and acknowledged.
+async fn receive(
+    app: &App,
+    inbound: &Inbound,
+    queue_reply: bool,
+    channel: &str,
+) -> Result<(), ApiError> {
+    match app.agent.receive(WS, inbound, queue_reply).await {
+        Err(rapport_agent::Error::Invalid(reason)) => {
+            tracing::warn!(%reason, "{channel} message refused");
+            Ok(())
+        }
+        other => other.map(|_| ()).map_err(ApiError::from),
+    }
+}
+
+fn instagram_inbound(m: instagram::IncomingMessage) -> Inbound {
+    Inbound {
+        claim: IdentityClaim {
+            channel: Some(Channel::Instagram),
+            external_id: m.sender_id,
+            ..IdentityClaim::default()
+        },
+        provider_message_id: Some(m.id),
+        kind: m.kind,
+        text: m.text,
+        attachments: m.attachments,
+        sent_at: m
+            .timestamp_ms
+            .and_then(chrono::DateTime::from_timestamp_millis),
+        ..Inbound::default()
+    }
 }
 
 fn inbound(m: whatsapp::IncomingMessage) -> Inbound {
