@@ -99,7 +99,10 @@ impl Smtp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the SMTP server received {} mail(s), expected {n}", self.mails().len());
+        panic!(
+            "the SMTP server received {} mail(s), expected {n}",
+            self.mails().len()
+        );
     }
 }
 
@@ -118,7 +121,11 @@ async fn session(stream: tokio::net::TcpStream, state: Arc<Mutex<SmtpState>>) {
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            say(&mut write, "250-smtp.test\r\n250-8BITMIME\r\n250 SIZE 31457280\r\n").await;
+            say(
+                &mut write,
+                "250-smtp.test\r\n250-8BITMIME\r\n250 SIZE 31457280\r\n",
+            )
+            .await;
         } else if upper.starts_with("MAIL FROM:") {
             current = Received {
                 mail_from: address_of(&command),
@@ -277,7 +284,8 @@ async fn post_mail(app: &TestApp, raw: &str, signed: &Signed) -> reqwest::Respon
         .text("signature", signed.signature.clone())
         .part(
             "body-mime",
-            reqwest::multipart::Part::bytes(raw.as_bytes().to_vec()).mime_str("message/rfc822")
+            reqwest::multipart::Part::bytes(raw.as_bytes().to_vec())
+                .mime_str("message/rfc822")
                 .expect("mime type"),
         );
     app.client
@@ -349,11 +357,24 @@ async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_
     with_knowledge(&app).await;
 
     let resp = post_mail(&app, &fixture("first.eml", None), &signed_now(SIGNING_KEY)).await;
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
     let first = stored(&app, FIRST_ID).await.expect("the mail is stored");
     assert_eq!(first.author, "customer");
-    assert!(first.text.contains("How can I reset my password?"), "{}", first.text);
-    assert!(first.text.contains("[attachment] reset-error.png"), "{}", first.text);
+    assert!(
+        first.text.contains("How can I reset my password?"),
+        "{}",
+        first.text
+    );
+    assert!(
+        first.text.contains("[attachment] reset-error.png"),
+        "{}",
+        first.text
+    );
     assert!(
         !first.text.contains("+44 20 7946 0000"),
         "the signature is stripped: {}",
@@ -414,7 +435,9 @@ async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let ours = stored(&app, &our_id).await.expect("our mail is known by its id");
+    let ours = stored(&app, &our_id)
+        .await
+        .expect("our mail is known by its id");
     assert_eq!(ours.id, bot.id);
     assert_eq!(ours.delivery_status.as_deref(), Some("sent"));
 
@@ -437,8 +460,7 @@ async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_
     assert_eq!(reply.conversation_id, first.conversation_id);
     assert_ne!(reply.conversation_id, other.0);
     assert_eq!(
-        reply.text,
-        "Found it, thanks. How long does the reset email take to arrive?",
+        reply.text, "Found it, thanks. How long does the reset email take to arrive?",
         "only the new text is kept"
     );
 
@@ -514,7 +536,9 @@ async fn the_same_post_twice_is_one_message_and_one_reply() {
     // Mailgun's retry, and the same mail posted again later.
     assert_eq!(post_mail(&app, &raw, &signed).await.status(), 200);
     assert_eq!(
-        post_mail(&app, &raw, &signed_now(SIGNING_KEY)).await.status(),
+        post_mail(&app, &raw, &signed_now(SIGNING_KEY))
+            .await
+            .status(),
         200
     );
     smtp.wait_for(1).await;
@@ -579,12 +603,19 @@ async fn a_refused_mail_fails_with_the_servers_reason() {
     let first = stored(&app, FIRST_ID).await.expect("stored");
     let bot = bot_message(&app, first.conversation_id, first.id).await;
     let outcomes = deliver_all(&app).await;
-    assert_eq!(outcomes.len(), 1, "no retry of a permanent refusal: {outcomes:?}");
+    assert_eq!(
+        outcomes.len(),
+        1,
+        "no retry of a permanent refusal: {outcomes:?}"
+    );
     let Outcome::Failed { message_id, reason } = &outcomes[0] else {
         panic!("{outcomes:?}")
     };
     assert_eq!(*message_id, bot.id);
-    assert!(reason.contains("550") && reason.contains("User unknown"), "{reason}");
+    assert!(
+        reason.contains("550") && reason.contains("User unknown"),
+        "{reason}"
+    );
     let bot = app.app.store.message(WS, bot.id.into()).await.expect("bot");
     assert_eq!(bot.delivery_status.as_deref(), Some("failed"));
     assert!(smtp.mails().is_empty());
@@ -650,7 +681,9 @@ async fn an_out_of_office_reply_is_kept_but_never_answered() {
     let app = app(&smtp, true).await;
     let raw = fixture("out-of-office.eml", Some("rapport.1.999@acme.test"));
     assert_eq!(
-        post_mail(&app, &raw, &signed_now(SIGNING_KEY)).await.status(),
+        post_mail(&app, &raw, &signed_now(SIGNING_KEY))
+            .await
+            .status(),
         200
     );
     let ooo = stored(&app, "ooo-7781@mail.example.com")
@@ -673,12 +706,7 @@ async fn an_out_of_office_reply_is_kept_but_never_answered() {
 async fn a_post_that_is_not_a_mail_is_rejected_without_retries() {
     let smtp = Smtp::start().await;
     let app = app(&smtp, false).await;
-    let resp = post_mail(
-        &app,
-        "this is not a mail\r\n",
-        &signed_now(SIGNING_KEY),
-    )
-    .await;
+    let resp = post_mail(&app, "this is not a mail\r\n", &signed_now(SIGNING_KEY)).await;
     // 406: Mailgun's "rejected, do not retry".
     assert_eq!(resp.status(), 406);
     assert_eq!(body(resp).await["error"]["code"], "not_acceptable");

@@ -1168,7 +1168,10 @@ mod tests {
         let c = Config::load_with(
             None,
             &env(&[
-                ("RAPPORT_SMTP_URL", "smtps://apikey:hunter2@smtp.example.com:465"),
+                (
+                    "RAPPORT_SMTP_URL",
+                    "smtps://apikey:hunter2@smtp.example.com:465",
+                ),
                 ("RAPPORT_EMAIL_FROM", "Acme Support <Support@Acme.test>"),
                 ("RAPPORT_EMAIL_WEBHOOK_SECRET", "key-abc"),
             ]),
@@ -1178,16 +1181,22 @@ mod tests {
         assert_eq!(settings.from, "Acme Support <Support@Acme.test>");
         assert_eq!(c.email_from_address().as_deref(), Some("support@acme.test"));
         let shown = c.to_masked_toml().unwrap();
-        assert!(!shown.contains("hunter2") && !shown.contains("key-abc"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("key-abc"),
+            "{shown}"
+        );
         assert!(shown.contains("smtp.example.com"), "{shown}");
 
-        let no_from = Config::load_with(
-            None,
-            &env(&[("RAPPORT_SMTP_URL", "smtp://localhost:25")]),
-        )
-        .unwrap();
+        let no_from =
+            Config::load_with(None, &env(&[("RAPPORT_SMTP_URL", "smtp://localhost:25")])).unwrap();
         assert!(no_from.email_sender().is_err());
-        assert!(Config::load_with(None, &env(&[])).unwrap().email_sender().unwrap().is_none());
+        assert!(
+            Config::load_with(None, &env(&[]))
+                .unwrap()
+                .email_sender()
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -78,11 +78,7 @@ impl IncomingMail {
     /// newest first, without repeats.
     pub fn thread_refs(&self) -> Vec<String> {
         let mut refs: Vec<String> = Vec::new();
-        for id in self
-            .in_reply_to
-            .iter()
-            .chain(self.references.iter().rev())
-        {
+        for id in self.in_reply_to.iter().chain(self.references.iter().rev()) {
             if !refs.contains(id) {
                 refs.push(id.clone());
             }
@@ -141,7 +137,11 @@ impl IncomingMail {
 /// token of printable ASCII (an id from a stranger's mail goes into our headers, so nothing
 /// that could break a header line gets through).
 pub fn normalize_message_id(raw: &str) -> Option<String> {
-    let id = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let id = raw
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     let ok = !id.is_empty()
         && id.len() <= 250
         && id
@@ -158,10 +158,7 @@ pub fn normalize_subject(raw: &str) -> String {
         "odp", "vá", "ynt",
     ];
     let mut s = raw.trim();
-    loop {
-        let Some((head, rest)) = s.split_once(':') else {
-            break;
-        };
+    while let Some((head, rest)) = s.split_once(':') {
         // "Re[2]:" and "RE :" too.
         let word = head
             .trim()
@@ -209,7 +206,8 @@ fn automatic_reason(message: &mail_parser::Message<'_>) -> Option<String> {
     if let Some(v) = raw("Auto-Submitted").filter(|v| !v.starts_with("no")) {
         return Some(format!("Auto-Submitted: {v}"));
     }
-    if let Some(v) = raw("Precedence").filter(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply"))
+    if let Some(v) =
+        raw("Precedence").filter(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply"))
     {
         return Some(format!("Precedence: {v}"));
     }
@@ -220,9 +218,10 @@ fn automatic_reason(message: &mail_parser::Message<'_>) -> Option<String> {
     }
     // A bounce: the mailer daemon reports a failed delivery of one of our replies.
     if raw("Return-Path").is_some_and(|v| v == "<>")
-        || message
-            .content_type()
-            .is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")))
+        || message.content_type().is_some_and(|ct| {
+            ct.subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        })
     {
         return Some("a delivery status notification".into());
     }
@@ -352,23 +351,18 @@ pub fn parse(raw: &[u8]) -> Result<IncomingMail> {
                 })
                 .unwrap_or_else(|| "application/octet-stream".into())
                 .to_ascii_lowercase();
-            let name = part
-                .attachment_name()
-                .map(str::to_owned)
-                .or_else(|| {
-                    part.message()
-                        .and_then(|m| m.subject())
-                        .map(|s| format!("{s}.eml"))
-                });
+            let name = part.attachment_name().map(str::to_owned).or_else(|| {
+                part.message()
+                    .and_then(|m| m.subject())
+                    .map(|s| format!("{s}.eml"))
+            });
             AttachmentRef {
                 name,
                 content_type,
                 size: part.len(),
                 content_id: part.content_id().and_then(normalize_message_id),
                 inline: matches!(part.body, PartType::InlineBinary(_))
-                    || part
-                        .content_disposition()
-                        .is_some_and(|cd| cd.is_inline()),
+                    || part.content_disposition().is_some_and(|cd| cd.is_inline()),
                 sha256: hex::encode(Sha256::digest(part.contents())),
             }
         })
@@ -473,7 +467,10 @@ iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAA
         assert_eq!(mail.from_address, "ana.silva@example.com");
         assert_eq!(mail.from_name.as_deref(), Some("Ana Silva"));
         assert_eq!(mail.to, ["support@acme.test"]);
-        assert_eq!(mail.subject.as_deref(), Some("Passwort zurücksetzen – help"));
+        assert_eq!(
+            mail.subject.as_deref(),
+            Some("Passwort zurücksetzen – help")
+        );
         assert_eq!(
             mail.text,
             "Hi, how can I reset my password? The link gives me an érror.\n\n[attachment] screenshot.png"
@@ -495,7 +492,11 @@ iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAA
         assert!(mail.thread_refs().is_empty());
         let json = mail.attachments_json();
         assert_eq!(json["files"][0]["name"], "screenshot.png");
-        assert!(json["email"]["body"].as_str().is_some_and(|b| b.contains("érror")));
+        assert!(
+            json["email"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("érror"))
+        );
     }
 
     #[test]
@@ -540,7 +541,10 @@ Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Where is <b>order 4
     fn an_out_of_office_reply_is_marked_automatic() {
         let raw = "From: ana@example.com\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n";
         let mail = parse(raw.as_bytes()).expect("parses");
-        assert_eq!(mail.automatic.as_deref(), Some("Auto-Submitted: auto-replied"));
+        assert_eq!(
+            mail.automatic.as_deref(),
+            Some("Auto-Submitted: auto-replied")
+        );
         let raw = "From: ana@example.com\r\nSubject: Hi\r\nAuto-Submitted: no\r\n\r\nHi\r\n";
         assert_eq!(parse(raw.as_bytes()).expect("parses").automatic, None);
     }
@@ -557,7 +561,10 @@ Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Where is <b>order 4
     #[test]
     fn a_dmarc_failure_marks_the_sender_as_unproven() {
         let raw = "Authentication-Results: mx.acme.test; dmarc=fail header.from=bank.example\r\nFrom: ceo@bank.example\r\nSubject: Hi\r\n\r\nHello\r\n";
-        assert_eq!(parse(raw.as_bytes()).expect("parses").sender_check, SenderCheck::Fail);
+        assert_eq!(
+            parse(raw.as_bytes()).expect("parses").sender_check,
+            SenderCheck::Fail
+        );
     }
 
     #[test]

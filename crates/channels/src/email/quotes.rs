@@ -55,7 +55,8 @@ static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The first line of an Outlook header block of the quoted original ("From: …").
 static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*\*?(from|von|de|van|da|från|od|от)\s*\*?\s*:\s*\S").expect("a valid pattern")
+    Regex::new(r"(?i)^\s*\*?(from|von|de|van|da|från|od|от)\s*\*?\s*:\s*\S")
+        .expect("a valid pattern")
 });
 
 /// The line of that block that proves it is one ("Sent: …", "Date: …").
@@ -102,7 +103,9 @@ fn attribution(lines: &[&str], i: usize) -> Option<usize> {
         return None;
     }
     let lower_first = first.to_lowercase();
-    let starts_like_one = ATTRIBUTION_STARTS.iter().any(|s| lower_first.starts_with(s));
+    let starts_like_one = ATTRIBUTION_STARTS
+        .iter()
+        .any(|s| lower_first.starts_with(s));
     let mut joined = String::new();
     for n in 1..=3 {
         let Some(line) = lines.get(i + n - 1) else {
@@ -339,7 +342,8 @@ mod tests {
 
     #[test]
     fn a_mail_that_only_quotes_has_no_new_text() {
-        let body = "On Tue, Mar 12, 2024 at 10:04 AM Acme Support <support@acme.test> wrote:\n> Hi\n";
+        let body =
+            "On Tue, Mar 12, 2024 at 10:04 AM Acme Support <support@acme.test> wrote:\n> Hi\n";
         let s = strip(body);
         assert_eq!(s.text, "");
         assert!(s.stripped);

@@ -197,8 +197,14 @@ mod tests {
     fn a_reply_carries_the_threading_headers_and_a_stable_message_id() {
         let (mail, id) = formatted(&delivery());
         assert_eq!(id, "rapport.1.42@acme.test");
-        assert!(mail.contains("Message-ID: <rapport.1.42@acme.test>\r\n"), "{mail}");
-        assert!(mail.contains("In-Reply-To: <reply-2@mail.example.com>\r\n"), "{mail}");
+        assert!(
+            mail.contains("Message-ID: <rapport.1.42@acme.test>\r\n"),
+            "{mail}"
+        );
+        assert!(
+            mail.contains("In-Reply-To: <reply-2@mail.example.com>\r\n"),
+            "{mail}"
+        );
         assert!(
             mail.contains(
                 "References: <first-1@mail.example.com> <rapport.1.40@acme.test>\r\n <reply-2@mail.example.com>\r\n"
@@ -210,7 +216,10 @@ mod tests {
         assert!(mail.contains("Subject: Re: Password reset\r\n"), "{mail}");
         assert!(mail.contains("To: ana.silva@example.com\r\n"), "{mail}");
         assert!(mail.contains("Auto-Submitted: auto-replied\r\n"), "{mail}");
-        assert!(mail.contains("Content-Type: text/plain; charset=utf-8"), "{mail}");
+        assert!(
+            mail.contains("Content-Type: text/plain; charset=utf-8"),
+            "{mail}"
+        );
         // The same delivery again is the same mail to the customer's client.
         assert_eq!(formatted(&delivery()).1, id);
     }

@@ -112,8 +112,9 @@ pub async fn receive_mailgun(
         .unwrap_or_default();
     let now = Utc::now();
     let max_age = chrono::Duration::seconds(app.config.email.webhook_max_age_secs.max(1) as i64);
-    let unauthorized =
-        |e: rapport_channels::Error| error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string());
+    let unauthorized = |e: rapport_channels::Error| {
+        error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+    };
     let signature = Signature {
         timestamp: post.timestamp.as_deref(),
         token: post.token.as_deref(),
@@ -121,7 +122,9 @@ pub async fn receive_mailgun(
     };
     mailgun::verify(&key, &signature, now, max_age).map_err(unauthorized)?;
     let Some(raw) = post.body_mime else {
-        tracing::warn!("Mailgun posted no body-mime: the route must forward to a URL ending in `mime`");
+        tracing::warn!(
+            "Mailgun posted no body-mime: the route must forward to a URL ending in `mime`"
+        );
         return Err(rejected(
             "no body-mime: forward the route to /webhooks/email/mailgun/mime",
         ));
