@@ -191,8 +191,15 @@ fn address_of(command: &str) -> String {
 
 /// The app with e-mail configured; `background` runs the outbox sender, else tests drain it.
 async fn app(smtp: &Smtp, background: bool) -> TestApp {
+    app_on(Backend::Sqlite, smtp, background)
+        .await
+        .expect("app")
+}
+
+/// `None` when the backend is PostgreSQL and none is reachable outside CI.
+async fn app_on(backend: Backend, smtp: &Smtp, background: bool) -> Option<TestApp> {
     let url = smtp.url();
-    TestApp::spawn_with(Backend::Sqlite, move |c| {
+    TestApp::spawn_with(backend, move |c| {
         c.secrets.email_webhook_secret = Some(Secret::new(SIGNING_KEY));
         c.secrets.smtp_url = Some(Secret::new(url));
         c.secrets.identity_secret = Some(Secret::new("site-secret"));
@@ -204,7 +211,6 @@ async fn app(smtp: &Smtp, background: bool) -> TestApp {
         c.outbox.poll_interval_ms = 20;
     })
     .await
-    .expect("app")
 }
 
 async fn body(resp: reqwest::Response) -> Value {
@@ -351,9 +357,30 @@ fn header<'a>(mail: &'a mail_parser::Message<'a>, name: &'static str) -> String 
 // ---- the tests ------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_reply_joins_it() {
+async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_reply_joins_it_on_sqlite()
+ {
+    a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_reply_joins_it(
+        Backend::Sqlite,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_reply_joins_it_on_postgres()
+ {
+    a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_reply_joins_it(
+        Backend::Postgres,
+    )
+    .await;
+}
+
+async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_reply_joins_it(
+    backend: Backend,
+) {
     let smtp = Smtp::start().await;
-    let app = app(&smtp, true).await;
+    let Some(app) = app_on(backend, &smtp, true).await else {
+        return;
+    };
     with_knowledge(&app).await;
 
     let resp = post_mail(&app, &fixture("first.eml", None), &signed_now(SIGNING_KEY)).await;
@@ -710,5 +737,40 @@ async fn a_post_that_is_not_a_mail_is_rejected_without_retries() {
     // 406: Mailgun's "rejected, do not retry".
     assert_eq!(resp.status(), 406);
     assert_eq!(body(resp).await["error"]["code"], "not_acceptable");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_mail_larger_than_the_api_body_limit_is_accepted_on_its_own_limit() {
+    let smtp = Smtp::start().await;
+    let app = app(&smtp, false).await;
+    assert!(app.app.config.http.body_limit < 3 * 1024 * 1024);
+    // A 3 MiB scan, base64 in 76-character lines as mail clients write it.
+    let encoded: String = "QUJD".repeat(3 * 1024 * 1024 / 3);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("ASCII"))
+        .collect();
+    let raw = format!(
+        "From: Ana Silva <ana.silva@example.com>\r\nTo: support@acme.test\r\nSubject: Invoice scan\r\n\
+         Message-ID: <big-1@mail.example.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nHere is the scan of my invoice.\r\n--b\r\n\
+         Content-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        lines.join("\r\n")
+    );
+    let resp = post_mail(&app, &raw, &signed_now(SIGNING_KEY)).await;
+    assert_eq!(resp.status(), 200);
+    let stored = stored(&app, "big-1@mail.example.com")
+        .await
+        .expect("stored");
+    assert!(
+        stored.text.ends_with("[attachment] invoice.pdf"),
+        "{}",
+        stored.text
+    );
     app.stop().await;
 }
