@@ -89,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = rapport_server::bind(&config).await?;
     let app = App::build(config).await.context("could not start")?;
+    first_admin(&app).await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let running = app.start(listener, shutdown.clone());
@@ -100,6 +101,32 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     running.stopped().await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// A new install gets its first admin: from `RAPPORT_ADMIN_EMAIL`/`RAPPORT_ADMIN_PASSWORD`, or
+/// with a one-time password printed here, once.
+async fn first_admin(app: &App) -> anyhow::Result<()> {
+    let secrets = &app.config.secrets;
+    let created = app
+        .auth
+        .ensure_first_admin(
+            app.config.auth.admin_email.as_deref(),
+            secrets.admin_password.as_ref().map(|p| p.expose()),
+        )
+        .await
+        .context("could not create the first admin")?;
+    if let Some(admin) = created {
+        match admin.one_time_password {
+            Some(password) => println!(
+                "\nFirst admin created. Sign in at http://{}:{}/ as {} with the one-time password\n\n    {password}\n\nand change it (POST /api/v1/auth/password). It is not shown again.\n",
+                app.config.bind, app.config.port, admin.email
+            ),
+            None => {
+                tracing::info!(email = %admin.email, "first admin created from RAPPORT_ADMIN_EMAIL")
+            }
+        }
+    }
     Ok(())
 }
 

@@ -645,6 +645,13 @@ async fn a_refused_mail_fails_with_the_servers_reason() {
     );
     let bot = app.app.store.message(WS, bot.id.into()).await.expect("bot");
     assert_eq!(bot.delivery_status.as_deref(), Some("failed"));
+    // Agents see why, in the server's own words.
+    let error = bot.delivery_error.unwrap_or_default();
+    assert!(error.contains("550"), "{error}");
+    assert!(
+        error.contains("User unknown in virtual mailbox table"),
+        "{error}"
+    );
     assert!(smtp.mails().is_empty());
     app.stop().await;
 }

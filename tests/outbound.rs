@@ -780,3 +780,100 @@ async fn api_channel_needs_its_token_and_an_idempotency_key_and_replies_reach_th
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_opens_a_customers_whatsapp_photo_fetched_from_the_graph_api_on_demand() {
+    let photo: &[u8] = b"\xff\xd8\xff\xe0 a tiny jpeg";
+    let graph = FakeHttp::start(graph_ok).await;
+    let app = app_with(&graph, |c| c.outbox.senders = 0).await;
+    let body = serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Kerry Fisher"}, "wa_id": CUSTOMER}],
+            "messages": [{"from": CUSTOMER, "id": "wamid.PHOTO", "timestamp": now().to_string(),
+                          "type": "image", "image": {"caption": "the broken hinge", "mime_type": "image/jpeg",
+                          "sha256": "abc", "id": "1479537139650973"}}]
+        }}]}]
+    }))
+    .expect("json");
+    assert_eq!(
+        post_signed(&app, "/webhooks/whatsapp", body).await.status(),
+        200
+    );
+    let stored = app
+        .app
+        .store
+        .message_by_provider_id(WS, Channel::Whatsapp, "wamid.PHOTO")
+        .await
+        .expect("store")
+        .expect("stored");
+    assert!(
+        graph.requests().is_empty(),
+        "nothing is downloaded until someone looks"
+    );
+
+    graph.script([
+        Reply::json(200, json!({
+            "messaging_product": "whatsapp",
+            "url": format!("{}/whatsapp_business/attachments/?mid=1479537139650973&ext=1", graph.url),
+            "mime_type": "image/jpeg", "sha256": "abc", "file_size": photo.len(), "id": "1479537139650973"
+        })),
+        Reply::bytes("image/jpeg", photo),
+    ]);
+    let resp = app
+        .get(&format!("/api/v1/messages/{}/media", stored.id))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    assert_eq!(resp.bytes().await.expect("bytes").as_ref(), photo);
+    let calls = graph.requests();
+    assert_eq!(calls[0].path, "/v21.0/1479537139650973");
+    assert_eq!(calls[1].path, "/whatsapp_business/attachments/");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.headers["authorization"] == format!("Bearer {TOKEN}"))
+    );
+
+    // A text message has no media.
+    post_signed(
+        &app,
+        "/webhooks/whatsapp",
+        whatsapp_text("wamid.TEXT", "hello", now()),
+    )
+    .await;
+    conversation_of(&app, Channel::Whatsapp, "wamid.TEXT").await;
+    let text = app
+        .app
+        .store
+        .message_by_provider_id(WS, Channel::Whatsapp, "wamid.TEXT")
+        .await
+        .expect("store")
+        .expect("stored");
+    let none = app
+        .get(&format!("/api/v1/messages/{}/media", text.id))
+        .await;
+    assert_eq!(none.status(), 404);
+
+    // Media Meta no longer has is Meta's error, said plainly.
+    graph.script([graph_error(404, 100, "Unsupported get request.", None)]);
+    let gone = app
+        .get(&format!("/api/v1/messages/{}/media", stored.id))
+        .await;
+    assert_eq!(gone.status(), 502);
+    let error = body_json(gone).await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Unsupported get request"),
+        "{error}"
+    );
+    app.stop().await;
+}
+
+async fn body_json(resp: reqwest::Response) -> Value {
+    resp.json().await.expect("a JSON body")
+}

@@ -29,6 +29,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub headers: Vec<(String, String)>,
+    /// A body that is not JSON (a file download), sent instead of `body`.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -37,6 +39,16 @@ impl Reply {
             status,
             body,
             headers: Vec::new(),
+            raw: None,
+        }
+    }
+
+    pub fn bytes(content_type: &str, bytes: &[u8]) -> Self {
+        Reply {
+            status: 200,
+            body: Value::Null,
+            headers: vec![("content-type".into(), content_type.into())],
+            raw: Some(bytes.to_vec()),
         }
     }
 
@@ -147,11 +159,11 @@ fn answer(
         Some(r) => r,
         None => (state.default)(&recorded, n),
     };
-    let mut response = (
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        axum::Json(reply.body),
-    )
-        .into_response();
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match reply.raw {
+        Some(bytes) => (status, bytes).into_response(),
+        None => (status, axum::Json(reply.body)).into_response(),
+    };
     for (name, value) in reply.headers {
         if let (Ok(name), Ok(value)) = (
             axum::http::HeaderName::from_bytes(name.as_bytes()),

@@ -11,6 +11,10 @@ use rapport_server::{App, Config, Running};
 use rapport_store::testing::TestDb;
 use tokio_util::sync::CancellationToken;
 
+/// The admin every test app starts with; `client` calls as them.
+pub const ADMIN_EMAIL: &str = "admin@rapport.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
 pub struct TestApp {
     pub address: String,
     pub app: App,
@@ -77,6 +81,31 @@ impl TestApp {
         let address = format!("http://{}", listener.local_addr().expect("bound address"));
         let app = App::build(config).await.expect("app builds");
         let running = app.clone().start(listener, CancellationToken::new());
+        // The client acts as the workspace's admin, through an API token, as an integration
+        // would; tests of sign-in and permissions use clients of their own.
+        let admin = app
+            .auth
+            .create_user(
+                rapport_core::ids::WorkspaceId::DEFAULT,
+                ADMIN_EMAIL,
+                "Test Admin",
+                rapport_core::domain::Role::Admin,
+                ADMIN_PASSWORD,
+            )
+            .await
+            .expect("the test admin");
+        let token = app
+            .auth
+            .issue_token(rapport_core::ids::WorkspaceId::DEFAULT, admin.id, "tests")
+            .await
+            .expect("the test admin's token");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token.token)
+                .parse()
+                .expect("a header value"),
+        );
         Some(TestApp {
             address,
             app,
@@ -84,6 +113,7 @@ impl TestApp {
             // connection without reading the body, and a reused one would fail the next request.
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
+                .default_headers(headers)
                 .build()
                 .expect("HTTP client"),
             running: Some(running),

@@ -147,19 +147,81 @@ impl GraphClient {
         })
     }
 
-    /// `POST {base}/{version}/{path}` with the bearer token; the JSON body of a 2xx answer.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, GraphFailure> {
-        let url = format!(
+    fn url(&self, path: &str) -> String {
+        format!(
             "{}/{}/{}",
             self.base_url,
             self.version,
             path.trim_start_matches('/')
-        );
-        let response = self
+        )
+    }
+
+    /// `POST {base}/{version}/{path}` with the bearer token; the JSON body of a 2xx answer.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, GraphFailure> {
+        let request = self.http.post(self.url(path)).json(body);
+        self.call(request).await
+    }
+
+    /// `GET {base}/{version}/{path}` with the bearer token; the JSON body of a 2xx answer.
+    pub async fn get(&self, path: &str) -> Result<Value, GraphFailure> {
+        let request = self.http.get(self.url(path));
+        self.call(request).await
+    }
+
+    /// Downloads a file Meta serves to holders of the token (media URLs), refusing more than
+    /// `max_bytes`. Returns the bytes and the content type.
+    pub async fn download(
+        &self,
+        url: &str,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, Option<String>), GraphFailure> {
+        let mut response = self
             .http
-            .post(&url)
+            .get(url)
             .bearer_auth(&self.access_token)
-            .json(body)
+            .send()
+            .await
+            .map_err(|e| GraphFailure::Network(request_error("media download", &e)))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.text().await.unwrap_or_default();
+            return Err(GraphFailure::Api(GraphError::from_response(
+                status, &text, None,
+            )));
+        }
+        let too_large = || {
+            GraphFailure::Network(SendError::permanent(format!(
+                "the file is larger than {max_bytes} bytes"
+            )))
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > max_bytes as u64)
+        {
+            return Err(too_large());
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| GraphFailure::Network(request_error("media download", &e)))?
+        {
+            if bytes.len() + chunk.len() > max_bytes {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((bytes, content_type))
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, GraphFailure> {
+        let response = request
+            .bearer_auth(&self.access_token)
             .send()
             .await
             .map_err(|e| GraphFailure::Network(request_error("Graph API", &e)))?;

@@ -84,6 +84,9 @@ pub enum Outcome {
     },
 }
 
+/// Told of every delivery's outcome (metrics).
+type Observer = dyn Fn(Channel, &Outcome) + Send + Sync;
+
 /// Spaces sends on one channel at least `1 / rate` apart.
 struct Pace {
     interval: Duration,
@@ -120,7 +123,7 @@ struct Inner {
     senders: HashMap<Channel, Arc<dyn ChannelSender>>,
     paces: HashMap<Channel, Pace>,
     settings: OutboxSettings,
-    observer: Option<Arc<dyn Fn(Channel, &Outcome) + Send + Sync>>,
+    observer: Option<Arc<Observer>>,
 }
 
 impl OutboxSender {

@@ -74,6 +74,8 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// The provider took the message (`Sent::sent(id)` reads as what happened).
+    #[allow(clippy::self_named_constructors)]
     pub fn sent(provider_message_id: Option<String>) -> Self {
         Sent {
             provider_message_id,

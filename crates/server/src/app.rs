@@ -35,8 +35,12 @@ pub struct App {
     pub index: Arc<dyn VectorIndex>,
     pub knowledge: KnowledgeBase,
     pub agent: Agent,
+    /// Signs people in and recognises callers.
+    pub auth: rapport_auth::Authenticator,
     /// Delivers outbound messages on their channels.
     pub outbox: OutboxSender,
+    /// Fetches WhatsApp media when an agent opens it (when WhatsApp is configured).
+    pub whatsapp_media: Option<Arc<rapport_channels::whatsapp::MediaFetcher>>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -72,6 +76,11 @@ impl App {
             model,
             config.agent_settings(),
         );
+        let whatsapp_media = config.whatsapp_media().transpose()?.map(Arc::new);
+        let auth = rapport_auth::Authenticator::new(
+            store.clone(),
+            Duration::from_secs(config.auth.session_hours.max(1) * 3600),
+        );
         let metrics = Arc::new(Metrics::new());
         let observed = metrics.clone();
         let outbox = outbox_sender(&config, &store)?
@@ -84,6 +93,8 @@ impl App {
             knowledge,
             agent,
             outbox,
+            auth,
+            whatsapp_media,
             metrics,
         })
     }
@@ -97,9 +108,12 @@ impl App {
         let router = crate::http::router(self.clone());
         let http_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service())
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                .await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
         });
         Running {
             server,

@@ -35,6 +35,7 @@ pub struct Config {
     pub whatsapp: WhatsappConfig,
     pub instagram: InstagramConfig,
     pub api_channel: ApiChannelConfig,
+    pub auth: AuthConfig,
     pub email: EmailConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
@@ -282,6 +283,8 @@ pub struct WhatsappConfig {
     pub template_language: String,
     /// Whether the template's body has one `{{1}}` parameter that takes the message text.
     pub template_takes_text: bool,
+    /// Largest media file an agent may open through Rapport.
+    pub max_media_bytes: usize,
 }
 
 impl Default for WhatsappConfig {
@@ -290,6 +293,7 @@ impl Default for WhatsappConfig {
             template: None,
             template_language: "en_US".into(),
             template_takes_text: true,
+            max_media_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -307,6 +311,30 @@ impl Default for InstagramConfig {
     fn default() -> Self {
         Self {
             account_id: "me".into(),
+        }
+    }
+}
+
+/// Signing in to the web app and the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// E-mail of the admin created on first start (`RAPPORT_ADMIN_EMAIL`); its password is
+    /// the secret `RAPPORT_ADMIN_PASSWORD`, or a one-time password printed once.
+    pub admin_email: Option<String>,
+    /// How long a browser stays signed in.
+    pub session_hours: u64,
+    /// Mark the session cookie `Secure`; by default it is when the request came over TLS
+    /// (`X-Forwarded-Proto: https` from the proxy in front).
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            admin_email: None,
+            session_hours: 12,
+            secure_cookies: None,
         }
     }
 }
@@ -411,6 +439,8 @@ pub struct Secrets {
     pub api_channel_token: Option<Secret>,
     /// `RAPPORT_API_CALLBACK_SECRET`: the key reply callbacks are signed with.
     pub api_callback_secret: Option<Secret>,
+    /// `RAPPORT_ADMIN_PASSWORD`: the password of the admin created on first start.
+    pub admin_password: Option<Secret>,
     /// `RAPPORT_SMTP_URL`: where replies are sent, credentials included
     /// (`smtps://user:pass@smtp.example.com:465`).
     pub smtp_url: Option<Secret>,
@@ -446,6 +476,7 @@ impl Secrets {
         ),
         ("api_channel_token", &["RAPPORT_API_CHANNEL_TOKEN"]),
         ("api_callback_secret", &["RAPPORT_API_CALLBACK_SECRET"]),
+        ("admin_password", &["RAPPORT_ADMIN_PASSWORD"]),
         ("smtp_url", &["RAPPORT_SMTP_URL"]),
         ("email_webhook_secret", &["RAPPORT_EMAIL_WEBHOOK_SECRET"]),
     ];
@@ -472,8 +503,9 @@ impl Secrets {
             instagram_access_token: first(Self::VARS[10].1),
             api_channel_token: first(Self::VARS[11].1),
             api_callback_secret: first(Self::VARS[12].1),
-            smtp_url: first(Self::VARS[13].1),
-            email_webhook_secret: first(Self::VARS[14].1),
+            admin_password: first(Self::VARS[13].1),
+            smtp_url: first(Self::VARS[14].1),
+            email_webhook_secret: first(Self::VARS[15].1),
         }
     }
 
@@ -522,6 +554,7 @@ impl Secrets {
             ("instagram_access_token", &secrets.instagram_access_token),
             ("api_channel_token", &secrets.api_channel_token),
             ("api_callback_secret", &secrets.api_callback_secret),
+            ("admin_password", &secrets.admin_password),
         ] {
             map.serialize_entry(name, masked(secret))?;
         }
@@ -559,6 +592,7 @@ impl Default for Config {
             whatsapp: WhatsappConfig::default(),
             instagram: InstagramConfig::default(),
             api_channel: ApiChannelConfig::default(),
+            auth: AuthConfig::default(),
             email: EmailConfig::default(),
             llm: LlmConfig::default(),
             secrets: Secrets::default(),
@@ -704,6 +738,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_API_CALLBACK_SECRET",
         "secret; key of the X-Rapport-Signature on those callbacks",
+    ),
+    (
+        "RAPPORT_ADMIN_EMAIL",
+        "e-mail of the admin created on first start (default admin@localhost)",
+    ),
+    (
+        "RAPPORT_ADMIN_PASSWORD",
+        "secret; that admin's password (else a one-time password is printed once)",
     ),
     (
         "RAPPORT_SMTP_URL",
@@ -883,6 +925,9 @@ impl Config {
         if let Some(v) = get("RAPPORT_INSTAGRAM_ACCOUNT_ID") {
             self.instagram.account_id = v.trim().to_owned();
         }
+        if let Some(v) = get("RAPPORT_ADMIN_EMAIL") {
+            self.auth.admin_email = Some(v.trim().to_owned());
+        }
         if let Some(v) = get("RAPPORT_API_CALLBACK_URL") {
             self.api_channel.callback_url = Some(v.trim().to_owned());
         }
@@ -1000,6 +1045,21 @@ impl Config {
                 }),
             timeout: Duration::from_secs(self.graph.timeout_secs.max(1)),
         })
+    }
+
+    /// Downloads WhatsApp media for agents, when the access token is configured.
+    pub fn whatsapp_media(&self) -> Option<Result<rapport_channels::whatsapp::MediaFetcher>> {
+        let token = self.secrets.whatsapp_access_token.as_ref()?;
+        Some(
+            rapport_channels::whatsapp::MediaFetcher::new(
+                &self.graph.base_url,
+                &self.graph.version,
+                token.expose(),
+                Duration::from_secs(self.graph.timeout_secs.max(1) * 4),
+                self.whatsapp.max_media_bytes,
+            )
+            .map_err(|e| Error::Config(format!("WhatsApp media: {e}"))),
+        )
     }
 
     /// The Instagram sender's settings, when its token is configured.

@@ -40,6 +40,15 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Slow down: the caller may try again after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// A provider we called on the caller's behalf failed.
+    #[error("{0}")]
+    BadGateway(String),
     #[error(transparent)]
     Internal(#[from] Error),
 }
@@ -117,6 +126,22 @@ impl IntoResponse for ApiError {
                 error_response(StatusCode::UNAUTHORIZED, "unauthorized", m)
             }
             ApiError::Forbidden(m) => error_response(StatusCode::FORBIDDEN, "forbidden", m),
+            ApiError::BadGateway(m) => error_response(StatusCode::BAD_GATEWAY, "bad_gateway", m),
+            ApiError::TooManyRequests {
+                message,
+                retry_after,
+            } => {
+                let mut response =
+                    error_response(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message);
+                if let Ok(v) =
+                    axum::http::HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+                {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, v);
+                }
+                response
+            }
             ApiError::TooLarge(m) => {
                 error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }

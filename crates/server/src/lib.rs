@@ -4,6 +4,7 @@
 //! workers, and shutting everything down gracefully.
 
 mod app;
+pub mod auth;
 pub mod config;
 mod error;
 mod http;

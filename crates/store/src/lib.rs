@@ -17,6 +17,7 @@ pub mod runner;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod threads;
+pub mod users;
 pub mod workspaces;
 
 pub use db::{Backend, Store, StoreOptions, redact_url};

@@ -186,6 +186,16 @@ macro_rules! timeline_columns {
     };
 }
 
+/// What a message carries besides its text.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MessageAttachments {
+    pub id: i64,
+    pub channel: String,
+    pub kind: String,
+    #[sqlx(json)]
+    pub attachments: Value,
+}
+
 /// A message Rapport (the bot or the system) sends, stored with its outbox row in one
 /// transaction so nothing is lost if the process dies before delivery.
 #[derive(Debug, Clone)]
@@ -477,6 +487,24 @@ impl Store {
             .bind(provider_message_id)
             .fetch_optional(p)
             .await?))
+    }
+
+    /// A message's channel and raw attachments (media ids, file references).
+    pub async fn message_with_attachments(
+        &self,
+        ws: WorkspaceId,
+        id: MessageId,
+    ) -> Result<MessageAttachments> {
+        let sql = "SELECT id, channel, kind, attachments FROM messages WHERE workspace_id = $1 AND id = $2";
+        on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?)
+        .ok_or(Error::NotFound {
+            what: "message",
+            id: id.0,
+        })
     }
 
     pub async fn message(&self, ws: WorkspaceId, id: MessageId) -> Result<TimelineMessage> {

@@ -1,13 +1,16 @@
-//! WhatsApp Cloud API webhooks: the `X-Hub-Signature-256` check and the parsing of
-//! `entry[].changes[].value` into customer messages and delivery statuses.
+//! WhatsApp Cloud API: the webhook's `X-Hub-Signature-256` check and the parsing of
+//! `entry[].changes[].value` into customer messages and delivery statuses (here), sending
+//! replies ([`WhatsappSender`]) and fetching media when an agent opens it ([`MediaFetcher`]).
 //!
 //! Every message type becomes a message with a readable text (a caption, a button's title, a
 //! location's address…) and the raw part kept as an attachment, so an agent sees what came in and
 //! nothing is lost; types we do not know are stored as such, never refused.
 
+mod media;
 mod send;
 
 pub use crate::graph::{GRAPH_BASE_URL, GRAPH_VERSION};
+pub use media::{Media, MediaFetcher, media_id};
 pub use send::{MAX_TEXT_CHARS, SenderSettings, Template, WhatsappSender, service_window};
 
 use hmac::{Hmac, Mac};

@@ -9,16 +9,14 @@ use axum::{Json, Router};
 use rapport_agent::Inbound;
 use rapport_agent::identity::{IdentityClaim, SignedIdentity};
 use rapport_core::domain::{Channel, EscalationStatus, Resolution};
-use rapport_core::ids::{ContactId, ConversationId, EscalationId, WorkspaceId};
+use rapport_core::ids::{ContactId, ConversationId, EscalationId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::App;
+use crate::auth::Caller;
 use crate::error::ApiError;
-
-/// Until API tokens carry a workspace (the web app's issue), the API works on the default one.
-const WS: WorkspaceId = WorkspaceId::DEFAULT;
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -35,6 +33,7 @@ pub fn router() -> Router<App> {
         .route("/conversations/{id}", get(get_conversation))
         .route("/conversations/{id}/messages", post(post_agent_message))
         .route("/messages/{id}/retry", post(retry_delivery))
+        .route("/messages/{id}/media", get(get_media))
         .route("/conversations/{id}/handback", post(hand_back))
         .route("/conversations/{id}/resolve", post(resolve))
         .route("/escalations", get(list_escalations))
@@ -128,6 +127,7 @@ pub(crate) fn claim_of(
     responses((status = 202, body = Accepted), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn post_message(
     State(app): State<App>,
+    caller: Caller,
     Json(body): Json<PostMessage>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     if body.text.trim().is_empty() {
@@ -146,7 +146,7 @@ pub async fn post_message(
         text: body.text,
         ..Inbound::default()
     };
-    let r = app.agent.receive(WS, &inbound, true).await?;
+    let r = app.agent.receive(caller.workspace, &inbound, true).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -163,9 +163,12 @@ pub async fn post_message(
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_contact(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<rapport_agent::customer::CustomerProfile>, ApiError> {
-    Ok(Json(app.agent.customer(WS, ContactId(id)).await?))
+    Ok(Json(
+        app.agent.customer(caller.workspace, ContactId(id)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -178,10 +181,14 @@ pub struct TimelineQuery {
 #[utoipa::path(get, path = "/api/v1/contacts/{id}/timeline", tag = "contacts", responses((status = 200, body = Object)))]
 pub async fn get_timeline(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
     Query(q): Query<TimelineQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let messages = app.agent.timeline(WS, ContactId(id), q.limit).await?;
+    let messages = app
+        .agent
+        .timeline(caller.workspace, ContactId(id), q.limit)
+        .await?;
     Ok(Json(json!({ "messages": messages })))
 }
 
@@ -197,12 +204,13 @@ pub struct MergeBody {
     responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn merge_contact(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<MergeBody>,
 ) -> Result<Json<rapport_agent::customer::CustomerProfile>, ApiError> {
     Ok(Json(
         app.agent
-            .merge(WS, ContactId(id), ContactId(body.contact_id))
+            .merge(caller.workspace, ContactId(id), ContactId(body.contact_id))
             .await?,
     ))
 }
@@ -212,9 +220,12 @@ pub async fn merge_contact(
     responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn unmerge_contact(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<rapport_agent::customer::CustomerProfile>, ApiError> {
-    Ok(Json(app.agent.unmerge(WS, ContactId(id)).await?))
+    Ok(Json(
+        app.agent.unmerge(caller.workspace, ContactId(id)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -240,9 +251,10 @@ fn check_fact(body: &FactBody) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/contacts/{id}/facts", tag = "contacts", responses((status = 200, body = Object)))]
 pub async fn list_facts(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let profile = app.agent.customer(WS, ContactId(id)).await?;
+    let profile = app.agent.customer(caller.workspace, ContactId(id)).await?;
     Ok(Json(
         json!({ "summary": profile.contact.memory_summary, "facts": profile.facts }),
     ))
@@ -252,14 +264,18 @@ pub async fn list_facts(
 #[utoipa::path(post, path = "/api/v1/contacts/{id}/facts", tag = "contacts", request_body = FactBody, responses((status = 201, body = Object)))]
 pub async fn add_fact(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<FactBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_fact(&body)?;
-    let root = app.store.root_contact(WS, ContactId(id)).await?;
+    let root = app
+        .store
+        .root_contact(caller.workspace, ContactId(id))
+        .await?;
     let fact = app
         .store
-        .add_fact(WS, root, body.key.trim(), body.value.trim())
+        .add_fact(caller.workspace, root, body.key.trim(), body.value.trim())
         .await?;
     Ok((StatusCode::CREATED, Json(json!(fact))))
 }
@@ -268,13 +284,14 @@ pub async fn add_fact(
 #[utoipa::path(put, path = "/api/v1/contacts/{id}/facts/{fact}", tag = "contacts", request_body = FactBody, responses((status = 200, body = Object)))]
 pub async fn edit_fact(
     State(app): State<App>,
+    caller: Caller,
     Path((_id, fact)): Path<(i64, i64)>,
     Json(body): Json<FactBody>,
 ) -> Result<Json<Value>, ApiError> {
     check_fact(&body)?;
     let fact = app
         .store
-        .edit_fact(WS, fact, body.key.trim(), body.value.trim())
+        .edit_fact(caller.workspace, fact, body.key.trim(), body.value.trim())
         .await?;
     Ok(Json(json!(fact)))
 }
@@ -283,9 +300,10 @@ pub async fn edit_fact(
 #[utoipa::path(delete, path = "/api/v1/contacts/{id}/facts/{fact}", tag = "contacts", responses((status = 204)))]
 pub async fn delete_fact(
     State(app): State<App>,
+    caller: Caller,
     Path((_id, fact)): Path<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
-    app.store.delete_fact(WS, fact).await?;
+    app.store.delete_fact(caller.workspace, fact).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -293,14 +311,21 @@ pub async fn delete_fact(
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", responses((status = 200, body = Object)))]
 pub async fn get_conversation(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let conversation = app.store.conversation(WS, ConversationId(id)).await?;
+    let conversation = app
+        .store
+        .conversation(caller.workspace, ConversationId(id))
+        .await?;
     let messages = app
         .store
-        .conversation_messages(WS, ConversationId(id))
+        .conversation_messages(caller.workspace, ConversationId(id))
         .await?;
-    let escalation = app.store.open_escalation(WS, ConversationId(id)).await?;
+    let escalation = app
+        .store
+        .open_escalation(caller.workspace, ConversationId(id))
+        .await?;
     Ok(Json(
         json!({ "conversation": conversation, "messages": messages, "open_escalation": escalation }),
     ))
@@ -310,9 +335,12 @@ pub async fn get_conversation(
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/handback", tag = "conversations", responses((status = 204)))]
 pub async fn hand_back(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    app.store.hand_back_to_bot(WS, ConversationId(id)).await?;
+    app.store
+        .hand_back_to_bot(caller.workspace, ConversationId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -328,6 +356,7 @@ pub struct ResolveBody {
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/resolve", tag = "conversations", request_body = ResolveBody, responses((status = 204)))]
 pub async fn resolve(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
     body: Option<Json<ResolveBody>>,
 ) -> Result<StatusCode, ApiError> {
@@ -335,7 +364,7 @@ pub async fn resolve(
         .and_then(|Json(b)| b.resolution)
         .unwrap_or(Resolution::Human);
     app.agent
-        .resolve(WS, ConversationId(id), resolution)
+        .resolve(caller.workspace, ConversationId(id), resolution)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -351,6 +380,7 @@ pub struct EscalationFilter {
 #[utoipa::path(get, path = "/api/v1/escalations", tag = "conversations", responses((status = 200, body = Object)))]
 pub async fn list_escalations(
     State(app): State<App>,
+    caller: Caller,
     Query(q): Query<EscalationFilter>,
 ) -> Result<Json<Value>, ApiError> {
     let status = q
@@ -361,7 +391,11 @@ pub async fn list_escalations(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let list = app
         .store
-        .escalations(WS, status, q.limit.unwrap_or(50).clamp(1, 500))
+        .escalations(
+            caller.workspace,
+            status,
+            q.limit.unwrap_or(50).clamp(1, 500),
+        )
         .await?;
     Ok(Json(json!({ "escalations": list })))
 }
@@ -369,10 +403,13 @@ pub async fn list_escalations(
 #[utoipa::path(get, path = "/api/v1/escalations/{id}", tag = "conversations", responses((status = 200, body = Object)))]
 pub async fn get_escalation(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
-        app.store.escalation(WS, EscalationId(id)).await?
+        app.store
+            .escalation(caller.workspace, EscalationId(id))
+            .await?
     )))
 }
 
@@ -380,11 +417,12 @@ pub async fn get_escalation(
 #[utoipa::path(post, path = "/api/v1/escalations/{id}/claim", tag = "conversations", responses((status = 200, body = Object)))]
 pub async fn claim_escalation(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
         app.store
-            .claim_escalation(WS, EscalationId(id), None)
+            .claim_escalation(caller.workspace, EscalationId(id), Some(caller.user_id))
             .await?
     )))
 }
@@ -414,6 +452,7 @@ pub struct AgentMessageSent {
     responses((status = 201, body = AgentMessageSent), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn post_agent_message(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<AgentMessage>,
 ) -> Result<(StatusCode, Json<AgentMessageSent>), ApiError> {
@@ -421,13 +460,24 @@ pub async fn post_agent_message(
     let (message_id, delivery_status) = if body.internal {
         let id = app
             .agent
-            .add_note(WS, conversation, &body.text, None)
+            .add_note(
+                caller.workspace,
+                conversation,
+                &body.text,
+                Some(caller.user_id),
+            )
             .await?;
         (id, None)
     } else {
         let id = app
             .agent
-            .send_as_agent(WS, conversation, &body.text, body.channel, None)
+            .send_as_agent(
+                caller.workspace,
+                conversation,
+                &body.text,
+                body.channel,
+                Some(caller.user_id),
+            )
             .await?;
         (id, Some("queued".to_owned()))
     };
@@ -445,11 +495,12 @@ pub async fn post_agent_message(
     responses((status = 202), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn retry_delivery(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     if app
         .store
-        .retry_delivery(WS, rapport_core::ids::MessageId(id))
+        .retry_delivery(caller.workspace, rapport_core::ids::MessageId(id))
         .await?
     {
         Ok(StatusCode::ACCEPTED)
@@ -458,4 +509,52 @@ pub async fn retry_delivery(
             "message {id} has no failed delivery to retry"
         )))
     }
+}
+
+/// The media of a customer's WhatsApp message (image, voice note, document…), fetched from the
+/// Graph API when an agent opens it.
+#[utoipa::path(get, path = "/api/v1/messages/{id}/media", tag = "conversations",
+    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::error::ErrorBody),
+        (status = 502, body = crate::error::ErrorBody)))]
+pub async fn get_media(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let message = app
+        .store
+        .message_with_attachments(caller.workspace, rapport_core::ids::MessageId(id))
+        .await?;
+    if message.channel != Channel::Whatsapp.as_str()
+        || rapport_channels::whatsapp::media_id(&message.attachments).is_none()
+    {
+        return Err(ApiError::NotFound(format!("message {id} has no media")));
+    }
+    let fetcher = app.whatsapp_media.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("WhatsApp is not configured (RAPPORT_WHATSAPP_ACCESS_TOKEN)".into())
+    })?;
+    let media = fetcher
+        .fetch(&message.attachments)
+        .await
+        .map_err(|e| ApiError::BadGateway(format!("WhatsApp media: {e}")))?;
+    let disposition = match &media.filename {
+        Some(name) => format!(
+            "inline; filename=\"{}\"",
+            name.replace(['"', '\\', '\r', '\n'], "_")
+        ),
+        None => "inline".to_owned(),
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, media.content_type),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (
+                axum::http::header::HeaderName::from_static("x-content-type-options"),
+                "nosniff".to_owned(),
+            ),
+        ],
+        media.bytes,
+    )
+        .into_response())
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use rapport_core::domain::{CandidateStatus, SourceKind};
-use rapport_core::ids::{CandidateId, DocumentId, SourceId, WorkspaceId};
+use rapport_core::ids::{CandidateId, DocumentId, SourceId};
 use rapport_core::ports::SearchMode;
 use rapport_knowledge::SearchOptions;
 use rapport_store::knowledge::{Candidate, ChunkView, DocumentView, Source};
@@ -17,11 +17,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::App;
+use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
-
-/// Until workspaces have their own API tokens (the web app's issue), the API works on the
-/// default workspace.
-const WS: WorkspaceId = WorkspaceId::DEFAULT;
 
 /// The routes that take file uploads, which have their own (larger) body limit.
 pub fn upload_router() -> Router<App> {
@@ -155,8 +152,8 @@ type ApiResult<T> = Result<T, ApiError>;
 /// All knowledge sources with their status and progress.
 #[utoipa::path(get, path = "/api/v1/knowledge/sources", tag = "knowledge",
     responses((status = 200, body = SourceList)))]
-pub async fn list_sources(State(app): State<App>) -> ApiResult<Json<SourceList>> {
-    let sources = app.store.sources(WS).await?;
+pub async fn list_sources(State(app): State<App>, caller: Caller) -> ApiResult<Json<SourceList>> {
+    let sources = app.store.sources(caller.workspace).await?;
     Ok(Json(SourceList { sources }))
 }
 
@@ -166,6 +163,7 @@ pub async fn list_sources(State(app): State<App>) -> ApiResult<Json<SourceList>>
               (status = 400, body = crate::error::ErrorBody)))]
 pub async fn create_source(
     State(app): State<App>,
+    caller: Admin,
     Json(body): Json<CreateSource>,
 ) -> ApiResult<(StatusCode, Json<Source>)> {
     if !body.snippets.is_empty() && body.kind != SourceKind::Snippets {
@@ -175,16 +173,16 @@ pub async fn create_source(
     }
     let source = app
         .knowledge
-        .create_source(WS, body.kind, &body.name, &body.config)
+        .create_source(caller.workspace, body.kind, &body.name, &body.config)
         .await?;
     if !body.snippets.is_empty() {
         app.knowledge
-            .add_snippets(WS, source.id, &pairs(body.snippets))
+            .add_snippets(caller.workspace, source.id, &pairs(body.snippets))
             .await?;
     }
     Ok((
         StatusCode::CREATED,
-        Json(app.store.source(WS, source.id).await?),
+        Json(app.store.source(caller.workspace, source.id).await?),
     ))
 }
 
@@ -197,16 +195,28 @@ fn pairs(snippets: Vec<SnippetBody>) -> Vec<(String, String)> {
 
 #[utoipa::path(get, path = "/api/v1/knowledge/sources/{id}", tag = "knowledge",
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_source(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<Json<Source>> {
-    Ok(Json(app.store.source(WS, SourceId(id)).await?))
+pub async fn get_source(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Source>> {
+    Ok(Json(
+        app.store.source(caller.workspace, SourceId(id)).await?,
+    ))
 }
 
 /// Deletes the source with its documents, chunks and vectors: nothing of it can be retrieved
 /// afterwards.
 #[utoipa::path(delete, path = "/api/v1/knowledge/sources/{id}", tag = "knowledge",
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn delete_source(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    app.knowledge.delete_source(WS, SourceId(id)).await?;
+pub async fn delete_source(
+    State(app): State<App>,
+    caller: Admin,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    app.knowledge
+        .delete_source(caller.workspace, SourceId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -215,9 +225,10 @@ pub async fn delete_source(State(app): State<App>, Path(id): Path<i64>) -> ApiRe
     responses((status = 202, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn resync_source(
     State(app): State<App>,
+    caller: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, Json<Source>)> {
-    let source = app.knowledge.resync(WS, SourceId(id)).await?;
+    let source = app.knowledge.resync(caller.workspace, SourceId(id)).await?;
     Ok((StatusCode::ACCEPTED, Json(source)))
 }
 
@@ -226,13 +237,17 @@ pub async fn resync_source(
     responses((status = 200, body = DocumentPage)))]
 pub async fn list_documents(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<i64>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<DocumentPage>> {
-    let source = app.store.source(WS, SourceId(id)).await?;
+    let source = app.store.source(caller.workspace, SourceId(id)).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
     let offset = page.offset.unwrap_or(0).max(0);
-    let documents = app.store.documents(WS, source.id, limit, offset).await?;
+    let documents = app
+        .store
+        .documents(caller.workspace, source.id, limit, offset)
+        .await?;
     let total = app.store.count_documents(source.id).await?;
     Ok(Json(DocumentPage { total, documents }))
 }
@@ -242,13 +257,20 @@ pub async fn list_documents(
     responses((status = 200, body = DocumentWithChunks), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_document(
     State(app): State<App>,
+    caller: Caller,
     Path((id, doc)): Path<(i64, i64)>,
 ) -> ApiResult<Json<DocumentWithChunks>> {
-    let document = app.store.document(WS, DocumentId(doc)).await?;
+    let document = app
+        .store
+        .document(caller.workspace, DocumentId(doc))
+        .await?;
     if document.source_id != id {
         return Err(ApiError::NotFound(format!("document {doc} not found")));
     }
-    let chunks = app.store.document_chunks(WS, DocumentId(doc)).await?;
+    let chunks = app
+        .store
+        .document_chunks(caller.workspace, DocumentId(doc))
+        .await?;
     Ok(Json(DocumentWithChunks { document, chunks }))
 }
 
@@ -256,10 +278,11 @@ pub async fn get_document(
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_document(
     State(app): State<App>,
+    caller: Admin,
     Path((id, doc)): Path<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
     app.knowledge
-        .delete_document(WS, SourceId(id), DocumentId(doc))
+        .delete_document(caller.workspace, SourceId(id), DocumentId(doc))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -270,6 +293,7 @@ pub async fn delete_document(
     request_body = SnippetBody, responses((status = 201, body = Created), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn add_snippets(
     State(app): State<App>,
+    caller: Admin,
     Path(id): Path<i64>,
     Json(body): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Created>)> {
@@ -281,7 +305,7 @@ pub async fn add_snippets(
     .map_err(|e| ApiError::BadRequest(format!("expected {{question, answer}}: {e}")))?;
     let ids = app
         .knowledge
-        .add_snippets(WS, SourceId(id), &pairs(snippets))
+        .add_snippets(caller.workspace, SourceId(id), &pairs(snippets))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -297,6 +321,7 @@ pub async fn add_snippets(
     responses((status = 201, body = Created), (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
 pub async fn import_snippets(
     State(app): State<App>,
+    caller: Admin,
     Path(id): Path<i64>,
     multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<Created>)> {
@@ -307,7 +332,10 @@ pub async fn import_snippets(
             .map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))?;
         pairs.extend(parsed.into_iter().map(|p| (p.question, p.answer)));
     }
-    let ids = app.knowledge.add_snippets(WS, SourceId(id), &pairs).await?;
+    let ids = app
+        .knowledge
+        .add_snippets(caller.workspace, SourceId(id), &pairs)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -320,12 +348,13 @@ pub async fn import_snippets(
     request_body = SnippetBody, responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn edit_snippet(
     State(app): State<App>,
+    caller: Admin,
     Path((id, doc)): Path<(i64, i64)>,
     Json(body): Json<SnippetBody>,
 ) -> ApiResult<StatusCode> {
     app.knowledge
         .edit_snippet(
-            WS,
+            caller.workspace,
             SourceId(id),
             DocumentId(doc),
             &body.question,
@@ -341,11 +370,15 @@ pub async fn edit_snippet(
     responses((status = 202, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
 pub async fn upload_files(
     State(app): State<App>,
+    caller: Admin,
     Path(id): Path<i64>,
     multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<Source>)> {
     let files = read_files(multipart).await?;
-    let source = app.knowledge.add_files(WS, SourceId(id), files).await?;
+    let source = app
+        .knowledge
+        .add_files(caller.workspace, SourceId(id), files)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(source)))
 }
 
@@ -384,6 +417,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     params(("status" = Option<String>, Query)), responses((status = 200, body = CandidateList)))]
 pub async fn list_candidates(
     State(app): State<App>,
+    caller: Caller,
     Query(filter): Query<CandidateFilter>,
 ) -> ApiResult<Json<CandidateList>> {
     let status = filter
@@ -392,7 +426,7 @@ pub async fn list_candidates(
         .map(str::parse::<CandidateStatus>)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let candidates = app.store.candidates(WS, status).await?;
+    let candidates = app.store.candidates(caller.workspace, status).await?;
     Ok(Json(CandidateList { candidates }))
 }
 
@@ -401,6 +435,7 @@ pub async fn list_candidates(
     request_body = Review, responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn approve_candidate(
     State(app): State<App>,
+    caller: Admin,
     Path(id): Path<i64>,
     body: Option<Json<Review>>,
 ) -> ApiResult<Json<Candidate>> {
@@ -408,7 +443,7 @@ pub async fn approve_candidate(
     let candidate = app
         .knowledge
         .review_candidate(
-            WS,
+            caller.workspace,
             CandidateId(id),
             true,
             review.question.as_deref(),
@@ -422,11 +457,12 @@ pub async fn approve_candidate(
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reject_candidate(
     State(app): State<App>,
+    caller: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Candidate>> {
     let candidate = app
         .knowledge
-        .review_candidate(WS, CandidateId(id), false, None, None)
+        .review_candidate(caller.workspace, CandidateId(id), false, None, None)
         .await?;
     Ok(Json(candidate))
 }
@@ -436,6 +472,7 @@ pub async fn reject_candidate(
     request_body = SearchRequest, responses((status = 200, body = SearchResults), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn search(
     State(app): State<App>,
+    caller: Caller,
     Json(body): Json<SearchRequest>,
 ) -> ApiResult<Json<SearchResults>> {
     let options = SearchOptions {
@@ -444,6 +481,9 @@ pub async fn search(
         source_kinds: body.source_kinds,
         source_ids: None,
     };
-    let results = app.knowledge.search(WS, &body.query, &options).await?;
+    let results = app
+        .knowledge
+        .search(caller.workspace, &body.query, &options)
+        .await?;
     Ok(Json(SearchResults { results }))
 }

@@ -1,6 +1,7 @@
 //! One module per resource, each with its own `router()`.
 
 pub mod api_channel;
+pub mod auth;
 pub mod customers;
 pub mod email;
 pub mod health;
@@ -18,6 +19,7 @@ pub fn api_v1() -> Router<App> {
         .nest("/knowledge", knowledge::router())
         .merge(customers::router())
         .merge(api_channel::router())
+        .merge(auth::router())
 }
 
 /// The upload routes under `/api/v1`, to be given the upload body limit.

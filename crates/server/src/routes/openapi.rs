@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{api_channel, customers, health, knowledge};
+use crate::routes::{api_channel, auth, customers, health, knowledge};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,19 +21,23 @@ use crate::routes::{api_channel, customers, health, knowledge};
         customers::unmerge_contact, customers::list_facts, customers::add_fact, customers::edit_fact,
         customers::delete_fact, customers::get_conversation, customers::hand_back, customers::resolve,
         customers::list_escalations, customers::get_escalation, customers::claim_escalation,
-        customers::post_agent_message, customers::retry_delivery, api_channel::post_api_message),
+        customers::post_agent_message, customers::retry_delivery, customers::get_media, api_channel::post_api_message,
+        auth::login, auth::logout, auth::me, auth::change_password, auth::list_users, auth::create_user,
+        auth::update_user, auth::list_tokens, auth::create_token, auth::revoke_token),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
         knowledge::DocumentPage, knowledge::DocumentWithChunks, knowledge::Created, knowledge::CandidateList,
         knowledge::Review, knowledge::SearchRequest, knowledge::SearchResults,
         customers::PostMessage, customers::Sender, customers::Accepted, customers::MergeBody,
         customers::FactBody, customers::ResolveBody, customers::AgentMessage, customers::AgentMessageSent,
-        api_channel::ApiChannelMessage)),
+        api_channel::ApiChannelMessage, auth::Login, auth::Me, auth::PasswordChange, auth::NewUser,
+        auth::UserChange, auth::NewToken)),
     tags((name = "operations", description = "Health, readiness, metrics"),
          (name = "knowledge", description = "Knowledge sources, documents, snippets, candidates and search"),
          (name = "conversations", description = "Customer messages, conversations and escalations"),
          (name = "contacts", description = "One customer across channels: profile, timeline, memory, merge"),
-         (name = "channels", description = "Inbound endpoints of custom integrations"))
+         (name = "channels", description = "Inbound endpoints of custom integrations"),
+         (name = "auth", description = "Signing in, users and API tokens. Every other `/api/v1` route needs a session cookie (with `X-CSRF-Token` on changes) or `Authorization: Bearer <API token>`"))
 )]
 pub struct ApiDoc;
 
