@@ -17,7 +17,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use rapport_agent::identity::SignedIdentity;
 use rapport_channels::email::mailgun;
 use rapport_channels::outbox::Outcome;
-use rapport_core::domain::Channel;
+use rapport_core::domain::{Channel, ConversationStatus};
 use rapport_core::ids::{ContactId, ConversationId, WorkspaceId};
 use rapport_server::config::Secret;
 use rapport_store::messages::TimelineMessage;
@@ -779,5 +779,51 @@ async fn a_mail_larger_than_the_api_body_limit_is_accepted_on_its_own_limit() {
         "{}",
         stored.text
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reply_while_a_person_owns_the_customers_conversation_goes_to_that_person() {
+    let smtp = Smtp::start().await;
+    let app = app(&smtp, false).await;
+    with_knowledge(&app).await;
+    let resp = post_mail(&app, &fixture("first.eml", None), &signed_now(SIGNING_KEY)).await;
+    assert_eq!(resp.status(), 200);
+    let first = stored(&app, FIRST_ID).await.expect("stored");
+    let bot = bot_message(&app, first.conversation_id, first.id).await;
+    deliver_all(&app).await;
+    let our_id = rapport_channels::email::message_id_for(1, bot.id, "acme.test");
+    assert!(stored(&app, &our_id).await.is_some());
+
+    // Meanwhile she was handed to a person on the web chat.
+    let store = &app.app.store;
+    let escalated = store
+        .open_conversation(WS, ContactId(first.contact_id), Channel::Web)
+        .await
+        .expect("conversation");
+    store
+        .set_conversation_status(WS, escalated, ConversationStatus::Human)
+        .await
+        .expect("a person owns it");
+    let resp = post_mail(
+        &app,
+        &fixture("reply.eml", Some(&our_id)),
+        &signed_now(SIGNING_KEY),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let reply = stored(&app, REPLY_ID).await.expect("stored");
+    assert_eq!(reply.conversation_id, escalated.0, "the person sees it");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for conversation in [first.conversation_id, escalated.0] {
+        let bots = store
+            .conversation_messages(WS, ConversationId(conversation))
+            .await
+            .expect("messages")
+            .into_iter()
+            .filter(|m| m.author == "bot" && m.id > reply.id)
+            .count();
+        assert_eq!(bots, 0, "the bot stays silent beside the person");
+    }
     app.stop().await;
 }

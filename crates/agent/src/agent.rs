@@ -85,7 +85,8 @@ pub struct Inbound {
     pub sent_at: Option<DateTime<Utc>>,
     /// Provider ids of the earlier messages this one answers, the most direct first (e-mail
     /// `In-Reply-To`, then `References` newest first). The message joins their conversation
-    /// when it is this customer's and not resolved, whatever the usual rule would pick.
+    /// when it is this customer's and not resolved, rather than the newest open one; only a
+    /// conversation a person owns comes first.
     pub thread_refs: Vec<String>,
     /// The subject the channel gives the conversation (e-mail), kept on a conversation that
     /// has none so replies can say `Re: <subject>`.
@@ -242,32 +243,40 @@ impl Agent {
         let resolved = self.resolver.resolve(ws, &inbound.claim).await?;
         let cluster = self.store.contact_cluster(ws, resolved.contact).await?;
         let since = Utc::now() - self.settings.conversation_idle;
-        // A reply names its thread: the customer's open conversation there wins.
-        let threaded = self
+        let active = self
             .store
-            .conversations_by_provider_ids(ws, channel, &inbound.thread_refs)
-            .await?
-            .into_iter()
-            .find(|c| {
-                c.status != ConversationStatus::Resolved.as_str()
-                    && cluster.contains(&ContactId(c.contact_id))
-            });
-        let conversation = match threaded {
-            Some(c) => c,
-            None => match self
-                .store
-                .active_conversation(ws, &cluster, channel, since)
+            .active_conversation(ws, &cluster, channel, since)
+            .await?;
+        let owned_by_a_human = |c: &rapport_store::messages::Conversation| {
+            matches!(
+                c.status(),
+                Ok(ConversationStatus::WaitingHuman | ConversationStatus::Human)
+            )
+        };
+        // A reply names its thread: the customer's conversation there, unless resolved. A
+        // conversation a person owns still comes first, on any channel: the bot must not
+        // answer beside them.
+        let threaded = if active.as_ref().is_some_and(owned_by_a_human) {
+            None
+        } else {
+            self.store
+                .conversations_by_provider_ids(ws, channel, &inbound.thread_refs)
                 .await?
-            {
-                Some(c) => c,
-                None => {
-                    let id = self
-                        .store
-                        .open_conversation(ws, resolved.identity_contact, channel)
-                        .await?;
-                    self.store.conversation(ws, id).await?
-                }
-            },
+                .into_iter()
+                .find(|c| {
+                    c.status != ConversationStatus::Resolved.as_str()
+                        && cluster.contains(&ContactId(c.contact_id))
+                })
+        };
+        let conversation = match threaded.or(active) {
+            Some(c) => c,
+            None => {
+                let id = self
+                    .store
+                    .open_conversation(ws, resolved.identity_contact, channel)
+                    .await?;
+                self.store.conversation(ws, id).await?
+            }
         };
         let conversation_id = ConversationId(conversation.id);
         if let Some(subject) = inbound.subject.as_deref().filter(|s| !s.trim().is_empty()) {
