@@ -83,6 +83,14 @@ pub struct Inbound {
     pub text: String,
     pub attachments: Value,
     pub sent_at: Option<DateTime<Utc>>,
+    /// Provider ids of the earlier messages this one answers, the most direct first (e-mail
+    /// `In-Reply-To`, then `References` newest first). The message joins their conversation
+    /// when it is this customer's and not resolved, rather than the newest open one; only a
+    /// conversation a person owns comes first.
+    pub thread_refs: Vec<String>,
+    /// The subject the channel gives the conversation (e-mail), kept on a conversation that
+    /// has none so replies can say `Re: <subject>`.
+    pub subject: Option<String>,
 }
 
 /// What `receive` stored.
@@ -235,11 +243,32 @@ impl Agent {
         let resolved = self.resolver.resolve(ws, &inbound.claim).await?;
         let cluster = self.store.contact_cluster(ws, resolved.contact).await?;
         let since = Utc::now() - self.settings.conversation_idle;
-        let conversation = match self
+        let active = self
             .store
             .active_conversation(ws, &cluster, channel, since)
-            .await?
-        {
+            .await?;
+        let owned_by_a_human = |c: &rapport_store::messages::Conversation| {
+            matches!(
+                c.status(),
+                Ok(ConversationStatus::WaitingHuman | ConversationStatus::Human)
+            )
+        };
+        // A reply names its thread: the customer's conversation there, unless resolved. A
+        // conversation a person owns still comes first, on any channel: the bot must not
+        // answer beside them.
+        let threaded = if active.as_ref().is_some_and(owned_by_a_human) {
+            None
+        } else {
+            self.store
+                .conversations_by_provider_ids(ws, channel, &inbound.thread_refs)
+                .await?
+                .into_iter()
+                .find(|c| {
+                    c.status != ConversationStatus::Resolved.as_str()
+                        && cluster.contains(&ContactId(c.contact_id))
+                })
+        };
+        let conversation = match threaded.or(active) {
             Some(c) => c,
             None => {
                 let id = self
@@ -250,6 +279,11 @@ impl Agent {
             }
         };
         let conversation_id = ConversationId(conversation.id);
+        if let Some(subject) = inbound.subject.as_deref().filter(|s| !s.trim().is_empty()) {
+            self.store
+                .set_conversation_subject(ws, conversation_id, subject.trim())
+                .await?;
+        }
         let human_owned = matches!(
             conversation.status()?,
             ConversationStatus::WaitingHuman | ConversationStatus::Human

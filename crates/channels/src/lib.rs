@@ -6,6 +6,7 @@
 //! caller's (the server hands parsed messages to the agent).
 
 pub mod api;
+pub mod email;
 pub mod graph;
 pub mod instagram;
 pub mod outbound;
@@ -23,6 +24,9 @@ pub enum Error {
     /// The body is not what the provider sends.
     #[error("malformed payload: {0}")]
     Malformed(String),
+    /// A channel's settings cannot work (an SMTP URL or a From address that does not parse).
+    #[error("configuration: {0}")]
+    Config(String),
     /// A web-chat visitor token that is unknown or expired.
     #[error("the visitor session is unknown or has expired")]
     UnknownSession,

@@ -7,6 +7,7 @@ use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel};
 use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
 use rapport_channels::api::CallbackSender;
+use rapport_channels::email::EmailSender;
 use rapport_channels::instagram::InstagramSender;
 use rapport_channels::outbound::ReadByClient;
 use rapport_channels::outbox::OutboxSender;
@@ -196,6 +197,11 @@ fn outbox_sender(
         }
         None => outbox.with_sender(Arc::new(ReadByClient(Channel::Api))),
     };
+    if let Some(settings) = config.email_sender()? {
+        let sender = EmailSender::new(settings)
+            .map_err(|e| crate::Error::Config(format!("e-mail sender: {e}")))?;
+        outbox = outbox.with_sender(Arc::new(sender));
+    }
     Ok(outbox)
 }
 

@@ -36,6 +36,7 @@ pub struct Config {
     pub instagram: InstagramConfig,
     pub api_channel: ApiChannelConfig,
     pub auth: AuthConfig,
+    pub email: EmailConfig,
     pub widget: WidgetConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
@@ -358,6 +359,37 @@ impl Default for ApiChannelConfig {
     }
 }
 
+/// E-mail: inbound mail through a Mailgun route (raw MIME), replies over SMTP. The SMTP URL and
+/// the webhook signing key are secrets: `RAPPORT_SMTP_URL`, `RAPPORT_EMAIL_WEBHOOK_SECRET`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Who replies come from (`RAPPORT_EMAIL_FROM`), e.g. `Acme Support <support@acme.test>`;
+    /// required with `RAPPORT_SMTP_URL`. Mail from this address is never answered (a loop).
+    pub from: Option<String>,
+    /// Subject of a reply in a conversation that has none (one that began on another channel).
+    pub default_subject: String,
+    /// Time-out of connecting to the SMTP server and of each command.
+    pub timeout_secs: u64,
+    /// How old a signed inbound request may be before it is taken for a replay.
+    pub webhook_max_age_secs: u64,
+    /// Largest inbound mail request in bytes, attachments included (`RAPPORT_EMAIL_MAX_BYTES`).
+    pub max_bytes: usize,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            from: None,
+            default_subject: "Your request".into(),
+            timeout_secs: 30,
+            webhook_max_age_secs: rapport_channels::email::mailgun::MAX_AGE.num_seconds() as u64,
+            // Mailgun takes messages up to 25 MB; the form encoding adds a little.
+            max_bytes: 30 * 1024 * 1024,
+        }
+    }
+}
+
 /// The web chat widget (`/widget.js` and `/api/v1/widget/*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -479,6 +511,12 @@ pub struct Secrets {
     pub api_callback_secret: Option<Secret>,
     /// `RAPPORT_ADMIN_PASSWORD`: the password of the admin created on first start.
     pub admin_password: Option<Secret>,
+    /// `RAPPORT_SMTP_URL`: where replies are sent, credentials included
+    /// (`smtps://user:pass@smtp.example.com:465`).
+    pub smtp_url: Option<Secret>,
+    /// `RAPPORT_EMAIL_WEBHOOK_SECRET`: the Mailgun HTTP webhook signing key inbound mail is
+    /// signed with.
+    pub email_webhook_secret: Option<Secret>,
 }
 
 impl Secrets {
@@ -509,6 +547,8 @@ impl Secrets {
         ("api_channel_token", &["RAPPORT_API_CHANNEL_TOKEN"]),
         ("api_callback_secret", &["RAPPORT_API_CALLBACK_SECRET"]),
         ("admin_password", &["RAPPORT_ADMIN_PASSWORD"]),
+        ("smtp_url", &["RAPPORT_SMTP_URL"]),
+        ("email_webhook_secret", &["RAPPORT_EMAIL_WEBHOOK_SECRET"]),
     ];
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
@@ -534,6 +574,8 @@ impl Secrets {
             api_channel_token: first(Self::VARS[11].1),
             api_callback_secret: first(Self::VARS[12].1),
             admin_password: first(Self::VARS[13].1),
+            smtp_url: first(Self::VARS[14].1),
+            email_webhook_secret: first(Self::VARS[15].1),
         }
     }
 
@@ -586,6 +628,16 @@ impl Secrets {
         ] {
             map.serialize_entry(name, masked(secret))?;
         }
+        // The host is worth seeing; the password is not.
+        let smtp = secrets
+            .smtp_url
+            .as_ref()
+            .map(|u| rapport_store::redact_url(u.expose()));
+        map.serialize_entry("smtp_url", &smtp.unwrap_or_else(|| "(unset)".into()))?;
+        map.serialize_entry(
+            "email_webhook_secret",
+            masked(&secrets.email_webhook_secret),
+        )?;
         map.end()
     }
 }
@@ -611,6 +663,7 @@ impl Default for Config {
             instagram: InstagramConfig::default(),
             api_channel: ApiChannelConfig::default(),
             auth: AuthConfig::default(),
+            email: EmailConfig::default(),
             widget: WidgetConfig::default(),
             llm: LlmConfig::default(),
             secrets: Secrets::default(),
@@ -764,6 +817,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_ADMIN_PASSWORD",
         "secret; that admin's password (else a one-time password is printed once)",
+    ),
+    (
+        "RAPPORT_SMTP_URL",
+        "secret; SMTP server replies by e-mail are sent through (smtps://user:pass@host:465)",
+    ),
+    (
+        "RAPPORT_EMAIL_FROM",
+        "From of e-mail replies, e.g. \"Acme Support <support@acme.test>\"",
+    ),
+    (
+        "RAPPORT_EMAIL_WEBHOOK_SECRET",
+        "secret; Mailgun webhook signing key of inbound mail",
+    ),
+    (
+        "RAPPORT_EMAIL_MAX_BYTES",
+        "largest inbound mail request in bytes (default 30 MiB)",
     ),
     (
         "RAPPORT_WIDGET_ALLOWED_ORIGINS",
@@ -955,6 +1024,12 @@ impl Config {
         if let Some(v) = get("RAPPORT_WHATSAPP_TEMPLATE_LANGUAGE") {
             self.whatsapp.template_language = v.trim().to_owned();
         }
+        if let Some(v) = get("RAPPORT_EMAIL_FROM") {
+            self.email.from = Some(v.trim().to_owned());
+        }
+        if let Some(v) = get("RAPPORT_EMAIL_MAX_BYTES") {
+            self.email.max_bytes = parse("RAPPORT_EMAIL_MAX_BYTES", v)?;
+        }
         if let Some(v) = get("RAPPORT_WIDGET_ALLOWED_ORIGINS") {
             self.widget.allowed_origins = v
                 .split(',')
@@ -1105,6 +1180,42 @@ impl Config {
         })
     }
 
+    /// The e-mail sender's settings, when an SMTP server is configured; an SMTP server without
+    /// a From address is a configuration error, not a silent "e-mail off".
+    pub fn email_sender(&self) -> Result<Option<rapport_channels::email::EmailSettings>> {
+        let Some(url) = self.secrets.smtp_url.as_ref() else {
+            return Ok(None);
+        };
+        let from = self
+            .email
+            .from
+            .clone()
+            .filter(|f| !f.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Config(
+                    "RAPPORT_SMTP_URL is set but not the From address of replies \
+                     (RAPPORT_EMAIL_FROM or [email] from)"
+                        .into(),
+                )
+            })?;
+        Ok(Some(rapport_channels::email::EmailSettings {
+            smtp_url: url.expose().to_owned(),
+            from,
+            timeout: Duration::from_secs(self.email.timeout_secs.max(1)),
+            default_subject: self.email.default_subject.clone(),
+        }))
+    }
+
+    /// The address our own replies come from, lower-cased (mail from it is never answered).
+    pub fn email_from_address(&self) -> Option<String> {
+        let from = self.email.from.as_deref()?;
+        let address = match (from.rfind('<'), from.rfind('>')) {
+            (Some(start), Some(end)) if start < end => &from[start + 1..end],
+            _ => from,
+        };
+        Some(address.trim().to_lowercase()).filter(|a| a.contains('@'))
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.http.request_timeout_secs.max(1))
     }
@@ -1216,6 +1327,42 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://app:***@db/rapport"), "{shown}");
         assert!(format!("{c:?}").contains("***") && !format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn email_settings_come_from_the_environment_and_hide_the_smtp_password() {
+        let c = Config::load_with(
+            None,
+            &env(&[
+                (
+                    "RAPPORT_SMTP_URL",
+                    "smtps://apikey:hunter2@smtp.example.com:465",
+                ),
+                ("RAPPORT_EMAIL_FROM", "Acme Support <Support@Acme.test>"),
+                ("RAPPORT_EMAIL_WEBHOOK_SECRET", "key-abc"),
+            ]),
+        )
+        .unwrap();
+        let settings = c.email_sender().unwrap().expect("configured");
+        assert_eq!(settings.from, "Acme Support <Support@Acme.test>");
+        assert_eq!(c.email_from_address().as_deref(), Some("support@acme.test"));
+        let shown = c.to_masked_toml().unwrap();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("key-abc"),
+            "{shown}"
+        );
+        assert!(shown.contains("smtp.example.com"), "{shown}");
+
+        let no_from =
+            Config::load_with(None, &env(&[("RAPPORT_SMTP_URL", "smtp://localhost:25")])).unwrap();
+        assert!(no_from.email_sender().is_err());
+        assert!(
+            Config::load_with(None, &env(&[]))
+                .unwrap()
+                .email_sender()
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl From<rapport_channels::Error> for ApiError {
             C::Store(store) => store.into(),
             C::UnknownSession | C::Signature(_) => ApiError::Unauthorized(e.to_string()),
             C::Malformed(m) => ApiError::BadRequest(m),
+            C::Config(m) => ApiError::Internal(Error::Config(m)),
         }
     }
 }

@@ -34,9 +34,16 @@ pub fn router(app: App) -> Router {
         .nest("/api/v1", routes::api_v1_uploads())
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(RequestBodyLimitLayer::new(upload_limit));
+    // Inbound mail carries its attachments: a third limit.
+    let mail_limit = app.config.email.max_bytes;
+    let mail = Router::new()
+        .nest("/webhooks", routes::email::router())
+        .layer(DefaultBodyLimit::max(mail_limit))
+        .layer(RequestBodyLimitLayer::new(mail_limit));
     Router::new()
         .merge(limited)
         .merge(uploads)
+        .merge(mail)
         .fallback(not_found)
         // Outermost last: the JSON error envelope wraps what the limit and timeout layers answer.
         .layer(TimeoutLayer::with_status_code(

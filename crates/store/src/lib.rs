@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod runner;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod threads;
 pub mod users;
 pub mod widget;
 pub mod workspaces;

@@ -3,6 +3,7 @@
 pub mod api_channel;
 pub mod auth;
 pub mod customers;
+pub mod email;
 pub mod health;
 pub mod knowledge;
 pub mod openapi;

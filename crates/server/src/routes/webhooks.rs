@@ -191,6 +191,7 @@ fn instagram_inbound(m: instagram::IncomingMessage) -> Inbound {
         sent_at: m
             .timestamp_ms
             .and_then(chrono::DateTime::from_timestamp_millis),
+        ..Inbound::default()
     }
 }
 
@@ -215,5 +216,6 @@ fn inbound(m: whatsapp::IncomingMessage) -> Inbound {
         sent_at: m
             .timestamp
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+        ..Inbound::default()
     }
 }
