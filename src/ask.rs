@@ -3,9 +3,9 @@
 //! with its trace. The same identity flags reach the same contact across calls, so a
 //! conversation that moves from WhatsApp to the web chat can be played from a shell.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use rapport_agent::identity::{IdentityClaim, SignedIdentity, normalize_email, normalize_phone};
+use rapport_agent::identity::{IdentityClaim, SimulatedCustomer, simulated_claim};
 use rapport_agent::{Inbound, ReplyOptions};
 use rapport_core::domain::Channel;
 use rapport_core::ids::WorkspaceId;
@@ -39,13 +39,7 @@ pub struct AskArgs {
 }
 
 /// Who a customer is, as a scenario or the command line describes them.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct IdentityArgs {
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub instagram_id: Option<String>,
-    pub name: Option<String>,
-}
+pub type IdentityArgs = SimulatedCustomer;
 
 pub fn parse_channel(text: &str) -> anyhow::Result<Channel> {
     match text.trim().to_lowercase().as_str() {
@@ -56,9 +50,9 @@ pub fn parse_channel(text: &str) -> anyhow::Result<Channel> {
     }
 }
 
-/// The identity claim a channel would make for this customer. WhatsApp proves the phone, the
-/// e-mail channel the sender's address, a signed web identity what it signs; an unsigned web
-/// visitor is known only by its visitor id (stable for the same flags).
+/// The identity claim a channel would make for this customer (see
+/// [`rapport_agent::identity::simulated_claim`]); web identities are signed with the local key
+/// when no identity secret is configured.
 pub fn claim_for(
     channel: Channel,
     id: &IdentityArgs,
@@ -66,63 +60,13 @@ pub fn claim_for(
     secret: Option<&str>,
     region: &str,
 ) -> anyhow::Result<IdentityClaim> {
-    let mut claim = IdentityClaim {
-        channel: Some(channel),
-        name: id.name.clone(),
-        ..IdentityClaim::default()
-    };
-    match channel {
-        Channel::Whatsapp => {
-            let phone = id.phone.as_deref().context("WhatsApp needs --phone")?;
-            let e164 = normalize_phone(phone, region)
-                .with_context(|| format!("{phone:?} is not a valid phone number"))?;
-            claim.external_id = e164.trim_start_matches('+').to_owned();
-            claim.verified_phone = Some(e164);
-        }
-        Channel::Email => {
-            let email = id.email.as_deref().context("email needs --email")?;
-            let email = normalize_email(email)
-                .with_context(|| format!("{email:?} is not an e-mail address"))?;
-            claim.external_id = email.clone();
-            claim.verified_email = Some(email);
-        }
-        Channel::Instagram => {
-            claim.external_id = id
-                .instagram_id
-                .clone()
-                .context("Instagram needs --instagram-id")?;
-        }
-        Channel::Web | Channel::Api => {
-            let key = [&id.email, &id.phone, &id.instagram_id, &id.name]
-                .into_iter()
-                .flatten()
-                .map(|s| s.trim().to_lowercase())
-                .collect::<Vec<_>>()
-                .join("|");
-            if signed {
-                let secret = secret.unwrap_or(LOCAL_IDENTITY_SECRET);
-                let user = key.clone();
-                let identity = SignedIdentity::sign(
-                    secret,
-                    Some(&user),
-                    id.email.as_deref(),
-                    id.phone.as_deref(),
-                );
-                identity.verify(secret)?;
-                claim.external_id = format!("user:{user}");
-                claim.verified_email = identity.email;
-                claim.verified_phone = identity.phone;
-            } else {
-                claim.external_id = format!("visitor:{key}");
-                claim.email_hint = id.email.clone();
-                claim.phone_hint = id.phone.clone();
-            }
-            if key.is_empty() {
-                bail!("give the customer an identity: --phone, --email or --name");
-            }
-        }
-    }
-    Ok(claim)
+    Ok(simulated_claim(
+        channel,
+        id,
+        signed,
+        secret.unwrap_or(LOCAL_IDENTITY_SECRET),
+        region,
+    )?)
 }
 
 pub async fn run(args: AskArgs, config: Config) -> anyhow::Result<()> {

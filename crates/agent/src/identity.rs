@@ -384,3 +384,90 @@ mod tests {
         assert!(unsigned.verify("s3cret").is_err());
     }
 }
+
+/// A customer as a test describes them: the playground, `rapport ask` and the scenario
+/// evaluations play customers on any channel with these.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+pub struct SimulatedCustomer {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub instagram_id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The identity claim a channel would make for a simulated customer. WhatsApp proves the phone,
+/// the e-mail channel the sender's address, a signed web identity what it signs (signed here
+/// with `secret`, as the business's site would); an unsigned web visitor is known only by a
+/// visitor id made of what describes them, stable across calls.
+pub fn simulated_claim(
+    channel: Channel,
+    id: &SimulatedCustomer,
+    signed: bool,
+    secret: &str,
+    region: &str,
+) -> Result<IdentityClaim> {
+    let invalid = |m: String| Error::Invalid(m);
+    let mut claim = IdentityClaim {
+        channel: Some(channel),
+        name: id.name.clone(),
+        ..IdentityClaim::default()
+    };
+    match channel {
+        Channel::Whatsapp => {
+            let phone = id
+                .phone
+                .as_deref()
+                .ok_or_else(|| invalid("a WhatsApp customer needs a phone number".into()))?;
+            let e164 = normalize_phone(phone, region)
+                .ok_or_else(|| invalid(format!("{phone:?} is not a valid phone number")))?;
+            claim.external_id = e164.trim_start_matches('+').to_owned();
+            claim.verified_phone = Some(e164);
+        }
+        Channel::Email => {
+            let email = id
+                .email
+                .as_deref()
+                .ok_or_else(|| invalid("an e-mail customer needs an address".into()))?;
+            let email = normalize_email(email)
+                .ok_or_else(|| invalid(format!("{email:?} is not an e-mail address")))?;
+            claim.external_id = email.clone();
+            claim.verified_email = Some(email);
+        }
+        Channel::Instagram => {
+            claim.external_id = id
+                .instagram_id
+                .clone()
+                .ok_or_else(|| invalid("an Instagram customer needs an Instagram id".into()))?;
+        }
+        Channel::Web | Channel::Api => {
+            let key = [&id.email, &id.phone, &id.instagram_id, &id.name]
+                .into_iter()
+                .flatten()
+                .map(|s| s.trim().to_lowercase())
+                .collect::<Vec<_>>()
+                .join("|");
+            if key.is_empty() {
+                return Err(invalid(
+                    "give the customer an identity: a phone, an e-mail or a name".into(),
+                ));
+            }
+            if signed {
+                let identity = SignedIdentity::sign(
+                    secret,
+                    Some(&key),
+                    id.email.as_deref(),
+                    id.phone.as_deref(),
+                );
+                identity.verify(secret)?;
+                claim.external_id = format!("user:{key}");
+                claim.verified_email = identity.email;
+                claim.verified_phone = identity.phone;
+            } else {
+                claim.external_id = format!("visitor:{key}");
+                claim.email_hint = id.email.clone();
+                claim.phone_hint = id.phone.clone();
+            }
+        }
+    }
+    Ok(claim)
+}

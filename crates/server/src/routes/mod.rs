@@ -7,6 +7,7 @@ pub mod email;
 pub mod health;
 pub mod knowledge;
 pub mod openapi;
+pub mod playground;
 pub mod webhooks;
 pub mod widget;
 
@@ -21,6 +22,7 @@ pub fn api_v1() -> Router<App> {
         .merge(customers::router())
         .merge(api_channel::router())
         .merge(auth::router())
+        .merge(playground::router())
 }
 
 /// The upload routes under `/api/v1`, to be given the upload body limit.

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{api_channel, auth, customers, health, knowledge, widget};
+use crate::routes::{api_channel, auth, customers, health, knowledge, playground, widget};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use crate::routes::{api_channel, auth, customers, health, knowledge, widget};
         customers::post_agent_message, customers::retry_delivery, customers::get_media, api_channel::post_api_message,
         auth::login, auth::logout, auth::me, auth::change_password, auth::list_users, auth::create_user,
         auth::update_user, auth::list_tokens, auth::create_token, auth::revoke_token,
+        playground::ask, playground::batch,
         widget::start_session, widget::send_message, widget::list_messages, widget::events),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
@@ -32,7 +33,8 @@ use crate::routes::{api_channel, auth, customers, health, knowledge, widget};
         customers::PostMessage, customers::Sender, customers::Accepted, customers::MergeBody,
         customers::FactBody, customers::ResolveBody, customers::AgentMessage, customers::AgentMessageSent,
         api_channel::ApiChannelMessage, auth::Login, auth::Me, auth::PasswordChange, auth::NewUser,
-        auth::UserChange, auth::NewToken,
+        auth::UserChange, auth::NewToken, playground::PlaygroundMessage, playground::PlaygroundReply,
+        playground::Batch, playground::BatchRow,
         widget::StartSession, widget::SessionView, widget::SendMessage, widget::MessageAccepted,
         widget::History, crate::widget::Appearance)),
     tags((name = "operations", description = "Health, readiness, metrics"),
@@ -41,6 +43,7 @@ use crate::routes::{api_channel, auth, customers, health, knowledge, widget};
          (name = "contacts", description = "One customer across channels: profile, timeline, memory, merge"),
          (name = "channels", description = "Inbound endpoints of custom integrations"),
          (name = "widget", description = "The web chat widget's public API: a visitor token, not a user's session; CORS for the allowed origins"),
+         (name = "playground", description = "Test the bot as a simulated customer, one message or a batch"),
          (name = "auth", description = "Signing in, users and API tokens. Every other `/api/v1` route (but the widget's) needs a session cookie (with `X-CSRF-Token` on changes) or `Authorization: Bearer <API token>`"))
 )]
 pub struct ApiDoc;
