@@ -216,6 +216,19 @@ async fn whatsapp_reply_is_sent_as_text_quoting_the_customer_message_and_statuse
         assert_eq!(resp.status(), 200);
     }
     message_where(&app, conversation, bot_with_status("read")).await;
+
+    // Operators see the same story in Prometheus.
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    for line in [
+        r#"rapport_replies_total{channel="whatsapp",decision="answered"} 1"#,
+        r#"rapport_messages{channel="whatsapp",direction="inbound"} 1"#,
+        r#"rapport_messages{channel="whatsapp",direction="outbound"} 1"#,
+        r#"rapport_outbox_deliveries_total{channel="whatsapp",outcome="sent"} 1"#,
+        r#"rapport_outbox{state="sent"} 1"#,
+        r#"rapport_reply_step_seconds_count{step="retrieve"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
     app.stop().await;
 }
 

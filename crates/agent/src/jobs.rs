@@ -15,13 +15,13 @@ use rapport_store::jobs::ClaimedJob;
 use rapport_store::runner::{HandlerError, JobHandler};
 use serde::Deserialize;
 
-use crate::agent::{Agent, ReplyOptions};
+use crate::agent::{Agent, ReplyOptions, ReplyOutcome};
 use crate::model::DeltaSink;
 
 /// Answers queued customer messages; see [`ReplyJob::observed_by`].
 pub struct ReplyJob {
     agent: Agent,
-    observer: Option<Arc<dyn ReplyObserver>>,
+    observers: Vec<Arc<dyn ReplyObserver>>,
 }
 pub struct MemoryJob(pub Agent);
 
@@ -37,15 +37,15 @@ pub struct ReplyTo {
 }
 
 /// What a reply job is doing, as it happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum ReplyProgress<'a> {
     Started,
     /// Answer text as the model writes it (models that stream only). The stored reply may
     /// still differ: a guard can turn the answer into a hand-over.
     Delta(&'a str),
     /// Done, whatever the outcome (answered, handed over, skipped, failed); a reply is stored
-    /// by now if there is one.
-    Finished,
+    /// by now if there is one. The outcome, when the pipeline ran to the end.
+    Finished(Option<&'a ReplyOutcome>),
 }
 
 /// Told what reply jobs do. Called on the job's task: must not block.
@@ -57,13 +57,20 @@ impl ReplyJob {
     pub fn new(agent: Agent) -> Self {
         ReplyJob {
             agent,
-            observer: None,
+            observers: Vec::new(),
         }
     }
 
+    /// Adds a watcher (the web chat's live stream, metrics); each is told everything.
     pub fn observed_by(mut self, observer: Arc<dyn ReplyObserver>) -> Self {
-        self.observer = Some(observer);
+        self.observers.push(observer);
         self
+    }
+
+    fn tell(&self, reply: &ReplyTo, progress: ReplyProgress<'_>) {
+        for o in &self.observers {
+            o.progress(reply, progress);
+        }
     }
 }
 
@@ -89,7 +96,7 @@ impl JobHandler for ReplyJob {
             ConversationId(p.conversation_id),
             MessageId(p.message_id),
         );
-        let Some(observer) = &self.observer else {
+        if self.observers.is_empty() {
             self.agent
                 .reply(
                     ws,
@@ -102,7 +109,7 @@ impl JobHandler for ReplyJob {
                 )
                 .await?;
             return Ok(());
-        };
+        }
         // The observer needs the sender and channel; the pipeline reads the message again, but
         // a primary-key read is nothing next to retrieval and generation.
         let row = self.agent.store().message(ws, message).await?;
@@ -113,8 +120,8 @@ impl JobHandler for ReplyJob {
             contact: ContactId(row.contact_id),
             channel: row.channel.parse().map_err(rapport_store::Error::from)?,
         };
-        observer.progress(&reply_to, ReplyProgress::Started);
-        let mut forward = |text: &str| observer.progress(&reply_to, ReplyProgress::Delta(text));
+        self.tell(&reply_to, ReplyProgress::Started);
+        let mut forward = |text: &str| self.tell(&reply_to, ReplyProgress::Delta(text));
         let sink: DeltaSink<'_> = &mut forward;
         let result = self
             .agent
@@ -128,7 +135,7 @@ impl JobHandler for ReplyJob {
                 },
             )
             .await;
-        observer.progress(&reply_to, ReplyProgress::Finished);
+        self.tell(&reply_to, ReplyProgress::Finished(result.as_ref().ok()));
         result?;
         Ok(())
     }

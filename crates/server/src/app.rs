@@ -150,7 +150,9 @@ impl App {
             .handle(SYNC_JOB, SyncSourceJob(self.knowledge.clone()))
             .handle(
                 REPLY_JOB,
-                ReplyJob::new(self.agent.clone()).observed_by(self.widget.reply_observer()),
+                ReplyJob::new(self.agent.clone())
+                    .observed_by(self.widget.reply_observer())
+                    .observed_by(Arc::new(crate::metrics::ReplyMetrics(self.metrics.clone()))),
             )
             .handle(MEMORY_JOB, MemoryJob(self.agent.clone()))
     }

@@ -12,6 +12,11 @@ pub struct Metrics {
     pub jobs: IntGaugeVec,
     pub outbox: IntGaugeVec,
     pub deliveries: IntCounterVec,
+    pub messages: IntGaugeVec,
+    pub escalations: IntGaugeVec,
+    pub replies: IntCounterVec,
+    pub reply_seconds: HistogramVec,
+    pub model_tokens: IntCounterVec,
 }
 
 impl Metrics {
@@ -49,6 +54,46 @@ impl Metrics {
             &["channel", "outcome"],
         )
         .expect("static metric definition is valid");
+        let messages = IntGaugeVec::new(
+            Opts::new(
+                "messages",
+                "Messages stored, by channel and direction (inbound from customers, outbound from the bot and agents)",
+            ),
+            &["channel", "direction"],
+        )
+        .expect("static metric definition is valid");
+        let escalations = IntGaugeVec::new(
+            Opts::new("escalations", "Escalations by status"),
+            &["status"],
+        )
+        .expect("static metric definition is valid");
+        let replies = IntCounterVec::new(
+            Opts::new(
+                "replies_total",
+                "Bot replies by channel and decision (answered, acknowledged, unknown, escalated, silent)",
+            ),
+            &["channel", "decision"],
+        )
+        .expect("static metric definition is valid");
+        let reply_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "reply_step_seconds",
+                "Time spent per step of a bot reply: retrieval, model generation, the whole reply",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["step"],
+        )
+        .expect("static metric definition is valid");
+        let model_tokens = IntCounterVec::new(
+            Opts::new(
+                "model_tokens_total",
+                "Language model tokens spent, prompt and completion",
+            ),
+            &["kind"],
+        )
+        .expect("static metric definition is valid");
         let build = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running binary"),
             &["version"],
@@ -61,6 +106,11 @@ impl Metrics {
             Box::new(jobs.clone()),
             Box::new(outbox.clone()),
             Box::new(deliveries.clone()),
+            Box::new(messages.clone()),
+            Box::new(escalations.clone()),
+            Box::new(replies.clone()),
+            Box::new(reply_seconds.clone()),
+            Box::new(model_tokens.clone()),
             Box::new(build),
         ] {
             registry
@@ -74,6 +124,51 @@ impl Metrics {
             jobs,
             outbox,
             deliveries,
+            messages,
+            escalations,
+            replies,
+            reply_seconds,
+            model_tokens,
+        }
+    }
+
+    /// What one bot reply did (from the reply job, in this process).
+    pub fn observe_reply(&self, channel: &str, outcome: &rapport_agent::ReplyOutcome) {
+        let decision = serde_json::to_value(outcome.decision)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into());
+        self.replies.with_label_values(&[channel, &decision]).inc();
+        let timings = &outcome.trace["timings_ms"];
+        for (step, key) in [
+            ("retrieve", "retrieve"),
+            ("generate", "generate"),
+            ("total", "total"),
+        ] {
+            if let Some(ms) = timings[key].as_f64() {
+                self.reply_seconds
+                    .with_label_values(&[step])
+                    .observe(ms / 1000.0);
+            }
+        }
+        for kind in ["prompt", "completion"] {
+            if let Some(n) = outcome.trace["tokens"][kind].as_u64().filter(|n| *n > 0) {
+                self.model_tokens.with_label_values(&[kind]).inc_by(n);
+            }
+        }
+    }
+
+    pub fn set_message_counts(&self, counts: &[(String, String, i64)]) {
+        for (channel, direction, n) in counts {
+            self.messages
+                .with_label_values(&[channel, direction])
+                .set(*n);
+        }
+    }
+
+    pub fn set_escalation_counts(&self, counts: &[(String, i64)]) {
+        for (status, n) in counts {
+            self.escalations.with_label_values(&[status]).set(*n);
         }
     }
 
@@ -137,5 +232,16 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Feeds reply outcomes to the metrics.
+pub struct ReplyMetrics(pub std::sync::Arc<Metrics>);
+
+impl rapport_agent::ReplyObserver for ReplyMetrics {
+    fn progress(&self, reply: &rapport_agent::ReplyTo, progress: rapport_agent::ReplyProgress<'_>) {
+        if let rapport_agent::ReplyProgress::Finished(Some(outcome)) = progress {
+            self.0.observe_reply(reply.channel.as_str(), outcome);
+        }
     }
 }

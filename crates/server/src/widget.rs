@@ -472,7 +472,7 @@ impl ReplyObserver for LiveReplies {
         match progress {
             ReplyProgress::Started => self.0.reply_started(ws, contact, id),
             ReplyProgress::Delta(text) => self.0.reply_delta(ws, contact, id, text),
-            ReplyProgress::Finished => self.0.reply_finished(ws, contact, id),
+            ReplyProgress::Finished(_) => self.0.reply_finished(ws, contact, id),
         }
     }
 }

@@ -351,6 +351,24 @@ impl Store {
         Ok(counts)
     }
 
+    /// Messages by channel and direction, for `/metrics` (every workspace).
+    pub async fn message_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let sql = "SELECT channel, direction, COUNT(*) FROM messages WHERE internal_note = $1 \
+                   GROUP BY channel, direction";
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(false)
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// Escalations by status, for `/metrics` (every workspace).
+    pub async fn escalation_counts(&self) -> Result<Vec<(String, i64)>> {
+        let sql = "SELECT status, COUNT(*) FROM escalations GROUP BY status";
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .fetch_all(p)
+            .await?))
+    }
+
     /// Waits until this process writes an outbox row, or `max_wait`.
     pub async fn wait_for_outbox(&self, max_wait: Duration) {
         let _ = tokio::time::timeout(max_wait, self.outbox_notify.notified()).await;

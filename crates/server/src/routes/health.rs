@@ -94,6 +94,14 @@ pub async fn metrics(State(app): State<App>) -> Response {
         Ok(counts) => app.metrics.set_job_counts(counts),
         Err(e) => tracing::warn!(error = %e, "could not count jobs for /metrics"),
     }
+    match app.store.message_counts().await {
+        Ok(counts) => app.metrics.set_message_counts(&counts),
+        Err(e) => tracing::warn!(error = %e, "could not count messages for /metrics"),
+    }
+    match app.store.escalation_counts().await {
+        Ok(counts) => app.metrics.set_escalation_counts(&counts),
+        Err(e) => tracing::warn!(error = %e, "could not count escalations for /metrics"),
+    }
     match app.store.outbox_counts().await {
         Ok(counts) => app.metrics.set_outbox_counts(counts),
         Err(e) => tracing::warn!(error = %e, "could not count the outbox for /metrics"),
