@@ -217,32 +217,6 @@ async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.expect("a JSON body")
 }
 
-async fn with_knowledge(app: &TestApp) {
-    let resp = app
-        .client
-        .post(app.url("/api/v1/knowledge/sources"))
-        .json(&json!({"kind": "snippets", "name": "FAQ", "snippets": [
-            {"question": "How do I reset my password?",
-             "answer": "Use the Forgot password link on the sign-in page; the reset email arrives within 5 minutes."},
-            {"question": "What are your opening hours?",
-             "answer": "Our team is available Monday to Friday, 9:00 to 18:00 CET."}
-        ]}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), 201);
-    let id = body(resp).await["id"].as_i64().expect("id");
-    for _ in 0..600 {
-        let source = body(app.get(&format!("/api/v1/knowledge/sources/{id}")).await).await;
-        if source["status"] == "ready" {
-            return;
-        }
-        assert_ne!(source["status"], "failed", "{source}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the knowledge did not sync");
-}
-
 fn fixture(name: &str, our_id: Option<&str>) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/email")
@@ -381,7 +355,7 @@ async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_
     let Some(app) = app_on(backend, &smtp, true).await else {
         return;
     };
-    with_knowledge(&app).await;
+    app.with_faq_snippets().await;
 
     let resp = post_mail(&app, &fixture("first.eml", None), &signed_now(SIGNING_KEY)).await;
     assert_eq!(
@@ -556,7 +530,7 @@ async fn a_forged_missing_or_stale_signature_is_refused_and_nothing_is_stored() 
 async fn the_same_post_twice_is_one_message_and_one_reply() {
     let smtp = Smtp::start().await;
     let app = app(&smtp, true).await;
-    with_knowledge(&app).await;
+    app.with_faq_snippets().await;
     let raw = fixture("first.eml", None);
     let signed = signed_now(SIGNING_KEY);
     assert_eq!(post_mail(&app, &raw, &signed).await.status(), 200);
@@ -587,7 +561,7 @@ async fn the_same_post_twice_is_one_message_and_one_reply() {
 async fn a_deferred_mail_is_retried_and_delivered_once() {
     let smtp = Smtp::start().await;
     let app = app(&smtp, false).await;
-    with_knowledge(&app).await;
+    app.with_faq_snippets().await;
     smtp.answer_next_recipient("451 4.7.1 <ana.silva@example.com>: Recipient address rejected: Greylisted, try again in a moment");
     assert_eq!(
         post_mail(&app, &fixture("first.eml", None), &signed_now(SIGNING_KEY))
@@ -617,7 +591,7 @@ async fn a_deferred_mail_is_retried_and_delivered_once() {
 async fn a_refused_mail_fails_with_the_servers_reason() {
     let smtp = Smtp::start().await;
     let app = app(&smtp, false).await;
-    with_knowledge(&app).await;
+    app.with_faq_snippets().await;
     smtp.answer_next_recipient(
         "550 5.1.1 <ana.silva@example.com>: Recipient address rejected: User unknown in virtual mailbox table",
     );
@@ -660,7 +634,7 @@ async fn a_refused_mail_fails_with_the_servers_reason() {
 async fn a_web_customer_signed_with_the_same_address_is_one_contact_with_one_timeline() {
     let smtp = Smtp::start().await;
     let app = app(&smtp, false).await;
-    with_knowledge(&app).await;
+    app.with_faq_snippets().await;
     let signed = SignedIdentity::sign(
         "site-secret",
         Some("u-ana"),
@@ -786,7 +760,7 @@ async fn a_mail_larger_than_the_api_body_limit_is_accepted_on_its_own_limit() {
 async fn a_reply_while_a_person_owns_the_customers_conversation_goes_to_that_person() {
     let smtp = Smtp::start().await;
     let app = app(&smtp, false).await;
-    with_knowledge(&app).await;
+    app.with_faq_snippets().await;
     let resp = post_mail(&app, &fixture("first.eml", None), &signed_now(SIGNING_KEY)).await;
     assert_eq!(resp.status(), 200);
     let first = stored(&app, FIRST_ID).await.expect("stored");

@@ -47,30 +47,6 @@ async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.expect("a JSON body")
 }
 
-/// The password question the snippet answers.
-async fn with_snippet(app: &TestApp) {
-    let resp = app
-        .client
-        .post(app.url("/api/v1/knowledge/sources"))
-        .json(&json!({"kind": "snippets", "name": "FAQ", "snippets": [
-            {"question": "How do I reset my password?",
-             "answer": "Use the Forgot password link on the sign-in page; the reset email arrives within 5 minutes."}
-        ]}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), 201);
-    let id = body(resp).await["id"].as_i64().expect("id");
-    for _ in 0..300 {
-        let s = body(app.get(&format!("/api/v1/knowledge/sources/{id}")).await).await;
-        if s["status"] == "ready" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("snippets did not sync");
-}
-
 /// A customer's text message as WhatsApp Cloud API posts it.
 fn whatsapp_text(wamid: &str, text: &str, timestamp: i64) -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -167,7 +143,7 @@ fn now() -> i64 {
 async fn whatsapp_reply_is_sent_as_text_quoting_the_customer_message_and_statuses_flow_back() {
     let graph = FakeHttp::start(graph_ok).await;
     let app = app_with(&graph, |_| {}).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     let resp = post_signed(
         &app,
@@ -243,7 +219,7 @@ async fn a_rate_limit_and_a_graph_500_are_retried_and_the_reply_is_delivered_onc
         ),
     ]);
     let app = app_with(&graph, |_| {}).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     post_signed(
         &app,
@@ -268,7 +244,7 @@ async fn a_rate_limit_and_a_graph_500_are_retried_and_the_reply_is_delivered_onc
 async fn outside_the_24_hour_window_the_reply_is_marked_undeliverable_without_a_template() {
     let graph = FakeHttp::start(graph_ok).await;
     let app = app_with(&graph, |_| {}).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     let two_days_ago = now() - 2 * 24 * 3600;
     post_signed(
@@ -297,7 +273,7 @@ async fn outside_the_window_the_configured_template_carries_the_reply() {
         c.whatsapp.template_language = "en".into();
     })
     .await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     post_signed(
         &app,
@@ -344,7 +320,7 @@ async fn meta_refusing_a_closed_window_falls_back_to_the_template() {
         c.whatsapp.template = Some("support_follow_up".into())
     })
     .await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     post_signed(
         &app,
@@ -373,7 +349,7 @@ async fn a_permanent_graph_error_fails_the_message_with_metas_reason_for_agents(
     })
     .await;
     let app = app_with(&graph, |_| {}).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     post_signed(
         &app,
@@ -404,7 +380,7 @@ async fn a_permanent_graph_error_fails_the_message_with_metas_reason_for_agents(
 async fn a_provider_that_keeps_failing_is_given_up_after_the_last_attempt() {
     let graph = FakeHttp::start(|_, _| Reply::json(503, json!({}))).await;
     let app = app_with(&graph, |c| c.outbox.max_attempts = 3).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     post_signed(
         &app,
@@ -429,7 +405,7 @@ async fn a_provider_that_keeps_failing_is_given_up_after_the_last_attempt() {
 async fn duplicate_webhook_deliveries_make_one_message_and_one_reply() {
     let graph = FakeHttp::start(graph_ok).await;
     let app = app_with(&graph, |_| {}).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     let body = whatsapp_text("wamid.DUP", "how do I reset my password?", now());
     let (a, b) = tokio::join!(
@@ -472,7 +448,7 @@ async fn a_sender_that_dies_between_claiming_and_sending_loses_nothing() {
     // No background senders: this test plays the sender that crashes, then the one that
     // takes over.
     let app = app_with(&graph, |c| c.outbox.senders = 0).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     post_signed(
         &app,
@@ -599,7 +575,7 @@ fn instagram_dm(mid: &str, sender: &str, text: &str) -> Vec<u8> {
 async fn instagram_message_is_answered_through_the_send_api_and_echoes_are_ignored() {
     let graph = FakeHttp::start(graph_ok).await;
     let app = app_with(&graph, |_| {}).await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     let unsigned = app
         .client
@@ -727,7 +703,7 @@ async fn api_channel_needs_its_token_and_an_idempotency_key_and_replies_reach_th
         c.api_channel.callback_url = Some(url);
     })
     .await;
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
 
     let message = json!({"sender": {"external_id": "tg-42", "name": "Lee"}, "text": "how do I reset my password?"});
     let post = |token: Option<&'static str>, key: Option<&'static str>| {

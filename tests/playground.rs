@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::{Backend, TestApp};
 use serde_json::{Value, json};
@@ -13,35 +12,11 @@ async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.expect("a JSON body")
 }
 
-async fn with_snippet(app: &TestApp) {
-    let resp = app
-        .client
-        .post(app.url("/api/v1/knowledge/sources"))
-        .json(&json!({"kind": "snippets", "name": "FAQ", "snippets": [
-            {"question": "How do I reset my password?",
-             "answer": "Use the Forgot password link on the sign-in page; the reset email arrives within 5 minutes."}
-        ]}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), 201);
-    let id = body(resp).await["id"].as_i64().expect("id");
-    for _ in 0..300 {
-        if body(app.get(&format!("/api/v1/knowledge/sources/{id}")).await).await["status"]
-            == "ready"
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("snippets did not sync");
-}
-
 #[tokio::test]
 async fn a_playground_reply_comes_back_at_once_with_its_trace_and_the_same_customer_spans_channels()
 {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
     let ask = |value: Value| {
         app.client
             .post(app.url("/api/v1/playground/messages"))
@@ -114,7 +89,7 @@ async fn a_playground_reply_comes_back_at_once_with_its_trace_and_the_same_custo
 #[tokio::test]
 async fn a_batch_of_questions_is_answered_as_a_table_and_exports_as_csv() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    with_snippet(&app).await;
+    app.with_faq_snippets().await;
     let questions = json!({"questions": [
         "I forgot my password, how do I reset it?",
         "Can I pay with Bitcoin on Mars?",

@@ -40,33 +40,6 @@ async fn spawn(backend: Backend, customise: impl FnOnce(&mut Config)) -> Option<
     TestApp::spawn_with(backend, customise).await
 }
 
-/// Two snippets, indexed.
-async fn with_snippets(app: &TestApp) {
-    let resp = app
-        .client
-        .post(app.url("/api/v1/knowledge/sources"))
-        .json(&json!({"kind": "snippets", "name": "FAQ", "snippets": [
-            {"question": "How do I reset my password?",
-             "answer": "Use the Forgot password link on the sign-in page; the reset email arrives within 5 minutes."},
-            {"question": "What are your opening hours?",
-             "answer": "Our team is available Monday to Friday, 9:00 to 18:00 CET."}
-        ]}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), 201);
-    let id = body(resp).await["id"].as_i64().expect("id");
-    for _ in 0..600 {
-        let source = body(app.get(&format!("/api/v1/knowledge/sources/{id}")).await).await;
-        if source["status"] == "ready" {
-            return;
-        }
-        assert_ne!(source["status"], "failed", "{source}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("snippets did not sync");
-}
-
 async fn start(app: &TestApp, request: Value) -> reqwest::Response {
     visitor()
         .post(app.url("/api/v1/widget/sessions"))
@@ -239,7 +212,7 @@ async fn a_visitor_chats_and_sees_the_reply_live(backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else {
         return;
     };
-    with_snippets(&app).await;
+    app.with_faq_snippets().await;
     let resp = start(&app, json!({})).await;
     assert_eq!(resp.status(), 201);
     let session = body(resp).await;
@@ -321,7 +294,7 @@ async fn a_visitor_chats_and_sees_the_reply_live_on_postgres() {
 #[tokio::test]
 async fn widget_history_survives_a_page_reload() {
     let app = spawn(Backend::Sqlite, |_| {}).await.expect("app");
-    with_snippets(&app).await;
+    app.with_faq_snippets().await;
     let first = body(start(&app, json!({})).await).await;
     let token = first["token"].as_str().expect("token").to_owned();
     assert_eq!(
@@ -379,7 +352,7 @@ async fn widget_history_survives_a_page_reload() {
 #[tokio::test]
 async fn a_message_retried_with_the_same_client_id_is_stored_and_answered_once() {
     let app = spawn(Backend::Sqlite, |_| {}).await.expect("app");
-    with_snippets(&app).await;
+    app.with_faq_snippets().await;
     let token = token(&app).await;
     let first = body(say(&app, &token, "How do I reset my password?", "same").await).await;
     let retry = body(say(&app, &token, "How do I reset my password?", "same").await).await;
@@ -919,7 +892,7 @@ async fn the_widget_in_headless_chromium_answers_a_visitor() {
     })
     .await
     .expect("app");
-    with_snippets(&app).await;
+    app.with_faq_snippets().await;
     let page = shop_page(&app.address);
     let router = axum::Router::new().route(
         "/",

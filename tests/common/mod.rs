@@ -134,6 +134,40 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Adds the FAQ most tests ask about (resetting a password, opening hours) and waits until
+    /// it is indexed.
+    pub async fn with_faq_snippets(&self) {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/knowledge/sources"))
+            .json(&serde_json::json!({"kind": "snippets", "name": "FAQ", "snippets": [
+                {"question": "How do I reset my password?",
+                 "answer": "Use the Forgot password link on the sign-in page; the reset email arrives within 5 minutes."},
+                {"question": "What are your opening hours?",
+                 "answer": "Our team is available Monday to Friday, 9:00 to 18:00 CET."}
+            ]}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), 201);
+        let source: serde_json::Value = resp.json().await.expect("a JSON body");
+        let id = source["id"].as_i64().expect("id");
+        for _ in 0..600 {
+            let source: serde_json::Value = self
+                .get(&format!("/api/v1/knowledge/sources/{id}"))
+                .await
+                .json()
+                .await
+                .expect("a JSON body");
+            if source["status"] == "ready" {
+                return;
+            }
+            assert_ne!(source["status"], "failed", "{source}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the FAQ snippets did not sync");
+    }
+
     /// Stops the app gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {

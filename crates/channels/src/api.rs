@@ -130,12 +130,7 @@ impl ChannelSender for CallbackSender {
         if status.is_success() {
             return Ok(Sent::sent(Some(key)));
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::outbound::retry_after(&response);
         let text: String = response
             .text()
             .await

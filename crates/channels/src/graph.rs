@@ -226,12 +226,7 @@ impl GraphClient {
             .await
             .map_err(|e| GraphFailure::Network(request_error("Graph API", &e)))?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::outbound::retry_after(&response);
         let text = response
             .text()
             .await

@@ -13,6 +13,16 @@ pub fn request_error(what: &str, e: &reqwest::Error) -> SendError {
     }
 }
 
+/// A provider's `Retry-After` in seconds, when it sent one.
+pub fn retry_after(response: &reqwest::Response) -> Option<std::time::Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+}
+
 /// The sender of a channel whose client reads our replies from Rapport itself (the web widget's
 /// event stream, an integration that polls the API): nothing to send, the message is available
 /// as soon as it is stored.

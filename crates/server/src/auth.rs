@@ -52,7 +52,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+/// Compares secrets (tokens, CSRF tokens) without leaking where they differ.
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

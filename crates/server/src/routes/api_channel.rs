@@ -15,6 +15,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::App;
+use crate::auth::constant_time_eq;
 use crate::error::ApiError;
 use crate::routes::customers::{Accepted, MAX_TEXT_CHARS, Sender, claim_of};
 
@@ -73,16 +74,7 @@ pub async fn post_api_message(
         ..Inbound::default()
     };
     let r = app.agent.receive(WS, &inbound, true).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            contact_id: r.contact_id.0,
-            conversation_id: r.conversation_id.0,
-            message_id: r.message_id.0,
-            duplicate: r.duplicate,
-            human_owned: r.human_owned,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(Accepted::from(r))))
 }
 
 /// The channel is off until a token is configured; a wrong token is a 401.
@@ -97,14 +89,7 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let expected = expected.expose();
-    let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
+    if constant_time_eq(given, expected.expose()) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized(

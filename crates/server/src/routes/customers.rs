@@ -81,6 +81,18 @@ pub struct Accepted {
     pub human_owned: bool,
 }
 
+impl From<rapport_agent::Received> for Accepted {
+    fn from(r: rapport_agent::Received) -> Self {
+        Accepted {
+            contact_id: r.contact_id.0,
+            conversation_id: r.conversation_id.0,
+            message_id: r.message_id.0,
+            duplicate: r.duplicate,
+            human_owned: r.human_owned,
+        }
+    }
+}
+
 /// Limits of what a message may carry.
 pub(crate) const MAX_TEXT_CHARS: usize = 8_000;
 
@@ -147,16 +159,7 @@ pub async fn post_message(
         ..Inbound::default()
     };
     let r = app.agent.receive(caller.workspace, &inbound, true).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            contact_id: r.contact_id.0,
-            conversation_id: r.conversation_id.0,
-            message_id: r.message_id.0,
-            duplicate: r.duplicate,
-            human_owned: r.human_owned,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(Accepted::from(r))))
 }
 
 /// The customer: profile, identities on every channel, merge keys, memory and facts.

@@ -14,6 +14,7 @@ use rapport_core::ids::WorkspaceId;
 use serde::Deserialize;
 
 use crate::App;
+use crate::auth::constant_time_eq;
 use crate::config::Secret;
 use crate::error::{ApiError, error_response};
 
@@ -69,17 +70,19 @@ fn subscription_check(expected: Option<&Secret>, q: Verification) -> axum::respo
     }
 }
 
-/// The token is a secret: compare without leaking where it differs.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-fn secret_of(secret: Option<&Secret>) -> String {
-    secret.map(|s| s.expose().to_owned()).unwrap_or_default()
+/// Meta's `X-Hub-Signature-256` over the raw body, keyed with the app's secret (WhatsApp and
+/// Instagram alike); 401 when missing or wrong.
+fn verify_meta_signature(
+    secret: Option<&Secret>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let secret = secret.map(|s| s.expose()).unwrap_or_default();
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    whatsapp::verify_signature(secret, body, signature)
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))
 }
 
 /// Messages and delivery statuses. Signed by Meta with the app secret over the raw body.
@@ -88,12 +91,12 @@ pub async fn receive_whatsapp(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, axum::response::Response> {
-    let secret = secret_of(app.config.secrets.whatsapp_app_secret.as_ref());
-    let signature = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
-    whatsapp::verify_signature(&secret, &body, signature)
-        .map_err(|e| error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
+    verify_meta_signature(
+        app.config.secrets.whatsapp_app_secret.as_ref(),
+        &headers,
+        &body,
+    )
+    .map_err(axum::response::IntoResponse::into_response)?;
     let events = whatsapp::parse(&body)
         .map_err(|e| error_response(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     for event in events {
@@ -130,12 +133,12 @@ pub async fn receive_instagram(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, axum::response::Response> {
-    let secret = secret_of(app.config.secrets.instagram_app_secret.as_ref());
-    let signature = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
-    instagram::verify_signature(&secret, &body, signature)
-        .map_err(|e| error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
+    verify_meta_signature(
+        app.config.secrets.instagram_app_secret.as_ref(),
+        &headers,
+        &body,
+    )
+    .map_err(axum::response::IntoResponse::into_response)?;
     let events = instagram::parse(&body)
         .map_err(|e| error_response(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     for event in events {
