@@ -52,6 +52,16 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Issue an API token for a user, straight from the database (for a shell or a script on
+    /// the server; the token is printed once).
+    Token {
+        /// The user the token acts as.
+        #[arg(long)]
+        email: String,
+        /// What the token is for.
+        #[arg(long, default_value = "command line")]
+        name: String,
+    },
     /// Measure the speed of a component on this machine.
     Bench {
         #[command(subcommand)]
@@ -83,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest { command } => ingest::run(command, config).await,
         Command::Eval { command } => eval::run(command, config).await,
         Command::Ask(args) => ask::run(args, config).await,
+        Command::Token { email, name } => token(config, &email, &name).await,
     }
 }
 
@@ -127,6 +138,30 @@ async fn first_admin(app: &App) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn token(config: Config, email: &str, name: &str) -> anyhow::Result<()> {
+    let store = rapport_store::Store::connect(&config.store_options()).await?;
+    store.migrate().await?;
+    let users = store.credentials(email).await?;
+    let [found] = users.as_slice() else {
+        anyhow::bail!(
+            "{} active users have the e-mail {email:?}; expected one",
+            users.len()
+        );
+    };
+    let user = &found.user;
+    let auth =
+        rapport_auth::Authenticator::new(store.clone(), std::time::Duration::from_secs(3600));
+    let issued = auth
+        .issue_token(
+            rapport_core::ids::WorkspaceId(user.workspace_id),
+            user.id,
+            name,
+        )
+        .await?;
+    println!("{}", issued.token);
     Ok(())
 }
 

@@ -73,3 +73,38 @@ fn the_same_customer_is_recognised_across_channels_and_calls() {
     );
     assert_ne!(first["contact_id"], stranger["contact_id"]);
 }
+
+#[tokio::test]
+async fn an_operator_issues_an_api_token_from_the_shell() {
+    let app = common::TestApp::spawn(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    let output = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["token", "--email", common::ADMIN_EMAIL, "--name", "shell"])
+        .env("RAPPORT_DATA_DIR", &app.app.config.data_dir)
+        .env("RAPPORT_LOG", "error")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("rapport runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).expect("utf-8");
+    let me = reqwest::Client::new()
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(me.status(), 200);
+    let unknown = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["token", "--email", "nobody@rapport.test"])
+        .env("RAPPORT_DATA_DIR", &app.app.config.data_dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("rapport runs");
+    assert!(!unknown.status.success());
+    app.stop().await;
+}

@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{Backend, TestApp};
 use serde_json::{Value, json};
 
