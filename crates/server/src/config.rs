@@ -38,6 +38,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub email: EmailConfig,
     pub widget: WidgetConfig,
+    pub analytics: AnalyticsConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -312,6 +313,23 @@ impl Default for InstagramConfig {
     fn default() -> Self {
         Self {
             account_id: "me".into(),
+        }
+    }
+}
+
+/// How analytics count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// A customer who comes back (on any channel) within this many hours of a conversation
+    /// closing is a repeat contact, and that conversation was not resolved.
+    pub repeat_window_hours: i64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            repeat_window_hours: 72,
         }
     }
 }
@@ -663,6 +681,7 @@ impl Default for Config {
             instagram: InstagramConfig::default(),
             api_channel: ApiChannelConfig::default(),
             auth: AuthConfig::default(),
+            analytics: AnalyticsConfig::default(),
             email: EmailConfig::default(),
             widget: WidgetConfig::default(),
             llm: LlmConfig::default(),

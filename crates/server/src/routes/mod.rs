@@ -1,5 +1,6 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod analytics;
 pub mod api_channel;
 pub mod auth;
 pub mod customers;
@@ -23,6 +24,7 @@ pub fn api_v1() -> Router<App> {
         .merge(api_channel::router())
         .merge(auth::router())
         .merge(playground::router())
+        .merge(analytics::router())
 }
 
 /// The upload routes under `/api/v1`, to be given the upload body limit.

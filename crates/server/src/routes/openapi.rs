@@ -7,7 +7,9 @@ use utoipa::OpenApi;
 
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{api_channel, auth, customers, health, knowledge, playground, widget};
+use crate::routes::{
+    analytics, api_channel, auth, customers, health, knowledge, playground, widget,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +26,7 @@ use crate::routes::{api_channel, auth, customers, health, knowledge, playground,
         customers::post_agent_message, customers::retry_delivery, customers::get_media, api_channel::post_api_message,
         auth::login, auth::logout, auth::me, auth::change_password, auth::list_users, auth::create_user,
         auth::update_user, auth::list_tokens, auth::create_token, auth::revoke_token,
-        playground::ask, playground::batch,
+        playground::ask, playground::batch, analytics::get_report,
         widget::start_session, widget::send_message, widget::list_messages, widget::events),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
@@ -43,6 +45,7 @@ use crate::routes::{api_channel, auth, customers, health, knowledge, playground,
          (name = "contacts", description = "One customer across channels: profile, timeline, memory, merge"),
          (name = "channels", description = "Inbound endpoints of custom integrations"),
          (name = "widget", description = "The web chat widget's public API: a visitor token, not a user's session; CORS for the allowed origins"),
+         (name = "analytics", description = "Resolution, escalation, deflection, FCR, response and handle times, repeat contacts and CSAT, per channel and per journey"),
          (name = "playground", description = "Test the bot as a simulated customer, one message or a batch"),
          (name = "auth", description = "Signing in, users and API tokens. Every other `/api/v1` route (but the widget's) needs a session cookie (with `X-CSRF-Token` on changes) or `Authorization: Bearer <API token>`"))
 )]

@@ -1,0 +1,131 @@
+//! The rows analytics are computed from: the conversations opened in a period with their
+//! messages and escalations, the contacts' merges (one customer across channels), and the same
+//! customers' conversations opened soon after (did they come back?). Counting is the
+//! analytics crate's.
+
+use chrono::{DateTime, Utc};
+use rapport_core::ids::WorkspaceId;
+
+use crate::db::{Db, on_db};
+use crate::{Result, Store};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub contact_id: i64,
+    pub channel: String,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub csat: Option<i32>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub conversation_id: i64,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    pub internal_note: bool,
+    /// The bot's decision, from the message's trace.
+    pub decision: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EscalationRow {
+    pub conversation_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Everything one analytics report reads.
+#[derive(Debug, Clone, Default)]
+pub struct AnalyticsRows {
+    /// Opened in `[from, until)`.
+    pub conversations: Vec<ConversationRow>,
+    pub messages: Vec<MessageRow>,
+    pub escalations: Vec<EscalationRow>,
+    /// Opened in `[until, until + window)`: only who and when matter.
+    pub later: Vec<ConversationRow>,
+    /// `(contact, merged_into)` of every merged contact of the workspace.
+    pub merges: Vec<(i64, i64)>,
+}
+
+macro_rules! conversation_rows {
+    () => {
+        "SELECT id, contact_id, channel, created_at, resolved_at, last_message_at, csat \
+         FROM conversations WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 \
+         ORDER BY created_at, id"
+    };
+}
+
+impl Store {
+    pub async fn analytics_rows(
+        &self,
+        ws: WorkspaceId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<AnalyticsRows> {
+        let conversations: Vec<ConversationRow> =
+            on_db!(&self.db, |p| sqlx::query_as(conversation_rows!())
+                .bind(ws.0)
+                .bind(from)
+                .bind(until)
+                .fetch_all(p)
+                .await?);
+        let later: Vec<ConversationRow> =
+            on_db!(&self.db, |p| sqlx::query_as(conversation_rows!())
+                .bind(ws.0)
+                .bind(until)
+                .bind(until + window)
+                .fetch_all(p)
+                .await?);
+        // The decision sits in each bot message's trace; read just it, not the whole trace.
+        let messages_sql = match self.db {
+            Db::Postgres(_) => {
+                "SELECT m.conversation_id, m.author, m.created_at, m.internal_note, \
+                 m.metadata->'trace'->>'decision' AS decision FROM messages m \
+                 JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
+                 ORDER BY m.created_at, m.id"
+            }
+            Db::Sqlite(_) => {
+                "SELECT m.conversation_id, m.author, m.created_at, m.internal_note, \
+                 json_extract(m.metadata, '$.trace.decision') AS decision FROM messages m \
+                 JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
+                 ORDER BY m.created_at, m.id"
+            }
+        };
+        let messages: Vec<MessageRow> = on_db!(&self.db, |p| sqlx::query_as(messages_sql)
+            .bind(ws.0)
+            .bind(from)
+            .bind(until)
+            .fetch_all(p)
+            .await?);
+        let escalations_sql = "SELECT e.conversation_id, e.created_at, e.claimed_at, e.resolved_at \
+                               FROM escalations e JOIN conversations c ON c.id = e.conversation_id \
+                               WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
+                               ORDER BY e.created_at, e.id";
+        let escalations: Vec<EscalationRow> = on_db!(&self.db, |p| sqlx::query_as(escalations_sql)
+            .bind(ws.0)
+            .bind(from)
+            .bind(until)
+            .fetch_all(p)
+            .await?);
+        let merges_sql = "SELECT id, merged_into FROM contacts \
+                          WHERE workspace_id = $1 AND merged_into IS NOT NULL";
+        let merges: Vec<(i64, i64)> = on_db!(&self.db, |p| sqlx::query_as(merges_sql)
+            .bind(ws.0)
+            .fetch_all(p)
+            .await?);
+        Ok(AnalyticsRows {
+            conversations,
+            messages,
+            escalations,
+            later,
+            merges,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The analytics report over HTTP, on both backends, after real conversations: one the bot
+//! resolved, one a person handled. (Every definition is tested on hand-built histories in
+//! `crates/analytics`; this proves the store reads the same story, bot decisions included.)
+
+mod common;
+
+use common::{Backend, TestApp};
+use serde_json::{Value, json};
+
+async fn body(resp: reqwest::Response) -> Value {
+    resp.json().await.expect("a JSON body")
+}
+
+async fn post(app: &TestApp, path: &str, value: Value) -> Value {
+    let resp = app
+        .client
+        .post(app.url(path))
+        .json(&value)
+        .send()
+        .await
+        .expect("sent");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    if resp.status() == 204 {
+        return Value::Null;
+    }
+    body(resp).await
+}
+
+async fn a_resolved_and_a_handed_over_conversation_are_counted(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.with_faq_snippets().await;
+    let answered = post(
+        &app,
+        "/api/v1/playground/messages",
+        json!({"customer": {"name": "Ana"}, "text": "how do I reset my password?"}),
+    )
+    .await;
+    assert_eq!(answered["decision"], "answered");
+    post(
+        &app,
+        &format!(
+            "/api/v1/conversations/{}/resolve",
+            answered["conversation_id"]
+        ),
+        json!({"resolution": "ai"}),
+    )
+    .await;
+    let handed = post(
+        &app,
+        "/api/v1/playground/messages",
+        json!({"customer": {"name": "Bo"}, "text": "I want to talk to a human"}),
+    )
+    .await;
+    assert_eq!(handed["decision"], "escalated");
+    post(
+        &app,
+        &format!("/api/v1/escalations/{}/claim", handed["escalation_id"]),
+        json!({}),
+    )
+    .await;
+    post(
+        &app,
+        &format!(
+            "/api/v1/conversations/{}/messages",
+            handed["conversation_id"]
+        ),
+        json!({"text": "Hi Bo, Sam here."}),
+    )
+    .await;
+    post(
+        &app,
+        &format!(
+            "/api/v1/conversations/{}/resolve",
+            handed["conversation_id"]
+        ),
+        json!({}),
+    )
+    .await;
+
+    let report = body(app.get("/api/v1/analytics/report").await).await;
+    let o = &report["report"]["overall"];
+    assert_eq!(o["conversations"], 2, "{report}");
+    assert_eq!(o["bot_involved"], 2);
+    assert_eq!(o["escalated"], 1);
+    assert_eq!(o["human_involved"], 1);
+    assert_eq!(o["closed"], 2);
+    assert_eq!(
+        o["ai_resolved"], 1,
+        "the bot's answer is read from its trace"
+    );
+    assert_eq!(o["ai_resolution_rate"], 0.5);
+    assert_eq!(o["deflection_rate"], 0.5);
+    assert_eq!(o["first_contact_resolution_rate"], 1.0);
+    assert_eq!(o["human_first_response"]["count"], 1);
+    assert_eq!(o["handle_time"]["count"], 1);
+    assert_eq!(report["report"]["by_channel"]["web"]["conversations"], 2);
+    assert_eq!(report["report"]["journeys"]["journeys"], 2);
+    assert_eq!(report["report"]["journeys"]["paths"]["web"], 2);
+    assert_eq!(report["report"]["by_day"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["window_hours"], 72);
+
+    let whatsapp_only = body(app.get("/api/v1/analytics/report?channel=whatsapp").await).await;
+    assert_eq!(whatsapp_only["report"]["overall"]["conversations"], 0);
+    let csv = app
+        .get("/api/v1/analytics/report?format=csv")
+        .await
+        .text()
+        .await
+        .expect("text");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("date,conversations,escalated,ai_resolved")
+    );
+    assert!(lines.next().is_some_and(|l| l.ends_with(",2,1,1")), "{csv}");
+    let backwards = app
+        .get("/api/v1/analytics/report?from=2026-02-01&to=2026-01-01")
+        .await;
+    assert_eq!(backwards.status(), 400);
+    let anonymous = reqwest::Client::new()
+        .get(app.url("/api/v1/analytics/report"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(anonymous.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_resolved_and_a_handed_over_conversation_are_counted_on_sqlite() {
+    a_resolved_and_a_handed_over_conversation_are_counted(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_resolved_and_a_handed_over_conversation_are_counted_on_postgres() {
+    a_resolved_and_a_handed_over_conversation_are_counted(Backend::Postgres).await;
+}
