@@ -53,6 +53,8 @@ pub struct AgentSettings {
     pub memory_quiet: chrono::Duration,
     /// Region for reading phone numbers written without a country code (ISO 3166 alpha-2).
     pub default_region: String,
+    /// Where rating links point (`{base}/csat/{token}`); `None` asks for no ratings.
+    pub csat_link_base: Option<String>,
 }
 
 impl Default for AgentSettings {
@@ -68,6 +70,7 @@ impl Default for AgentSettings {
             conversation_idle: chrono::Duration::hours(24),
             memory_quiet: chrono::Duration::minutes(15),
             default_region: "US".into(),
+            csat_link_base: None,
         }
     }
 }
@@ -247,6 +250,35 @@ impl Agent {
             .store
             .active_conversation(ws, &cluster, channel, since)
             .await?;
+        // "5" after we asked for a rating is the rating: kept on the closed conversation, no
+        // reply, no new conversation.
+        if active.is_none()
+            && let Some((rated, score)) = self
+                .rated_conversation(ws, &cluster, channel, &inbound.text)
+                .await?
+        {
+            let message = NewMessage {
+                conversation_id: rated,
+                contact_id: resolved.identity_contact,
+                direction: Direction::Inbound,
+                author: Author::Customer,
+                channel,
+                provider_message_id: inbound.provider_message_id.clone(),
+                kind: "csat".into(),
+                text: inbound.text.clone(),
+                attachments: json!([]),
+                sent_at: inbound.sent_at,
+            };
+            let inserted = self.store.receive_message(ws, &message, None).await?;
+            self.store.record_csat(ws, rated, score).await?;
+            return Ok(Received {
+                contact_id: resolved.contact,
+                conversation_id: rated,
+                message_id: inserted.id(),
+                duplicate: matches!(inserted, Inserted::Duplicate(_)),
+                human_owned: false,
+            });
+        }
         let owned_by_a_human = |c: &rapport_store::messages::Conversation| {
             matches!(
                 c.status(),
@@ -870,6 +902,9 @@ impl Agent {
             .resolve_conversation(ws, conversation, resolution)
             .await?;
         self.store.resolve_escalations(ws, conversation).await?;
+        if c.resolved_at.is_none() {
+            self.request_rating(ws, conversation).await?;
+        }
         self.schedule_memory_update(ws, ContactId(c.contact_id), chrono::Duration::zero())
             .await
     }

@@ -52,7 +52,7 @@ impl Agent {
             .await?)
     }
 
-    async fn reply_channel(
+    pub(crate) async fn reply_channel(
         &self,
         ws: WorkspaceId,
         conversation: ConversationId,

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod context;
+pub mod csat;
 pub mod customer;
 mod error;
 pub mod facts;

@@ -324,12 +324,19 @@ pub struct AnalyticsConfig {
     /// A customer who comes back (on any channel) within this many hours of a conversation
     /// closing is a repeat contact, and that conversation was not resolved.
     pub repeat_window_hours: i64,
+    /// Ask customers to rate a conversation when it is resolved (`RAPPORT_CSAT`).
+    pub csat: bool,
+    /// The address customers reach Rapport at, for rating links (`RAPPORT_PUBLIC_URL`,
+    /// e.g. `https://support.example.com`); default `http://<bind>:<port>`.
+    pub public_url: Option<String>,
 }
 
 impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
             repeat_window_hours: 72,
+            csat: true,
+            public_url: None,
         }
     }
 }
@@ -869,6 +876,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "RAPPORT_WIDGET_TRUST_FORWARDED_FOR",
         "read the web chat client address from X-Forwarded-For (behind a proxy only)",
     ),
+    (
+        "RAPPORT_PUBLIC_URL",
+        "the address customers reach Rapport at, for rating links (default http://<bind>:<port>)",
+    ),
+    (
+        "RAPPORT_CSAT",
+        "ask customers to rate resolved conversations (default true)",
+    ),
     ("RAPPORT_PORT", "listen port (default 8080)"),
     ("RAPPORT_DATA_DIR", "data directory (default ./.rapport)"),
     (
@@ -1031,6 +1046,12 @@ impl Config {
         if let Some(v) = get("RAPPORT_INSTAGRAM_ACCOUNT_ID") {
             self.instagram.account_id = v.trim().to_owned();
         }
+        if let Some(v) = get("RAPPORT_PUBLIC_URL") {
+            self.analytics.public_url = Some(v.trim().trim_end_matches('/').to_owned());
+        }
+        if let Some(v) = get("RAPPORT_CSAT") {
+            self.analytics.csat = parse("RAPPORT_CSAT", v)?;
+        }
         if let Some(v) = get("RAPPORT_ADMIN_EMAIL") {
             self.auth.admin_email = Some(v.trim().to_owned());
         }
@@ -1118,6 +1139,12 @@ impl Config {
             conversation_idle: chrono::Duration::hours(a.conversation_idle_hours.max(1)),
             memory_quiet: chrono::Duration::minutes(a.memory_quiet_minutes.max(0)),
             default_region: a.default_region.clone(),
+            csat_link_base: self.analytics.csat.then(|| {
+                self.analytics
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}:{}", self.bind, self.port))
+            }),
         }
     }
 

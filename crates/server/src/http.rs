@@ -28,6 +28,7 @@ pub fn router(app: App) -> Router {
         .nest("/api/v1", routes::api_v1())
         .nest("/webhooks", routes::webhooks::router())
         .merge(routes::widget::router(&app))
+        .merge(routes::csat::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit));
     let uploads = Router::new()

@@ -7,6 +7,7 @@
 
 pub mod analytics;
 pub mod contacts;
+pub mod csat;
 mod db;
 mod error;
 pub mod escalations;

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod api_channel;
 pub mod auth;
+pub mod csat;
 pub mod customers;
 pub mod email;
 pub mod health;
