@@ -137,3 +137,54 @@ async fn a_resolved_and_a_handed_over_conversation_are_counted_on_sqlite() {
 async fn a_resolved_and_a_handed_over_conversation_are_counted_on_postgres() {
     a_resolved_and_a_handed_over_conversation_are_counted(Backend::Postgres).await;
 }
+
+async fn questions_the_bot_could_not_answer_are_grouped_into_topics(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.with_faq_snippets().await;
+    for (who, text) in [
+        ("Ana", "can I pay with PayPal?"),
+        ("Bo", "do you accept PayPal payments?"),
+        ("Cy", "is there a dark mode in the mobile app?"),
+        ("Di", "how do I reset my password?"),
+    ] {
+        post(
+            &app,
+            "/api/v1/playground/messages",
+            json!({"customer": {"name": who}, "text": text}),
+        )
+        .await;
+    }
+    let topics = body(app.get("/api/v1/analytics/unanswered").await).await;
+    let topics = topics["topics"].as_array().cloned().unwrap_or_default();
+    assert_eq!(topics.len(), 2, "{topics:?}");
+    assert_eq!(
+        topics[0]["count"], 2,
+        "the PayPal questions are one topic: {topics:?}"
+    );
+    assert!(
+        topics[0]["label"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PayPal")
+    );
+    assert_eq!(topics[0]["channels"], json!(["web"]));
+    assert!(
+        topics
+            .iter()
+            .all(|t| !t["label"].as_str().unwrap_or_default().contains("password")),
+        "answered questions are not knowledge gaps"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn questions_the_bot_could_not_answer_are_grouped_into_topics_on_sqlite() {
+    questions_the_bot_could_not_answer_are_grouped_into_topics(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn questions_the_bot_could_not_answer_are_grouped_into_topics_on_postgres() {
+    questions_the_bot_could_not_answer_are_grouped_into_topics(Backend::Postgres).await;
+}

@@ -26,13 +26,24 @@
 //!   journey.
 
 mod load;
+mod topics;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-pub use load::{history, workspace_report};
+pub use load::{history, unanswered_topics, workspace_report};
+pub use topics::{Topic, topics};
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] rapport_store::Error),
+    #[error(transparent)]
+    Embedder(#[from] rapport_core::Error),
+}
 
 /// One conversation with what happened in it.
 #[derive(Debug, Clone)]

@@ -84,3 +84,23 @@ pub async fn workspace_report(
     let rows = store.analytics_rows(ws, from, until, params.window).await?;
     Ok(report(&history(rows), params, channel))
 }
+
+/// The groups of questions the bot could not answer in `[from, until)`, embedded with
+/// `embedder` and grouped at `threshold` similarity.
+pub async fn unanswered_topics(
+    store: &Store,
+    embedder: &dyn rapport_core::ports::Embedder,
+    ws: WorkspaceId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    threshold: f32,
+) -> Result<Vec<crate::Topic>, crate::Error> {
+    let questions = store.unanswered_questions(ws, from, until, 500).await?;
+    if questions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let vectors = embedder
+        .embed(questions.iter().map(|(q, _)| q.clone()).collect())
+        .await?;
+    Ok(crate::topics(&questions, &vectors, threshold))
+}

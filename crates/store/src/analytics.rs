@@ -129,3 +129,43 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The questions the bot could not answer from the knowledge in a period: the customer's
+    /// words (as the bot's trace recorded them) of replies that said "I don't know", or that
+    /// handed over because nothing supported an answer. Newest first, at most `limit`.
+    pub async fn unanswered_questions(
+        &self,
+        ws: WorkspaceId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let sql = match self.db {
+            Db::Postgres(_) => {
+                "SELECT m.metadata->'trace'->'query'->>'original', m.channel FROM messages m \
+                 WHERE m.workspace_id = $1 AND m.author = 'bot' AND m.created_at >= $2 AND m.created_at < $3 \
+                 AND (m.metadata->'trace'->>'decision' = 'unknown' OR (m.metadata->'trace'->>'decision' = 'escalated' \
+                      AND (m.metadata->'trace'->>'support')::float8 < (m.metadata->'trace'->>'support_threshold')::float8)) \
+                 AND m.metadata->'trace'->'query'->>'original' IS NOT NULL \
+                 ORDER BY m.created_at DESC LIMIT $4"
+            }
+            Db::Sqlite(_) => {
+                "SELECT json_extract(m.metadata, '$.trace.query.original'), m.channel FROM messages m \
+                 WHERE m.workspace_id = $1 AND m.author = 'bot' AND m.created_at >= $2 AND m.created_at < $3 \
+                 AND (json_extract(m.metadata, '$.trace.decision') = 'unknown' \
+                      OR (json_extract(m.metadata, '$.trace.decision') = 'escalated' \
+                          AND json_extract(m.metadata, '$.trace.support') < json_extract(m.metadata, '$.trace.support_threshold'))) \
+                 AND json_extract(m.metadata, '$.trace.query.original') IS NOT NULL \
+                 ORDER BY m.created_at DESC LIMIT $4"
+            }
+        };
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(from)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(p)
+            .await?))
+    }
+}

@@ -17,7 +17,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 
 pub fn router() -> Router<App> {
-    Router::new().route("/analytics/report", get(get_report))
+    Router::new()
+        .route("/analytics/report", get(get_report))
+        .route("/analytics/unanswered", get(get_unanswered))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -107,4 +109,47 @@ pub async fn get_report(
         "report": report,
     }))
     .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TopicsQuery {
+    /// First day (`YYYY-MM-DD`, UTC); default 30 days before `to`.
+    pub from: Option<NaiveDate>,
+    /// Last day, included; default today.
+    pub to: Option<NaiveDate>,
+    /// How alike two questions must be to share a topic (cosine, default 0.7).
+    pub similarity: Option<f32>,
+}
+
+/// The questions the bot could not answer, grouped by meaning, biggest group first: what to
+/// add to the knowledge next.
+#[utoipa::path(get, path = "/api/v1/analytics/unanswered", tag = "analytics", params(TopicsQuery),
+    responses((status = 200, body = Object)))]
+pub async fn get_unanswered(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<TopicsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let to = q.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = q.from.unwrap_or(to - Duration::days(29));
+    if from > to {
+        return Err(ApiError::BadRequest("from is after to".into()));
+    }
+    let threshold = q.similarity.unwrap_or(0.7).clamp(0.3, 0.99);
+    let topics = rapport_analytics::unanswered_topics(
+        &app.store,
+        app.embedder.as_ref(),
+        caller.workspace,
+        start_of(from),
+        start_of(to + Duration::days(1)),
+        threshold,
+    )
+    .await
+    .map_err(|e| match e {
+        rapport_analytics::Error::Store(s) => ApiError::from(s),
+        rapport_analytics::Error::Embedder(c) => ApiError::Internal(c.into()),
+    })?;
+    Ok(Json(
+        serde_json::json!({ "from": from, "to": to, "topics": topics }),
+    ))
 }
