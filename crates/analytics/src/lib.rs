@@ -110,7 +110,7 @@ impl Timing {
         secs.sort_by(f64::total_cmp);
         let avg = secs.iter().sum::<f64>() / secs.len() as f64;
         let mid = secs.len() / 2;
-        let p50 = if secs.len() % 2 == 0 {
+        let p50 = if secs.len().is_multiple_of(2) {
             (secs[mid - 1] + secs[mid]) / 2.0
         } else {
             secs[mid]

@@ -75,7 +75,7 @@ pub fn topics(questions: &[(String, String)], vectors: &[Vec<f32>], threshold: f
                     None => channels.push((ch.clone(), 1)),
                 }
             }
-            channels.sort_by(|a, b| b.1.cmp(&a.1));
+            channels.sort_by_key(|c| std::cmp::Reverse(c.1));
             Topic {
                 label,
                 count: g.members.len(),
@@ -89,7 +89,7 @@ pub fn topics(questions: &[(String, String)], vectors: &[Vec<f32>], threshold: f
             }
         })
         .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|t| std::cmp::Reverse(t.count));
     out
 }
 
