@@ -420,3 +420,39 @@ async fn one_workspace_never_sees_another_workspaces_customers() {
     assert_eq!(users["users"].as_array().map(Vec::len), Some(1));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_web_app_is_served_from_the_binary_with_a_strict_content_policy() {
+    let app = app().await;
+    let root = bare().get(app.url("/")).send().await.expect("sent");
+    assert_eq!(root.url().path(), "/app/inbox", "/ opens the inbox");
+    for path in [
+        "/app/inbox",
+        "/app/analytics",
+        "/app/app.js",
+        "/app/app.css",
+    ] {
+        let resp = bare().get(app.url(path)).send().await.expect("sent");
+        assert_eq!(resp.status(), 200, "{path}");
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(csp.starts_with("default-src 'self'"), "{path}: {csp}");
+        assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    }
+    let shell = bare()
+        .get(app.url("/app/inbox"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    assert!(shell.contains("id=\"login-form\"") && shell.contains("/app/app.js"));
+    assert!(
+        !shell.contains("<script>"),
+        "no inline script: the policy would block it"
+    );
+    app.stop().await;
+}

@@ -29,6 +29,7 @@ pub fn router(app: App) -> Router {
         .nest("/webhooks", routes::webhooks::router())
         .merge(routes::widget::router(&app))
         .merge(routes::csat::router())
+        .merge(routes::app::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit));
     let uploads = Router::new()

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod api_channel;
+pub mod app;
 pub mod auth;
 pub mod csat;
 pub mod customers;
