@@ -1,0 +1,188 @@
+//! The agents' app in real headless Chromium, as an agent works an escalation: sign in, see a
+//! WhatsApp customer who asked for a person appear in the inbox, open the conversation, claim
+//! it, answer (the reply reaches the fake Graph API on WhatsApp), resolve it; then the
+//! analytics page. Screenshots of each page go to `$CARGO_TARGET_DIR/screenshots/`.
+
+mod browser;
+mod common;
+
+use std::time::Duration;
+
+use browser::Browser;
+use common::fake_http::{FakeHttp, graph_ok};
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp};
+use rapport_channels::whatsapp::sign;
+use rapport_server::config::Secret;
+use serde_json::json;
+
+const SECRET: &str = "test-app-secret";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Clicks the first button whose text is `label`.
+fn click_button(label: &str) -> String {
+    format!(
+        "const b = Array.from(document.querySelectorAll('button')).find(b => b.textContent === {label:?});\
+         if (!b) return false; b.click(); return true;"
+    )
+}
+
+#[tokio::test]
+async fn an_agent_works_an_escalation_in_the_browser() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let graph = FakeHttp::start(graph_ok).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.secrets.whatsapp_app_secret = Some(Secret::new(SECRET));
+        c.secrets.whatsapp_access_token = Some(Secret::new("token"));
+        c.secrets.whatsapp_phone_number_id = Some(Secret::new("106540352242922"));
+        c.graph.base_url = graph.url.clone();
+        c.outbox.poll_interval_ms = 20;
+    })
+    .await
+    .expect("app");
+    let shots = browser::screenshot_dir();
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return !document.getElementById('login').hidden",
+            WAIT,
+        )
+        .await;
+    browser.screenshot(&shots.join("login.png")).await;
+    browser
+        .execute(
+            "const f = document.getElementById('login-form');\
+             f.email.value = arguments[0]; f.password.value = arguments[1];\
+             f.querySelector('button').click(); return true;",
+            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the inbox after signing in",
+            "return !document.getElementById('app').hidden && location.pathname === '/app/inbox'",
+            WAIT,
+        )
+        .await;
+
+    // A WhatsApp customer asks for a person.
+    let body = serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Kerry Fisher"}, "wa_id": "16315551234"}],
+            "messages": [{"from": "16315551234", "id": "wamid.WEB1",
+                          "timestamp": chrono::Utc::now().timestamp().to_string(),
+                          "type": "text", "text": {"body": "I want to talk to a human please, my order 4821 arrived broken"}}]
+        }}]}]
+    }))
+    .expect("json");
+    let resp = app
+        .client
+        .post(app.url("/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 200);
+
+    let row = browser
+        .wait_for(
+            "the escalation to appear in the inbox without a reload",
+            "const li = document.querySelector('#escalations li'); return li ? li.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        row.as_str().unwrap_or_default().contains("Kerry Fisher"),
+        "{row}"
+    );
+    browser.screenshot(&shots.join("inbox.png")).await;
+
+    browser
+        .execute(
+            "document.querySelector('#escalations li').click(); return true;",
+            json!([]),
+        )
+        .await;
+    let timeline = browser
+        .wait_for(
+            "the conversation with its timeline",
+            "const t = document.querySelector('.timeline'); return t ? t.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        timeline
+            .as_str()
+            .unwrap_or_default()
+            .contains("order 4821 arrived broken")
+    );
+    browser
+        .wait_for("the Claim button", &click_button("Claim"), WAIT)
+        .await;
+    browser
+        .wait_for(
+            "the claim to be shown",
+            "return document.querySelector('#detail .muted')?.textContent.includes('Status: human') || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "document.querySelector('.reply textarea').value = arguments[0]; return true;",
+            json!(["Hi Kerry, I'm Sam. A replacement is on its way today."]),
+        )
+        .await;
+    browser
+        .wait_for("the Send reply button", &click_button("Send reply"), WAIT)
+        .await;
+    let sent = graph.wait_for(2, WAIT).await;
+    assert_eq!(
+        sent[1].body["text"]["body"], "Hi Kerry, I'm Sam. A replacement is on its way today.",
+        "the agent's reply went out on WhatsApp"
+    );
+    browser
+        .wait_for(
+            "the reply in the timeline",
+            "return document.querySelector('.timeline')?.textContent.includes('replacement is on its way') || null",
+            WAIT,
+        )
+        .await;
+    browser.screenshot(&shots.join("conversation.png")).await;
+    browser
+        .wait_for("the Resolve button", &click_button("Resolve"), WAIT)
+        .await;
+    browser
+        .wait_for(
+            "the conversation resolved",
+            "return document.querySelector('#detail .muted')?.textContent.includes('Status: resolved') || null",
+            WAIT,
+        )
+        .await;
+
+    browser.goto(&app.url("/app/analytics")).await;
+    let figures = browser
+        .wait_for(
+            "the analytics figures",
+            "const f = document.getElementById('figures'); return f && f.children.length ? f.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        figures
+            .as_str()
+            .unwrap_or_default()
+            .contains("escalation rate")
+    );
+    browser.screenshot(&shots.join("analytics.png")).await;
+    browser.quit().await;
+    app.stop().await;
+}
