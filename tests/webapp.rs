@@ -69,6 +69,69 @@ async fn an_agent_works_an_escalation_in_the_browser() {
         )
         .await;
 
+    // An admin teaches the bot an answer, then tries it in the playground.
+    browser.goto(&app.url("/app/knowledge")).await;
+    browser
+        .wait_for(
+            "the knowledge page",
+            "return !document.getElementById('page-knowledge').hidden && !document.querySelector('#snippet-form button').disabled",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('snippet-form');\
+             f.question.value = 'Can I change my delivery address?';\
+             f.answer.value = 'Yes: open Orders, choose the order and tap Change address until it ships.';\
+             f.querySelector('button').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the snippet to be added",
+            "return document.getElementById('snippet-status').textContent.startsWith('Added') || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the source to be listed ready",
+            "return document.getElementById('sources').textContent.includes('ready') || null",
+            WAIT,
+        )
+        .await;
+    browser.screenshot(&shots.join("knowledge.png")).await;
+    browser.goto(&app.url("/app/playground")).await;
+    browser
+        .wait_for(
+            "the playground",
+            "return !document.getElementById('page-playground').hidden || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('play-form');\
+             f.text.value = 'how can I change the delivery address of my order?';\
+             f.querySelector('button').click(); return true;",
+            json!([]),
+        )
+        .await;
+    let answer = browser
+        .wait_for(
+            "the bot's cited answer and its trace",
+            "const c = document.querySelector('#play-log .card'); return c ? c.textContent : null;",
+            WAIT,
+        )
+        .await;
+    let answer = answer.as_str().unwrap_or_default().to_owned();
+    assert!(answer.contains("Change address"), "{answer}");
+    assert!(answer.contains("Decision: answered"), "{answer}");
+    assert!(answer.contains("Trace"), "{answer}");
+    browser.screenshot(&shots.join("playground.png")).await;
+    browser.goto(&app.url("/app/inbox")).await;
+
     // A WhatsApp customer asks for a person.
     let body = serde_json::to_vec(&json!({
         "object": "whatsapp_business_account",

@@ -91,11 +91,12 @@ window.addEventListener("popstate", route);
 
 function route() {
   const page = location.pathname.split("/")[2] || "inbox";
-  for (const p of ["inbox", "playground", "analytics"]) $(`#page-${p}`).hidden = p !== page;
+  for (const p of ["inbox", "playground", "knowledge", "analytics"]) $(`#page-${p}`).hidden = p !== page;
   for (const a of document.querySelectorAll(".nav a")) a.classList.toggle("on", a.dataset.page === page);
   clearInterval(state.timer);
   if (page === "inbox") { loadInbox(); state.timer = setInterval(loadInbox, 4000); }
   if (page === "analytics") loadAnalytics();
+  if (page === "knowledge") { loadSources(); state.timer = setInterval(loadSources, 3000); }
 }
 
 // Inbox ---------------------------------------------------------------------------------------
@@ -193,6 +194,64 @@ $("#play-form").addEventListener("submit", async (e) => {
       el("details", {}, el("summary", {}, "Trace: query, retrieved chunks, citations"), el("pre", {}, JSON.stringify(t, null, 2)))));
     e.target.text.value = "";
   } catch (err) { log.prepend(el("p", { class: "error" }, err.message)); }
+});
+
+// Knowledge -----------------------------------------------------------------------------------
+
+async function loadSources() {
+  let sources;
+  try { sources = (await api("GET", "/api/v1/knowledge/sources")).sources; } catch { return; }
+  const admin = state.me?.role === "admin";
+  $("#sources").replaceChildren(...sources.map((s) => {
+    const p = s.progress || {};
+    const done = p.documents_done ?? p.done;
+    const total = p.documents_total ?? p.total;
+    const progress = total ? `${done ?? 0} / ${total} documents` : (p.phase || "");
+    const act = (label, fn) => el("button", { class: "link", onclick: async () => {
+      try { await fn(); loadSources(); } catch (err) { alert(err.message); } } }, label);
+    return el("tr", {},
+      el("td", {}, s.name), el("td", {}, s.kind),
+      el("td", { class: s.status === "failed" ? "failed" : "" }, s.status, s.error ? ` — ${s.error}` : ""),
+      el("td", {}, progress),
+      el("td", {}, admin ? [act("Re-sync", () => api("POST", `/api/v1/knowledge/sources/${s.id}/resync`)), " ",
+        act("Delete", () => confirm(`Delete ${s.name} and everything learnt from it?`) ? api("DELETE", `/api/v1/knowledge/sources/${s.id}`) : null)] : ""));
+  }));
+  for (const f of ["#snippet-form", "#crawl-form"]) for (const b of document.querySelectorAll(`${f} button`)) b.disabled = !admin;
+}
+
+$("#snippet-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const snippet = { question: f.get("question"), answer: f.get("answer") };
+  const status = $("#snippet-status");
+  try {
+    const { sources } = await api("GET", "/api/v1/knowledge/sources");
+    const own = sources.find((s) => s.kind === "snippets" && s.name === "Snippets");
+    if (own) await api("POST", `/api/v1/knowledge/sources/${own.id}/snippets`, { snippets: [snippet] });
+    else await api("POST", "/api/v1/knowledge/sources", { kind: "snippets", name: "Snippets", snippets: [snippet] });
+    status.textContent = "Added: the bot can use it now.";
+    e.target.reset();
+    loadSources();
+  } catch (err) { status.textContent = err.message; }
+});
+
+$("#crawl-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  try {
+    await api("POST", "/api/v1/knowledge/sources", { kind: "web", name: f.get("name"), config: { start_url: f.get("start_url") } });
+    $("#crawl-status").textContent = "Crawling; progress shows above.";
+    loadSources();
+  } catch (err) { $("#crawl-status").textContent = err.message; }
+});
+
+$("#search-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const { results } = await api("POST", "/api/v1/knowledge/search", { query: f.get("query"), limit: 5 });
+  $("#search-results").replaceChildren(...results.map((r) => el("li", {},
+    el("b", {}, r.chunk?.title || "(untitled)"), ` · score ${Number(r.score).toFixed(2)}`,
+    el("div", { class: "muted" }, (r.chunk?.text || "").slice(0, 240)))));
 });
 
 // Analytics -----------------------------------------------------------------------------------
