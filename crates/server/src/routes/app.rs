@@ -38,41 +38,27 @@ fn secured(mut response: Response) -> Response {
     response
 }
 
-async fn shell() -> Response {
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     secured(
         (
             [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_TYPE, content_type),
                 (header::CACHE_CONTROL, "no-cache"),
             ],
-            INDEX,
+            body,
         )
             .into_response(),
     )
+}
+
+async fn shell() -> Response {
+    asset("text/html; charset=utf-8", INDEX)
 }
 
 async fn script() -> Response {
-    secured(
-        (
-            [
-                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            SCRIPT,
-        )
-            .into_response(),
-    )
+    asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 async fn style() -> Response {
-    secured(
-        (
-            [
-                (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            STYLE,
-        )
-            .into_response(),
-    )
+    asset("text/css; charset=utf-8", STYLE)
 }
