@@ -137,6 +137,7 @@ async function openEscalation(id) {
 
 function renderDetail(esc, conv, messages, contact) {
   const c = conv.conversation;
+  const contactId = contact.contact?.id ?? c.contact_id;
   const reply = el("textarea", { rows: "3", placeholder: `Reply on ${c.channel}…` });
   const act = (label, fn, cls = "") => el("button", { class: cls, onclick: async (e) => {
     e.target.disabled = true;
@@ -172,7 +173,8 @@ function renderDetail(esc, conv, messages, contact) {
       el("h2", {}, contact.contact?.name || "Customer"),
       el("div", {}, (contact.identities || []).map((i) => el("div", {}, el("span", { class: `badge ${i.channel}` }, i.channel), i.external_id))),
       el("h3", {}, "Memory"),
-      el("ul", {}, (contact.facts || []).map((f) => el("li", {}, `${f.key}: ${f.value}`))),
+      el("ul", {}, (contact.facts || []).map((f) => el("li", {}, `${f.key}: ${f.value} `,
+        act("Forget", () => api("DELETE", `/api/v1/contacts/${contactId}/facts/${f.id}`), "link")))),
       contact.contact?.memory_summary ? el("div", { class: "summary" }, contact.contact.memory_summary) : null));
 }
 
@@ -297,6 +299,12 @@ async function loadAnalytics() {
     svg.append(t);
   });
   $("#chart").replaceChildren(days.length ? svg : el("p", { class: "muted" }, "No conversations in the last 30 days."));
+  $("#by-channel").replaceChildren(...Object.entries(report.by_channel).map(([ch, f]) => el("tr", {},
+    el("td", {}, el("span", { class: `badge ${ch}` }, ch)), el("td", {}, f.conversations), el("td", {}, pct(f.ai_resolution_rate)),
+    el("td", {}, pct(f.escalation_rate)), el("td", {}, pct(f.first_contact_resolution_rate)),
+    el("td", {}, f.csat.average ? `${f.csat.average.toFixed(1)} (${f.csat.responses})` : "–"))));
+  $("#paths").replaceChildren(...Object.entries(report.journeys.paths).sort((a, b) => b[1] - a[1])
+    .map(([path, n]) => el("tr", {}, el("td", {}, path), el("td", {}, n))));
   $("#topics").replaceChildren(...(topics.length ? topics.map((t) => el("li", {}, el("b", {}, t.label), ` — ${t.count} question${t.count > 1 ? "s" : ""} (${t.channels.join(", ")})`))
     : [el("li", { class: "muted" }, "Every question found an answer.")]));
 }
