@@ -5,6 +5,7 @@
 //! backends accept; [`Db`] dispatches them to the right pool. Where the SQL must differ (row
 //! locking on PostgreSQL) the code branches explicitly.
 
+pub mod activity;
 pub mod analytics;
 pub mod contacts;
 pub mod csat;

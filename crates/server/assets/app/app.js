@@ -81,6 +81,8 @@ $("#login-form").addEventListener("submit", async (e) => {
 $("#logout").addEventListener("click", async () => {
   await api("POST", "/api/v1/auth/logout").catch(() => {});
   state.csrf = null;
+  state.events?.close();
+  state.events = null;
   showLogin();
 });
 
@@ -94,9 +96,24 @@ function route() {
   for (const p of ["inbox", "playground", "knowledge", "analytics"]) $(`#page-${p}`).hidden = p !== page;
   for (const a of document.querySelectorAll(".nav a")) a.classList.toggle("on", a.dataset.page === page);
   clearInterval(state.timer);
-  if (page === "inbox") { loadInbox(); state.timer = setInterval(loadInbox, 4000); }
+  if (page === "inbox") { loadInbox(); listen(); state.timer = setInterval(loadInbox, 15000); }
   if (page === "analytics") loadAnalytics();
   if (page === "knowledge") { loadSources(); state.timer = setInterval(loadSources, 3000); }
+}
+
+// Live updates: the server's event stream says when escalations or messages change; polling
+// above is only the fallback when the stream is down.
+function listen() {
+  if (state.events) return;
+  state.events = new EventSource("/api/v1/events");
+  const refresh = () => {
+    if ($("#page-inbox").hidden) return;
+    loadInbox();
+    const typing = document.activeElement?.tagName === "TEXTAREA";
+    if (state.selected && !typing) openEscalation(state.selected);
+  };
+  state.events.addEventListener("escalation", refresh);
+  state.events.addEventListener("message", refresh);
 }
 
 // Inbox ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod csat;
 pub mod customers;
 pub mod email;
+pub mod events;
 pub mod health;
 pub mod knowledge;
 pub mod openapi;
@@ -27,6 +28,7 @@ pub fn api_v1() -> Router<App> {
         .merge(auth::router())
         .merge(playground::router())
         .merge(analytics::router())
+        .merge(events::router())
 }
 
 /// The upload routes under `/api/v1`, to be given the upload body limit.

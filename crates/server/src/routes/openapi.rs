@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    analytics, api_channel, auth, customers, health, knowledge, playground, widget,
+    analytics, api_channel, auth, customers, events, health, knowledge, playground, widget,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +26,7 @@ use crate::routes::{
         customers::post_agent_message, customers::retry_delivery, customers::get_media, api_channel::post_api_message,
         auth::login, auth::logout, auth::me, auth::change_password, auth::list_users, auth::create_user,
         auth::update_user, auth::list_tokens, auth::create_token, auth::revoke_token,
-        playground::ask, playground::batch, analytics::get_report, analytics::get_unanswered,
+        playground::ask, playground::batch, analytics::get_report, analytics::get_unanswered, events::events,
         widget::start_session, widget::send_message, widget::list_messages, widget::events),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
