@@ -903,7 +903,7 @@ impl Agent {
             .await?;
         self.store.resolve_escalations(ws, conversation).await?;
         if c.resolved_at.is_none() {
-            self.request_rating(ws, conversation).await?;
+            self.request_rating(ws, &c).await?;
         }
         self.schedule_memory_update(ws, ContactId(c.contact_id), chrono::Duration::zero())
             .await

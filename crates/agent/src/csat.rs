@@ -44,12 +44,16 @@ impl Agent {
     pub(crate) async fn request_rating(
         &self,
         ws: WorkspaceId,
-        conversation: ConversationId,
+        conversation: &rapport_store::messages::Conversation,
     ) -> Result<()> {
+        let conversation_id = ConversationId(conversation.id);
         let Some(base) = self.settings().csat_link_base.as_deref() else {
             return Ok(());
         };
-        let messages = self.store().conversation_messages(ws, conversation).await?;
+        let messages = self
+            .store()
+            .conversation_messages(ws, conversation_id)
+            .await?;
         let has_customer = messages.iter().any(|m| m.author == "customer");
         let was_answered = messages
             .iter()
@@ -57,7 +61,7 @@ impl Agent {
         if !has_customer || !was_answered {
             return Ok(());
         }
-        let channel = self.reply_channel(ws, conversation).await?;
+        let channel = crate::inbox::reply_channel_of(conversation, &messages)?;
         let token = uuid::Uuid::new_v4().simple().to_string();
         let link = format!("{}/csat/{token}", base.trim_end_matches('/'));
         let text = match channel {
@@ -75,13 +79,13 @@ impl Agent {
             .find(|m| m.author == "customer")
             .map_or(0, |m| m.contact_id);
         self.store()
-            .mark_csat_requested(ws, conversation, &token)
+            .mark_csat_requested(ws, conversation_id, &token)
             .await?;
         self.store()
             .add_reply(
                 ws,
                 &NewReply {
-                    conversation_id: conversation,
+                    conversation_id,
                     contact_id: ContactId(customer),
                     author: Author::System,
                     channel,

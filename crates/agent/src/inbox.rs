@@ -52,23 +52,32 @@ impl Agent {
             .await?)
     }
 
-    pub(crate) async fn reply_channel(
+    async fn reply_channel(
         &self,
         ws: WorkspaceId,
         conversation: ConversationId,
     ) -> Result<Channel> {
         let c = self.store().conversation(ws, conversation).await?;
         let messages = self.store().conversation_messages(ws, conversation).await?;
-        let last_inbound = messages
-            .iter()
-            .rev()
-            .find(|m| m.direction == "inbound")
-            .map(|m| m.channel.as_str());
-        Ok(last_inbound
-            .unwrap_or(&c.channel)
-            .parse()
-            .map_err(rapport_store::Error::from)?)
+        reply_channel_of(&c, &messages)
     }
+}
+
+/// Where a person's message to the customer goes: the channel the customer last wrote on in the
+/// conversation, else the conversation's own.
+pub(crate) fn reply_channel_of(
+    conversation: &rapport_store::messages::Conversation,
+    messages: &[rapport_store::messages::TimelineMessage],
+) -> Result<Channel> {
+    let last_inbound = messages
+        .iter()
+        .rev()
+        .find(|m| m.direction == "inbound")
+        .map(|m| m.channel.as_str());
+    Ok(last_inbound
+        .unwrap_or(&conversation.channel)
+        .parse()
+        .map_err(rapport_store::Error::from)?)
 }
 
 fn checked(text: &str) -> Result<&str> {
