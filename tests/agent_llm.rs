@@ -207,7 +207,7 @@ async fn a_model_answer_is_grounded_cited_and_traced_with_its_prompt() {
         .filter_map(|p| p["name"].as_str())
         .collect();
     assert_eq!(prompts, ["query_rewrite", "answer"]);
-    assert_eq!(trace["prompts"][1]["version"], 1);
+    assert_eq!(trace["prompts"][1]["version"], 2);
     assert!(trace["tokens"]["prompt"].as_u64().unwrap_or_default() >= 200);
     let sent = fake.requests.lock().expect("lock").clone();
     assert!(sent.iter().all(|r| r["model"] == "fake-model"));
@@ -431,5 +431,50 @@ async fn resolved_conversations_are_condensed_into_reusable_pairs_by_the_model()
         .filter(|r| r["response_format"]["json_schema"]["name"] == "faq")
         .count();
     assert_eq!(again, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_persona_and_model_saved_in_settings_reach_the_next_request() {
+    let (url, fake) = fake_model().await;
+    let app = app_with_model(&url).await;
+    let saved = app
+        .client
+        .put(app.url("/api/v1/settings"))
+        .json(&json!({"settings": {
+            "bot_name": "Vela",
+            "persona": "Call customers by their first name.",
+            "model": {"name": "tuned-model", "temperature": 0.7, "max_tokens": 300}
+        }}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(saved.status(), 200);
+    fake.requests.lock().expect("lock").clear();
+    ask(
+        &app,
+        whatsapp("+14155550199"),
+        "how do I reset my thermostat?",
+    )
+    .await;
+    let sent = fake.requests.lock().expect("lock").clone();
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter()
+            .all(|r| r["model"] == "tuned-model" && r["max_tokens"] == 300),
+        "{sent:?}"
+    );
+    let answer = sent
+        .iter()
+        .find(|r| r["response_format"]["json_schema"]["name"] == "answer")
+        .expect("the answer request");
+    let system = answer["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(system.starts_with("You are Vela"), "{system}");
+    assert!(
+        system.contains("Call customers by their first name."),
+        "{system}"
+    );
     app.stop().await;
 }

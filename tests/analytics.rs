@@ -26,17 +26,46 @@ async fn post(app: &TestApp, path: &str, value: Value) -> Value {
     body(resp).await
 }
 
+/// A customer message on the web channel (through the messages API, as an integration relays
+/// it), answered by the app's own workers: what the bot decided, once it has.
+async fn customer_asks(app: &TestApp, name: &str, text: &str) -> Value {
+    let accepted = post(
+        app,
+        "/api/v1/messages",
+        json!({"channel": "web", "sender": {"external_id": format!("visitor-{name}"), "name": name}, "text": text}),
+    )
+    .await;
+    let conversation = accepted["conversation_id"].clone();
+    for _ in 0..300 {
+        let view = body(
+            app.get(&format!("/api/v1/conversations/{conversation}"))
+                .await,
+        )
+        .await;
+        let decision = view["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["author"] == "bot")
+            .map(|m| m["metadata"]["trace"]["decision"].clone());
+        if let Some(decision) = decision {
+            return json!({
+                "conversation_id": conversation,
+                "decision": decision,
+                "escalation_id": view["open_escalation"]["id"],
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the bot never answered {text:?}");
+}
+
 async fn a_resolved_and_a_handed_over_conversation_are_counted(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
     app.with_faq_snippets().await;
-    let answered = post(
-        &app,
-        "/api/v1/playground/messages",
-        json!({"customer": {"name": "Ana"}, "text": "how do I reset my password?"}),
-    )
-    .await;
+    let answered = customer_asks(&app, "Ana", "how do I reset my password?").await;
     assert_eq!(answered["decision"], "answered");
     post(
         &app,
@@ -47,12 +76,7 @@ async fn a_resolved_and_a_handed_over_conversation_are_counted(backend: Backend)
         json!({"resolution": "ai"}),
     )
     .await;
-    let handed = post(
-        &app,
-        "/api/v1/playground/messages",
-        json!({"customer": {"name": "Bo"}, "text": "I want to talk to a human"}),
-    )
-    .await;
+    let handed = customer_asks(&app, "Bo", "I want to talk to a human").await;
     assert_eq!(handed["decision"], "escalated");
     post(
         &app,
@@ -149,12 +173,7 @@ async fn questions_the_bot_could_not_answer_are_grouped_into_topics(backend: Bac
         ("Cy", "is there a dark mode in the mobile app?"),
         ("Di", "how do I reset my password?"),
     ] {
-        post(
-            &app,
-            "/api/v1/playground/messages",
-            json!({"customer": {"name": who}, "text": text}),
-        )
-        .await;
+        customer_asks(&app, who, text).await;
     }
     let topics = body(app.get("/api/v1/analytics/unanswered").await).await;
     let topics = topics["topics"].as_array().cloned().unwrap_or_default();
@@ -187,4 +206,35 @@ async fn questions_the_bot_could_not_answer_are_grouped_into_topics_on_sqlite() 
 #[tokio::test]
 async fn questions_the_bot_could_not_answer_are_grouped_into_topics_on_postgres() {
     questions_the_bot_could_not_answer_are_grouped_into_topics(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn playground_conversations_are_left_out_of_the_figures_and_the_inbox() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.with_faq_snippets().await;
+    customer_asks(&app, "Ana", "how do I reset my password?").await;
+    for text in ["how do I reset my password?", "can I pay with PayPal?"] {
+        post(
+            &app,
+            "/api/v1/playground/messages",
+            json!({"customer": {"name": "Tester"}, "text": text}),
+        )
+        .await;
+    }
+    let report = body(app.get("/api/v1/analytics/report").await).await;
+    assert_eq!(
+        report["report"]["overall"]["conversations"], 1,
+        "only the customer's conversation counts: {report}"
+    );
+    let topics = body(app.get("/api/v1/analytics/unanswered").await).await;
+    assert_eq!(topics["topics"], json!([]), "{topics}");
+    let inbox = body(app.get("/api/v1/escalations").await).await;
+    assert_eq!(
+        inbox["escalations"],
+        json!([]),
+        "a test hand-off is not agents' work: {inbox}"
+    );
+    app.stop().await;
 }

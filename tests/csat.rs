@@ -31,14 +31,23 @@ async fn app(graph: &FakeHttp) -> TestApp {
 }
 
 async fn whatsapp(app: &TestApp, wamid: &str, text: &str) {
+    whatsapp_message(
+        app,
+        json!({"from": CUSTOMER, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
+               "type": "text", "text": {"body": text}}),
+    )
+    .await;
+}
+
+/// Any WhatsApp message object, signed and posted as Meta does.
+async fn whatsapp_message(app: &TestApp, message: Value) {
     let body = serde_json::to_vec(&json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
             "contacts": [{"profile": {"name": "Kerry"}, "wa_id": CUSTOMER}],
-            "messages": [{"from": CUSTOMER, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
-                          "type": "text", "text": {"body": text}}]
+            "messages": [message]
         }}]}]
     }))
     .expect("json");
@@ -134,10 +143,23 @@ async fn resolved_with_a_rating_request(app: &TestApp, graph: &FakeHttp) -> (i64
     );
     let sent = graph.requests();
     let last = sent.last().expect("sent on WhatsApp");
-    let text = last.body["text"]["body"].as_str().unwrap_or_default();
+    // Within the service window the request is a one-tap list of five ratings.
+    assert_eq!(last.body["type"], "interactive", "{}", last.body);
+    let list = &last.body["interactive"];
+    assert_eq!(list["type"], "list");
+    let text = list["body"]["text"].as_str().unwrap_or_default();
     assert!(
         text.contains("1 (poor) to 5 (great)") && text.contains(&link),
         "{text}"
+    );
+    let rows = list["action"]["sections"][0]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(
+        rows[0],
+        json!({"id": "csat:5", "title": "⭐⭐⭐⭐⭐", "description": "Great"})
     );
     (id, link)
 }
@@ -183,6 +205,34 @@ async fn a_resolved_conversation_asks_for_a_rating_and_a_bare_5_is_the_answer() 
         .expect("store")
         .expect("stored");
     assert_ne!(next.conversation_id, id);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_pick_from_the_whatsapp_rating_list_is_the_rating() {
+    let graph = FakeHttp::start(graph_ok).await;
+    let app = app(&graph).await;
+    let (id, _) = resolved_with_a_rating_request(&app, &graph).await;
+    whatsapp_message(
+        &app,
+        json!({"from": CUSTOMER, "id": "wamid.PICK", "timestamp": chrono::Utc::now().timestamp().to_string(),
+               "type": "interactive", "interactive": {"type": "list_reply",
+                 "list_reply": {"id": "csat:4", "title": "⭐⭐⭐⭐", "description": "Good"}}}),
+    )
+    .await;
+    let rated = app
+        .app
+        .store
+        .message_by_provider_id(WorkspaceId::DEFAULT, Channel::Whatsapp, "wamid.PICK")
+        .await
+        .expect("store")
+        .expect("stored");
+    assert_eq!(rated.conversation_id, id);
+    assert_eq!(rated.kind, "csat");
+    assert_eq!(
+        csat_figures(&app).await,
+        json!({"responses": 1, "average": 4.0, "distribution": [0, 0, 0, 1, 0]})
+    );
     app.stop().await;
 }
 

@@ -447,7 +447,7 @@ async fn a_signed_mail_is_answered_by_mail_on_the_same_thread_and_the_customers_
     let other = app
         .app
         .store
-        .open_conversation(WS, ContactId(first.contact_id), Channel::Email)
+        .open_conversation(WS, ContactId(first.contact_id), Channel::Email, false)
         .await
         .expect("another conversation");
     let resp = post_mail(
@@ -772,7 +772,7 @@ async fn a_reply_while_a_person_owns_the_customers_conversation_goes_to_that_per
     // Meanwhile she was handed to a person on the web chat.
     let store = &app.app.store;
     let escalated = store
-        .open_conversation(WS, ContactId(first.contact_id), Channel::Web)
+        .open_conversation(WS, ContactId(first.contact_id), Channel::Web, false)
         .await
         .expect("conversation");
     store

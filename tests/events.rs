@@ -92,3 +92,47 @@ async fn a_handoff_on_whatsapp_reaches_the_event_stream_as_escalation_and_messag
     drop(resp);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_reconnecting_client_is_sent_the_messages_it_missed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.secrets.whatsapp_app_secret = Some(Secret::new(APP_SECRET));
+    })
+    .await
+    .expect("app");
+    let body = whatsapp_text("wamid.MISSED", "is anyone there?");
+    let posted = app
+        .client
+        .post(app.url("/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sign(APP_SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert!(posted.status().is_success());
+    // The client saw nothing of it: it was disconnected, and its last event was id 0.
+    let mut resp = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .header("last-event-id", "0")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !(seen.contains("event: message") && seen.contains("\"author\":\"customer\"")) {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .unwrap_or_else(|| panic!("the missed message never came; saw {seen}"));
+        let chunk = tokio::time::timeout(left, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the missed message never came; saw {seen}"))
+            .expect("readable")
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(resp);
+    app.stop().await;
+}

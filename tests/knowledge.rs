@@ -595,7 +595,7 @@ async fn resolved_conversations_become_candidates_indexed_once_approved() {
         .id
         .into();
     let conversation = store
-        .open_conversation(WS, contact, Channel::Whatsapp)
+        .open_conversation(WS, contact, Channel::Whatsapp, false)
         .await
         .unwrap();
     for (author, text) in [

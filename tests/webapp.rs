@@ -130,6 +130,32 @@ async fn an_agent_works_an_escalation_in_the_browser() {
     assert!(answer.contains("Decision: answered"), "{answer}");
     assert!(answer.contains("Trace"), "{answer}");
     browser.screenshot(&shots.join("playground.png")).await;
+    browser
+        .execute(
+            "const f = document.getElementById('batch-form');\
+             f.questions.value = 'how can I change the delivery address of my order?\\ncan I pay with bitcoin?';\
+             f.querySelector('button').click(); return true;",
+            json!([]),
+        )
+        .await;
+    let table = browser
+        .wait_for(
+            "the batch table",
+            "const rows = document.querySelectorAll('#batch-rows tr'); \
+             return rows.length === 2 && !document.getElementById('batch-csv').hidden ? document.getElementById('batch-status').textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        table
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 of 2 answered"),
+        "{table}"
+    );
+    browser
+        .screenshot(&shots.join("playground-batch.png"))
+        .await;
     browser.goto(&app.url("/app/inbox")).await;
 
     // A WhatsApp customer asks for a person.
@@ -246,6 +272,95 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             .contains("escalation rate")
     );
     browser.screenshot(&shots.join("analytics.png")).await;
+
+    // An admin renames the bot, makes it stricter, connects a channel secret and adds a
+    // colleague and an API token, all from the Settings page.
+    browser.goto(&app.url("/app/settings")).await;
+    browser
+        .wait_for(
+            "the settings form filled from the server",
+            "return document.querySelector('#settings-form [name=bot_name]').value === 'Rapport' || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('settings-form');\
+             f.bot_name.value = 'Vela'; f.persona.value = 'Warm and brief.';\
+             f.support_threshold.value = '0.6'; f.support_threshold.dispatchEvent(new Event('input'));\
+             f.querySelector('button[type=submit]').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the settings saved",
+            "return document.getElementById('settings-status').textContent.includes('Saved') || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "document.querySelector('#credentials [name=whatsapp_verify_token]').value = 'verify-me';\
+             document.querySelector('#credentials-form button[type=submit]').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the verify token saved and not shown",
+            "const c = document.getElementById('credentials'); \
+             return document.getElementById('credentials-status').textContent.includes('Saved') \
+               && c.textContent.includes('set here') && !document.body.innerHTML.includes('verify-me') || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('user-form');\
+             f.name.value = 'Sam'; f.email.value = 'sam@rapport.test'; f.password.value = 'a long enough password';\
+             f.querySelector('button').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the colleague in the team",
+            "return document.getElementById('users').textContent.includes('sam@rapport.test') || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('token-form'); f.name.value = 'CRM sync';\
+             f.querySelector('button').click(); return true;",
+            json!([]),
+        )
+        .await;
+    let token = browser
+        .wait_for(
+            "the new token, shown once",
+            "const t = document.querySelector('#token-status .token'); return t ? t.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        token.as_str().unwrap_or_default().starts_with("rpt_"),
+        "{token}"
+    );
+    browser.screenshot(&shots.join("settings.png")).await;
+    let saved = app
+        .app
+        .store
+        .workspace_settings(rapport_core::ids::WorkspaceId::DEFAULT)
+        .await
+        .expect("settings");
+    assert_eq!(saved.settings["bot_name"], "Vela");
+    assert_eq!(
+        saved.settings["support_threshold"].as_f64(),
+        Some(0.6_f32 as f64)
+    );
+    assert_eq!(saved.secrets["whatsapp_verify_token"], "verify-me");
     browser.quit().await;
     app.stop().await;
 }

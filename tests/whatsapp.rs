@@ -79,7 +79,7 @@ async fn every_fixture_payload_is_accepted_and_stored_as_the_right_message_or_st
         .await
         .expect("contact");
     let conversation = store
-        .open_conversation(WS, contact.id.into(), Channel::Whatsapp)
+        .open_conversation(WS, contact.id.into(), Channel::Whatsapp, false)
         .await
         .expect("conversation");
 
@@ -202,7 +202,7 @@ async fn a_failed_status_keeps_the_providers_error_for_agents() {
         .await
         .expect("contact");
     let conversation = store
-        .open_conversation(WS, contact.id.into(), Channel::Whatsapp)
+        .open_conversation(WS, contact.id.into(), Channel::Whatsapp, false)
         .await
         .expect("conversation");
     store

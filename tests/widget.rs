@@ -959,6 +959,65 @@ async fn the_widget_in_headless_chromium_answers_a_visitor() {
             Duration::from_secs(20),
         )
         .await;
+
+    // Resolved, the conversation asks for a rating as five stars; a tap is the rating.
+    let answer_id = browser
+        .execute(
+            &format!(
+                "var r = document.querySelector('#rapport-widget').shadowRoot;\
+                 return Number(Array.from(r.querySelectorAll('.m.in'))\
+                 .find(e => e.textContent.includes('{PASSWORD_ANSWER}')).dataset.id);"
+            ),
+            json!([]),
+        )
+        .await;
+    let answer = app
+        .app
+        .store
+        .message(
+            WorkspaceId::DEFAULT,
+            rapport_core::ids::MessageId(answer_id.as_i64().expect("the answer's id")),
+        )
+        .await
+        .expect("the answer");
+    let resolved = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/conversations/{}/resolve",
+            answer.conversation_id
+        )))
+        .json(&json!({"resolution": "ai"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resolved.status(), 204);
+    browser
+        .wait_for(
+            "the rating stars, then a tap on the fourth",
+            "var r = document.querySelector('#rapport-widget').shadowRoot;\
+             var b = r.querySelectorAll('.stars button'); if (b.length !== 5) return null;\
+             b[3].click(); return true;",
+            Duration::from_secs(20),
+        )
+        .await;
+    browser
+        .screenshot(&browser::screenshot_dir().join("widget-rating.png"))
+        .await;
+    let mut csat = Value::Null;
+    for _ in 0..200 {
+        let report: Value = app
+            .get("/api/v1/analytics/report")
+            .await
+            .json()
+            .await
+            .expect("json");
+        csat = report["report"]["overall"]["csat"].clone();
+        if csat["responses"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(csat["average"], 4.0, "{csat}");
     browser.quit().await;
     app.stop().await;
 }

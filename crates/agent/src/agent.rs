@@ -24,6 +24,7 @@ use crate::language;
 use crate::model::{
     AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Generated, ModelAnswer, Persona,
 };
+use crate::settings::{BusinessHours, WorkspaceSettings};
 use crate::{Error, Result, facts};
 
 /// Job kinds the agent registers with the runner.
@@ -55,6 +56,8 @@ pub struct AgentSettings {
     pub default_region: String,
     /// Where rating links point (`{base}/csat/{token}`); `None` asks for no ratings.
     pub csat_link_base: Option<String>,
+    /// When people answer; `None`: hand-offs never mention hours.
+    pub business_hours: Option<BusinessHours>,
 }
 
 impl Default for AgentSettings {
@@ -71,6 +74,7 @@ impl Default for AgentSettings {
             memory_quiet: chrono::Duration::minutes(15),
             default_region: "US".into(),
             csat_link_base: None,
+            business_hours: None,
         }
     }
 }
@@ -94,6 +98,9 @@ pub struct Inbound {
     /// The subject the channel gives the conversation (e-mail), kept on a conversation that
     /// has none so replies can say `Re: <subject>`.
     pub subject: Option<String>,
+    /// A test (playground, batch test): a new conversation is marked so analytics and Q&A
+    /// mining leave it out.
+    pub test: bool,
 }
 
 /// What `receive` stored.
@@ -204,8 +211,31 @@ impl Agent {
     pub fn settings(&self) -> &AgentSettings {
         &self.settings
     }
+
+    /// The settings one workspace's replies follow: the configured ones with what its admins
+    /// saved on the Settings page laid over them.
+    pub async fn settings_for(&self, ws: WorkspaceId) -> Result<Arc<AgentSettings>> {
+        let stored = self.store.workspace_settings(ws).await?;
+        if stored.updated_at.is_none() {
+            return Ok(self.settings.clone());
+        }
+        match serde_json::from_value::<WorkspaceSettings>(stored.settings) {
+            Ok(saved) => Ok(Arc::new(saved.apply(&self.settings))),
+            Err(e) => {
+                // Saved settings are validated on the way in; an unreadable document (an older
+                // shape) must not stop the bot from answering.
+                tracing::warn!(workspace = %ws, error = %e, "saved settings ignored: unreadable");
+                Ok(self.settings.clone())
+            }
+        }
+    }
     pub fn model_name(&self) -> &str {
         self.model.name()
+    }
+
+    /// Applies the model settings an admin saved (model, temperature, length limit).
+    pub fn retune_model(&self, tuning: &crate::settings::ModelTuning) {
+        self.model.retune(tuning);
     }
 
     /// Stores an inbound message — contact resolved, conversation found or opened — and, when
@@ -305,7 +335,7 @@ impl Agent {
             None => {
                 let id = self
                     .store
-                    .open_conversation(ws, resolved.identity_contact, channel)
+                    .open_conversation(ws, resolved.identity_contact, channel, inbound.test)
                     .await?;
                 self.store.conversation(ws, id).await?
             }
@@ -393,6 +423,7 @@ impl Agent {
         options: ReplyOptions<'_>,
     ) -> Result<ReplyOutcome> {
         let started = Instant::now();
+        let settings = self.settings_for(ws).await?;
         let conversation = self.store.conversation(ws, conversation_id).await?;
         let messages = self
             .store
@@ -436,7 +467,7 @@ impl Agent {
             ws,
             root,
             Some(message_id),
-            self.settings.context_tokens,
+            settings.context_tokens,
         )
         .await?;
         let context_ms = ms(t);
@@ -483,7 +514,7 @@ impl Agent {
                         == Some("unknown")
             })
             .count() as u32;
-        let mut trigger = guards::check(&message.text, &self.settings.handoff_topics);
+        let mut trigger = guards::check(&message.text, &settings.handoff_topics);
         if trigger.is_none() {
             trigger = self.repeated_question(&message.text, &recent);
         }
@@ -521,7 +552,7 @@ impl Agent {
             language: lang,
             customer: &customer,
             chunks: &retrieved,
-            persona: &self.settings.persona,
+            persona: &settings.persona,
             handoff_topics: &self
                 .settings
                 .handoff_topics
@@ -576,7 +607,7 @@ impl Agent {
             .fold(0.0_f32, f32::max);
         let supported = !answer.value.answer.trim().is_empty()
             && !citations.is_empty()
-            && support >= self.settings.support_threshold;
+            && support >= settings.support_threshold;
 
         let phrases = language::phrases(lang);
         let channel_label = channel_name(channel);
@@ -620,9 +651,9 @@ impl Agent {
                 phrases.noted.to_owned(),
             ),
             (None, _, false) => {
-                let escalate = self.settings.escalate_when_unsure
-                    || unhelpful + 1 >= self.settings.max_unhelpful_replies;
-                let reason = if self.settings.escalate_when_unsure || unhelpful == 0 {
+                let escalate = settings.escalate_when_unsure
+                    || unhelpful + 1 >= settings.max_unhelpful_replies;
+                let reason = if settings.escalate_when_unsure || unhelpful == 0 {
                     "no supporting knowledge".to_owned()
                 } else {
                     format!("no supporting knowledge, {} times in a row", unhelpful + 1)
@@ -639,6 +670,19 @@ impl Agent {
             }
         };
 
+        // Outside business hours a hand-off says when people are back.
+        let after_hours = decision == Decision::Escalated
+            && settings
+                .business_hours
+                .as_ref()
+                .is_some_and(|h| !h.is_open(Utc::now()));
+        let text = match settings.business_hours.as_ref() {
+            Some(h) if after_hours && !h.away_message.trim().is_empty() => {
+                format!("{text}\n\n{}", h.away_message.trim())
+            }
+            _ => text,
+        };
+
         let mut prompts = Vec::new();
         for p in [&rewrite.prompt, &answer.prompt].into_iter().flatten() {
             prompts.push(json!({ "name": p.name, "version": p.version }));
@@ -652,7 +696,8 @@ impl Agent {
             "retrieved": retrieved.iter().map(trace_chunk).collect::<Vec<_>>(),
             "citations": citations,
             "support": support,
-            "support_threshold": self.settings.support_threshold,
+            "support_threshold": settings.support_threshold,
+            "after_hours": after_hours,
             "model": answer.model,
             "prompts": prompts,
             "tokens": {
@@ -684,17 +729,12 @@ impl Agent {
         if decision == Decision::Escalated {
             let t = Instant::now();
             // The journey includes the message that is being handed over.
-            let journey = CustomerContext::assemble(
-                &self.store,
-                ws,
-                root,
-                None,
-                self.settings.context_tokens * 2,
-            )
-            .await?;
+            let journey =
+                CustomerContext::assemble(&self.store, ws, root, None, settings.context_tokens * 2)
+                    .await?;
             let summary = self
                 .model
-                .summarize_journey(&reason, &journey, &self.settings.persona)
+                .summarize_journey(&reason, &journey, &settings.persona)
                 .await?;
             trace["timings_ms"]["summary"] = json!(ms(t));
             if let Some(p) = &summary.prompt

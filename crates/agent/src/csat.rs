@@ -4,7 +4,7 @@
 //! opening a new one for the bot to puzzle over.
 
 use chrono::Utc;
-use rapport_core::domain::{Author, Channel};
+use rapport_core::domain::{Author, Channel, RATING_LABELS};
 use rapport_core::ids::{ContactId, ConversationId, WorkspaceId};
 use rapport_store::messages::NewReply;
 use serde_json::json;
@@ -16,9 +16,20 @@ pub fn rating_window() -> chrono::Duration {
     chrono::Duration::days(7)
 }
 
-/// A message that is only a score: "5", "4/5", "3 stars", "⭐⭐⭐⭐".
+/// A message that is only a score: "5", "4/5", "3 stars", "⭐⭐⭐⭐", or a pick from the rating
+/// list we send on WhatsApp ("⭐⭐⭐⭐ — Good").
 pub fn score_of(text: &str) -> Option<i32> {
     let t = text.trim().trim_end_matches(['.', '!']).to_lowercase();
+    let t = match t.split_once(" — ") {
+        Some((stars, label))
+            if RATING_LABELS
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(label.trim())) =>
+        {
+            stars.to_owned()
+        }
+        _ => t,
+    };
     let stars = t.chars().filter(|c| *c == '⭐' || *c == '★').count();
     if stars > 0
         && t.chars()
@@ -131,6 +142,9 @@ mod tests {
             ("3/5", Some(3)),
             ("2 stars", Some(2)),
             ("⭐⭐⭐⭐", Some(4)),
+            ("⭐⭐⭐⭐ — Good", Some(4)),
+            ("⭐ — poor", Some(1)),
+            ("⭐⭐ — whatever you say", None),
             ("1!", Some(1)),
             ("6", None),
             ("0", None),

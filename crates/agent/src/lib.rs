@@ -17,6 +17,7 @@ pub mod language;
 pub mod llm;
 pub mod model;
 pub mod prompts;
+pub mod settings;
 
 pub use agent::{
     Agent, AgentSettings, Decision, Inbound, MEMORY_JOB, REPLY_JOB, Received, ReplyOptions,

@@ -120,7 +120,8 @@ pub struct OutboxSender {
 
 struct Inner {
     store: Store,
-    senders: HashMap<Channel, Arc<dyn ChannelSender>>,
+    /// Replaced while running when an admin changes channel credentials.
+    senders: std::sync::RwLock<HashMap<Channel, Arc<dyn ChannelSender>>>,
     paces: HashMap<Channel, Pace>,
     settings: OutboxSettings,
     observer: Option<Arc<Observer>>,
@@ -136,7 +137,7 @@ impl OutboxSender {
         OutboxSender {
             inner: Arc::new(Inner {
                 store,
-                senders: HashMap::new(),
+                senders: std::sync::RwLock::new(HashMap::new()),
                 paces,
                 settings,
                 observer: None,
@@ -149,8 +150,39 @@ impl OutboxSender {
         Arc::get_mut(&mut self.inner)
             .expect("the outbox sender is configured before it is cloned")
             .senders
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(sender.channel(), sender);
         self
+    }
+
+    /// Puts `sender` in place of its channel's current one; deliveries already in hand finish
+    /// with the old one.
+    pub fn replace_sender(&self, sender: Arc<dyn ChannelSender>) {
+        self.senders_mut().insert(sender.channel(), sender);
+    }
+
+    /// Stops sending on `channel`: its messages wait (and fail as unconfigured when due).
+    pub fn remove_sender(&self, channel: Channel) {
+        self.senders_mut().remove(&channel);
+    }
+
+    fn senders_mut(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<Channel, Arc<dyn ChannelSender>>> {
+        self.inner
+            .senders
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn sender_of(&self, channel: Channel) -> Option<Arc<dyn ChannelSender>> {
+        self.inner
+            .senders
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&channel)
+            .cloned()
     }
 
     /// Called with every outcome (metrics). Call before [`OutboxSender::start`].
@@ -162,7 +194,13 @@ impl OutboxSender {
     }
 
     pub fn channels(&self) -> Vec<Channel> {
-        self.inner.senders.keys().copied().collect()
+        self.inner
+            .senders
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// Starts `concurrency` delivery loops; they stop when `shutdown` is cancelled, after the
@@ -226,7 +264,7 @@ impl OutboxSender {
         let d = &claim.delivery;
         let store = &self.inner.store;
         let message_id = d.message_id;
-        let result = match self.inner.senders.get(&d.channel) {
+        let result = match self.sender_of(d.channel) {
             None => Err(SendError::permanent(format!(
                 "the {} channel is not configured for sending",
                 d.channel

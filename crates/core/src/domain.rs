@@ -151,6 +151,10 @@ text_enum!(
     }
 );
 
+/// What each satisfaction score means, from 1 to 5, as rating choices show it on every channel
+/// (and as a picked choice is read back).
+pub const RATING_LABELS: [&str; 5] = ["Poor", "Fair", "Okay", "Good", "Great"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@
     ".out.sending{opacity:.6}.out.failed{background:#b91c1c;cursor:pointer}.m a{color:inherit}.who{font-size:11px;color:#6b7280;margin:0 0 2px 4px}" +
     ".dots span{display:inline-block;width:7px;height:7px;margin:0 2px;border-radius:50%;background:#9ca3af;animation:b 1.2s infinite}.dots span:nth-child(2){animation-delay:.15s}.dots span:nth-child(3){animation-delay:.3s}" +
     "@keyframes b{0%,60%,100%{transform:none;opacity:.5}30%{transform:translateY(-4px);opacity:1}}" +
+    ".stars{display:flex;gap:4px;margin-top:6px}.stars button{border:0;background:none;font-size:22px;cursor:pointer;color:#d1d5db;padding:0 2px}.stars button.on,.stars:hover button{color:#f59e0b}.stars button:hover~button{color:#d1d5db}" +
     ".note{align-self:center;font-size:12px;color:#6b7280;text-align:center}.form{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}" +
     "textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:10px;padding:9px 11px;font-size:14px;height:42px;max-height:120px;outline:none;color:#111827}textarea:focus{border-color:var(--c)}" +
     ".send{border:0;border-radius:10px;background:var(--c);color:#fff;padding:0 14px;cursor:pointer;font-size:14px;font-weight:600}.send:disabled{opacity:.5;cursor:default}" +
@@ -90,6 +91,7 @@
       if (!mine && draft) { draft.remove(); draft = null; }
       if (!mine) typing(false);
       node = add(el("div", "m " + (mine ? "out" : "in"), m.text));
+      if (m.kind === "csat_prompt") node.appendChild(stars());
       if (!mine && !opened) { unread++; badge(); }
     }
     node.dataset.id = m.id;
@@ -185,6 +187,25 @@
       fill(draft, draft.dataset.text);
       scroll();
     }
+  }
+
+  // The rating request as five stars: a tap sends the score as the customer's reply ("⭐⭐⭐⭐"),
+  // which the server keeps as the closed conversation's rating.
+  function stars() {
+    var row = el("div", "stars");
+    row.setAttribute("role", "group");
+    row.setAttribute("aria-label", "Rate this conversation");
+    for (var n = 1; n <= 5; n++) (function (n) {
+      var b = el("button", null, "★");
+      b.type = "button";
+      b.setAttribute("aria-label", n + " out of 5");
+      b.onclick = function () {
+        Array.prototype.forEach.call(row.children, function (x, i) { x.disabled = true; x.classList.toggle("on", i < n); });
+        send(new Array(n + 1).join("⭐"));
+      };
+      row.appendChild(b);
+    })(n);
+    return row;
   }
 
   function rid() {

@@ -40,8 +40,9 @@ pub struct App {
     pub auth: rapport_auth::Authenticator,
     /// Delivers outbound messages on their channels.
     pub outbox: OutboxSender,
-    /// Fetches WhatsApp media when an agent opens it (when WhatsApp is configured).
-    pub whatsapp_media: Option<Arc<rapport_channels::whatsapp::MediaFetcher>>,
+    /// Channel credentials as configured and saved on the Settings page, and the WhatsApp
+    /// media client built from them; read these, not `config`, for channel secrets.
+    pub channels: Arc<crate::settings::LiveChannels>,
     /// The web chat widget's sessions, live hub and limits.
     pub widget: crate::widget::Widget,
     pub(crate) metrics: Arc<Metrics>,
@@ -81,6 +82,11 @@ impl App {
         );
         let widget = crate::widget::Widget::new(&config, store.clone())?;
         let whatsapp_media = config.whatsapp_media().transpose()?.map(Arc::new);
+        let config = Arc::new(config);
+        let channels = Arc::new(crate::settings::LiveChannels::new(
+            config.clone(),
+            whatsapp_media,
+        ));
         let auth = rapport_auth::Authenticator::new(
             store.clone(),
             Duration::from_secs(config.auth.session_hours.max(1) * 3600),
@@ -89,8 +95,8 @@ impl App {
         let observed = metrics.clone();
         let outbox = outbox_sender(&config, &store, &widget)?
             .observe(move |channel, outcome| observed.observe_delivery(channel, outcome));
-        Ok(App {
-            config: Arc::new(config),
+        let app = App {
+            config,
             store,
             embedder,
             index,
@@ -98,10 +104,105 @@ impl App {
             agent,
             outbox,
             auth,
-            whatsapp_media,
+            channels,
             widget,
             metrics,
-        })
+        };
+        // What admins saved last time applies from the start; saved credentials that no
+        // longer work are reported and the configured ones kept, rather than refusing to start.
+        let stored = app
+            .store
+            .workspace_settings(crate::settings::CHANNELS_WORKSPACE)
+            .await?;
+        if let Err(problems) = app.apply_settings(&stored) {
+            tracing::error!(problems = %problems.join("; "), "saved channel settings not applied");
+        }
+        Ok(app)
+    }
+
+    /// The Settings page's view of a workspace (secrets shown only as set or not).
+    pub async fn settings_view(
+        &self,
+        ws: rapport_core::ids::WorkspaceId,
+    ) -> std::result::Result<serde_json::Value, crate::error::ApiError> {
+        let stored = self.store.workspace_settings(ws).await?;
+        let model = self
+            .config
+            .llm_settings()
+            .map(|_| self.agent.model_name().to_owned());
+        Ok(crate::settings::view(
+            ws,
+            &stored,
+            &self.config,
+            self.agent.settings(),
+            model.as_deref(),
+        ))
+    }
+
+    /// Checks and stores a settings change, then applies it. Credentials are tried before they
+    /// are saved: a token or SMTP URL that cannot work is refused, and the running channels
+    /// keep the ones they had.
+    pub async fn save_settings(
+        &self,
+        ws: rapport_core::ids::WorkspaceId,
+        user_id: i64,
+        change: crate::settings::SettingsChange,
+    ) -> std::result::Result<(), crate::settings::SaveError> {
+        use crate::settings::SaveError;
+        let stored = self.store.workspace_settings(ws).await?;
+        let (settings, secrets) =
+            crate::settings::merge(ws, &stored, change).map_err(SaveError::Refused)?;
+        if ws == crate::settings::CHANNELS_WORKSPACE {
+            crate::settings::ChannelClients::build(crate::settings::with_credentials(
+                &self.config,
+                &secrets,
+            ))
+            .map_err(|p| SaveError::Refused(crate::settings::Refusal::Invalid(p)))?;
+        }
+        let saved = self
+            .store
+            .save_workspace_settings(ws, &settings, &secrets, Some(user_id))
+            .await?;
+        if ws == crate::settings::CHANNELS_WORKSPACE {
+            self.apply_settings(&saved)
+                .map_err(|p| SaveError::Refused(crate::settings::Refusal::Invalid(p)))?;
+        }
+        tracing::info!(workspace = %ws, user = user_id, "settings saved");
+        Ok(())
+    }
+
+    /// Applies the default workspace's saved settings to what lives in this process: channel
+    /// senders and clients, the widget's names and identity secret, and the model's tuning.
+    /// Nothing changes when the credentials cannot work; the problems say why.
+    pub fn apply_settings(
+        &self,
+        stored: &rapport_store::settings::StoredSettings,
+    ) -> std::result::Result<(), Vec<String>> {
+        let config = crate::settings::with_credentials(&self.config, &stored.secrets);
+        let clients = crate::settings::ChannelClients::build(config)?;
+        for sender in &clients.senders {
+            self.outbox.replace_sender(sender.clone());
+        }
+        for channel in &clients.unconfigured {
+            self.outbox.remove_sender(*channel);
+        }
+        self.channels.replace(&clients);
+        let saved: rapport_agent::settings::WorkspaceSettings =
+            serde_json::from_value(stored.settings.clone()).unwrap_or_default();
+        let persona = saved.apply(self.agent.settings()).persona;
+        self.widget.configure(
+            &persona.business_name,
+            &persona.bot_name,
+            clients
+                .config
+                .secrets
+                .identity_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+        );
+        self.agent
+            .retune_model(&saved.model.clone().unwrap_or_default());
+        Ok(())
     }
 
     /// Serves HTTP on `listener` and runs the job workers until `shutdown` is cancelled.

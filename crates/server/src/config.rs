@@ -1129,6 +1129,7 @@ impl Config {
             persona: rapport_agent::model::Persona {
                 bot_name: a.bot_name.clone(),
                 business_name: a.business_name.clone(),
+                instructions: None,
             },
             support_threshold: a.support_threshold,
             escalate_when_unsure: a.escalate_when_unsure,
@@ -1145,6 +1146,7 @@ impl Config {
                     .clone()
                     .unwrap_or_else(|| format!("http://{}:{}", self.bind, self.port))
             }),
+            business_hours: None,
         }
     }
 

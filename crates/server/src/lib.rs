@@ -11,6 +11,7 @@ mod http;
 mod metrics;
 mod rate_limit;
 mod routes;
+pub mod settings;
 mod widget;
 
 pub use app::{App, Running, bind};

@@ -40,9 +40,10 @@ struct Inner {
     addresses: RateLimiter,
     trust_forwarded_for: bool,
     poll_interval: Duration,
-    identity_secret: Option<String>,
+    /// Changed on the Settings page while running.
+    identity_secret: std::sync::RwLock<Option<String>>,
     default_region: String,
-    appearance: Appearance,
+    appearance: std::sync::RwLock<Appearance>,
 }
 
 /// How the widget presents itself; sent with the session.
@@ -80,18 +81,20 @@ impl Widget {
                 addresses: RateLimiter::per_minute(w.ip_requests_per_minute),
                 trust_forwarded_for: w.trust_forwarded_for,
                 poll_interval: Duration::from_millis(w.poll_interval_ms.max(100)),
-                identity_secret: config
-                    .secrets
-                    .identity_secret
-                    .as_ref()
-                    .map(|s| s.expose().to_owned()),
+                identity_secret: std::sync::RwLock::new(
+                    config
+                        .secrets
+                        .identity_secret
+                        .as_ref()
+                        .map(|s| s.expose().to_owned()),
+                ),
                 default_region: config.agent.default_region.clone(),
-                appearance: Appearance {
+                appearance: std::sync::RwLock::new(Appearance {
                     title: config.agent.business_name.clone(),
                     bot_name: config.agent.bot_name.clone(),
                     greeting: w.greeting.clone(),
                     color,
-                },
+                }),
             }),
         })
     }
@@ -104,8 +107,30 @@ impl Widget {
         self.inner.chat.live()
     }
 
-    pub fn appearance(&self) -> &Appearance {
-        &self.inner.appearance
+    pub fn appearance(&self) -> Appearance {
+        self.inner
+            .appearance
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies what an admin saved: the names the widget shows and the identity secret.
+    pub fn configure(&self, title: &str, bot_name: &str, identity_secret: Option<String>) {
+        {
+            let mut a = self
+                .inner
+                .appearance
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            a.title = title.to_owned();
+            a.bot_name = bot_name.to_owned();
+        }
+        *self
+            .inner
+            .identity_secret
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = identity_secret;
     }
 
     pub fn poll_interval(&self) -> Duration {
@@ -166,7 +191,13 @@ impl Widget {
     /// Checks a signed identity with the workspace's identity secret and normalises what it
     /// proves, so a session never carries a phone or address that its messages would fail on.
     pub fn verify(&self, signed: SignedIdentity) -> Result<VerifiedIdentity, ApiError> {
-        let Some(secret) = self.inner.identity_secret.as_deref() else {
+        let secret = self
+            .inner
+            .identity_secret
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(secret) = secret.as_deref() else {
             return Err(ApiError::Unauthorized(
                 "signed users cannot be verified: the server has no RAPPORT_IDENTITY_SECRET".into(),
             ));

@@ -54,7 +54,7 @@ pub struct AnalyticsRows {
 macro_rules! conversation_rows {
     () => {
         "SELECT id, contact_id, channel, created_at, resolved_at, last_message_at, csat \
-         FROM conversations WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 \
+         FROM conversations WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 AND NOT test \
          ORDER BY created_at, id"
     };
 }
@@ -87,14 +87,14 @@ impl Store {
                 "SELECT m.conversation_id, m.author, m.created_at, m.internal_note, \
                  m.metadata->'trace'->>'decision' AS decision FROM messages m \
                  JOIN conversations c ON c.id = m.conversation_id \
-                 WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
+                 WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND NOT c.test \
                  ORDER BY m.created_at, m.id"
             }
             Db::Sqlite(_) => {
                 "SELECT m.conversation_id, m.author, m.created_at, m.internal_note, \
                  json_extract(m.metadata, '$.trace.decision') AS decision FROM messages m \
                  JOIN conversations c ON c.id = m.conversation_id \
-                 WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
+                 WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND NOT c.test \
                  ORDER BY m.created_at, m.id"
             }
         };
@@ -106,7 +106,7 @@ impl Store {
             .await?);
         let escalations_sql = "SELECT e.conversation_id, e.created_at, e.claimed_at, e.resolved_at \
                                FROM escalations e JOIN conversations c ON c.id = e.conversation_id \
-                               WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
+                               WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND NOT c.test \
                                ORDER BY e.created_at, e.id";
         let escalations: Vec<EscalationRow> = on_db!(&self.db, |p| sqlx::query_as(escalations_sql)
             .bind(ws.0)
@@ -144,6 +144,7 @@ impl Store {
         let sql = match self.db {
             Db::Postgres(_) => {
                 "SELECT m.metadata->'trace'->'query'->>'original', m.channel FROM messages m \
+                 JOIN conversations c ON c.id = m.conversation_id AND NOT c.test \
                  WHERE m.workspace_id = $1 AND m.author = 'bot' AND m.created_at >= $2 AND m.created_at < $3 \
                  AND (m.metadata->'trace'->>'decision' = 'unknown' OR (m.metadata->'trace'->>'decision' = 'escalated' \
                       AND (m.metadata->'trace'->>'support')::float8 < (m.metadata->'trace'->>'support_threshold')::float8)) \
@@ -152,6 +153,7 @@ impl Store {
             }
             Db::Sqlite(_) => {
                 "SELECT json_extract(m.metadata, '$.trace.query.original'), m.channel FROM messages m \
+                 JOIN conversations c ON c.id = m.conversation_id AND NOT c.test \
                  WHERE m.workspace_id = $1 AND m.author = 'bot' AND m.created_at >= $2 AND m.created_at < $3 \
                  AND (json_extract(m.metadata, '$.trace.decision') = 'unknown' \
                       OR (json_extract(m.metadata, '$.trace.decision') = 'escalated' \

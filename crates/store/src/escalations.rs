@@ -36,12 +36,15 @@ pub struct Escalation {
     pub created_at: DateTime<Utc>,
     pub claimed_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The channel of the escalated conversation, for the inbox list.
+    pub channel: Option<String>,
 }
 
 macro_rules! escalation_columns {
     () => {
         "id, conversation_id, reason, summary, context, draft, status, assignee_id, created_at, \
-         claimed_at, resolved_at"
+         claimed_at, resolved_at, \
+         (SELECT c.channel FROM conversations c WHERE c.id = escalations.conversation_id) AS channel"
     };
 }
 
@@ -93,7 +96,8 @@ impl Store {
         })
     }
 
-    /// Escalations of the workspace, newest first, optionally of one status.
+    /// Escalations of the workspace, newest first, optionally of one status. Hand-offs in test
+    /// conversations (the playground) are not agents' work and are left out.
     pub async fn escalations(
         &self,
         ws: WorkspaceId,
@@ -103,7 +107,9 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             escalation_columns!(),
-            " FROM escalations WHERE workspace_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3"
+            " FROM escalations WHERE workspace_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND NOT EXISTS (SELECT 1 FROM conversations t WHERE t.id = escalations.conversation_id AND t.test) \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
         );
         Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(ws.0)

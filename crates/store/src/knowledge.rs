@@ -804,7 +804,7 @@ impl Store {
     pub async fn resolved_transcripts(&self, ws: WorkspaceId) -> Result<Vec<TranscriptLine>> {
         let sql = "SELECT m.conversation_id, m.author, m.text FROM messages m \
                    JOIN conversations c ON c.id = m.conversation_id \
-                   WHERE c.workspace_id = $1 AND c.status = 'resolved' AND m.internal_note = $2 \
+                   WHERE c.workspace_id = $1 AND c.status = 'resolved' AND NOT c.test AND m.internal_note = $2 \
                    AND m.author IN ('customer', 'agent') \
                    AND EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = c.id AND a.author = 'agent' \
                                AND a.internal_note = $2) \

@@ -17,6 +17,7 @@ pub mod knowledge;
 pub mod messages;
 pub mod outbox;
 pub mod runner;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod threads;

@@ -48,14 +48,16 @@ impl Store {
         ws: WorkspaceId,
         contact: ContactId,
         channel: Channel,
+        test: bool,
     ) -> Result<ConversationId> {
-        let sql = "INSERT INTO conversations (workspace_id, contact_id, channel, status, created_at, updated_at) \
-                   VALUES ($1, $2, $3, 'bot', $4, $4) RETURNING id";
+        let sql = "INSERT INTO conversations (workspace_id, contact_id, channel, status, created_at, updated_at, test) \
+                   VALUES ($1, $2, $3, 'bot', $4, $4, $5) RETURNING id";
         let id: i64 = on_db!(&self.db, |p| sqlx::query_scalar(sql)
             .bind(ws.0)
             .bind(contact.0)
             .bind(channel.as_str())
             .bind(Utc::now())
+            .bind(test)
             .fetch_one(p)
             .await?);
         Ok(ConversationId(id))
@@ -359,12 +361,18 @@ impl Store {
     pub async fn add_reply(&self, ws: WorkspaceId, r: &NewReply) -> Result<MessageId> {
         let insert = "INSERT INTO messages (workspace_id, conversation_id, contact_id, direction, author, channel, \
                       kind, text, citations, metadata, delivery_status, created_at) \
-                      VALUES ($1, $2, $3, 'outbound', $4, $5, 'text', $6, $7, $8, $9, $10) RETURNING id";
+                      VALUES ($1, $2, $3, 'outbound', $4, $5, $11, $6, $7, $8, $9, $10) RETURNING id";
         let outbox = "INSERT INTO outbox (workspace_id, message_id, channel, next_attempt_at, created_at, updated_at) \
                       VALUES ($1, $2, $3, $4, $4, $4)";
         let touch = "UPDATE conversations SET last_message_at = $1, updated_at = $1 WHERE id = $2";
         let now = Utc::now();
         let status = if r.deliver { "queued" } else { "sent" };
+        // A channel-neutral kind (`csat_prompt`) lets channels render the message richly.
+        let kind = r
+            .metadata
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("text");
         let id: i64 = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
             let id: i64 = sqlx::query_scalar(insert)
@@ -378,6 +386,7 @@ impl Store {
                 .bind(Json(&r.metadata))
                 .bind(status)
                 .bind(now)
+                .bind(kind)
                 .fetch_one(&mut *tx)
                 .await?;
             if r.deliver {

@@ -398,7 +398,7 @@ async fn resolved_conversations_with_an_agent_reply_are_transcribed(store: Store
     let mut conversations = Vec::new();
     for (agent_replies, resolve) in [(true, true), (false, true), (true, false)] {
         let conversation = store
-            .open_conversation(WS, contact, Channel::Email)
+            .open_conversation(WS, contact, Channel::Email, false)
             .await
             .unwrap();
         let say = |author: Author, text: &str| NewMessage {

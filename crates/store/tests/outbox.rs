@@ -38,7 +38,7 @@ async fn conversation_with_reply(store: &Store, hours_ago: i64) -> (Conversation
         .await
         .unwrap();
     let conversation = store
-        .open_conversation(WS, ContactId(contact.id), Channel::Whatsapp)
+        .open_conversation(WS, ContactId(contact.id), Channel::Whatsapp, false)
         .await
         .unwrap();
     store

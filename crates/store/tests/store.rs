@@ -126,7 +126,7 @@ async fn a_repeated_provider_message_id_is_stored_once(store: Store) {
         .await
         .unwrap();
     let conversation = store
-        .open_conversation(ws, contact.id.into(), Channel::Whatsapp)
+        .open_conversation(ws, contact.id.into(), Channel::Whatsapp, false)
         .await
         .unwrap();
     let msg = |provider_id: Option<&str>| NewMessage {

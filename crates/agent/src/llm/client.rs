@@ -36,7 +36,17 @@ pub struct OpenAiCompatible {
 
 struct Inner {
     settings: LlmSettings,
+    /// What admins chose on the Settings page, over `settings`; read by every request.
+    tuning: std::sync::RwLock<Tuning>,
     client: Client<OpenAIConfig>,
+}
+
+/// The request parameters an admin may change while the service runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    pub model: String,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
 }
 
 impl fmt::Debug for OpenAiCompatible {
@@ -69,14 +79,50 @@ impl OpenAiCompatible {
         let client = Client::with_config(config)
             .with_http_client(http.clone())
             .with_http_service(StatusAware { http });
+        let tuning = std::sync::RwLock::new(Tuning {
+            model: settings.model.clone(),
+            temperature: settings.temperature,
+            max_tokens: settings.max_tokens,
+        });
         Ok(Self {
-            inner: Arc::new(Inner { settings, client }),
+            inner: Arc::new(Inner {
+                settings,
+                tuning,
+                client,
+            }),
         })
     }
 
-    /// The model asked for in every request.
+    /// The configured model (requests may ask for another one: see [`Self::retune`]).
     pub fn model(&self) -> &str {
         &self.inner.settings.model
+    }
+
+    /// Changes the model, temperature and length limit of the requests that follow; `None`
+    /// goes back to the configured value.
+    pub fn retune(&self, model: Option<&str>, temperature: Option<f32>, max_tokens: Option<u32>) {
+        let s = &self.inner.settings;
+        let tuning = Tuning {
+            model: model
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .unwrap_or(&s.model)
+                .to_owned(),
+            temperature: temperature.filter(|t| t.is_finite()).or(s.temperature),
+            max_tokens: max_tokens.or(s.max_tokens),
+        };
+        match self.inner.tuning.write() {
+            Ok(mut t) => *t = tuning,
+            Err(poisoned) => *poisoned.into_inner() = tuning,
+        }
+    }
+
+    /// The parameters the next request uses.
+    pub fn tuning(&self) -> Tuning {
+        match self.inner.tuning.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// A plain completion; with a schema, `response_format` asks for JSON matching it (strict).
@@ -364,9 +410,9 @@ impl OpenAiCompatible {
             ));
         }
         let response_format = schema.map(response_format).transpose()?;
-        let s = &self.inner.settings;
+        let s = self.tuning();
         Ok(CreateChatCompletionRequest {
-            model: s.model.clone(),
+            model: s.model,
             messages: messages.iter().map(to_request_message).collect(),
             temperature: s.temperature,
             max_tokens: s.max_tokens,

@@ -76,6 +76,14 @@ impl ChatModel for LlmChatModel {
         self.client.model()
     }
 
+    fn retune(&self, tuning: &crate::settings::ModelTuning) {
+        self.client.retune(
+            tuning.name.as_deref(),
+            tuning.temperature,
+            tuning.max_tokens,
+        );
+    }
+
     async fn rewrite_query(
         &self,
         question: &str,
@@ -137,6 +145,7 @@ impl ChatModel for LlmChatModel {
             json!({
                 "bot_name": request.persona.bot_name,
                 "business_name": request.persona.business_name,
+                "instructions": request.persona.instructions,
                 "handoff_topics": request.handoff_topics,
                 "language_name": request.language.name,
                 "channel": request.channel.as_str(),

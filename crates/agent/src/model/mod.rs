@@ -49,6 +49,8 @@ impl<T> Generated<T> {
 pub struct Persona {
     pub bot_name: String,
     pub business_name: String,
+    /// The business's tone and house rules, from the Settings page.
+    pub instructions: Option<String>,
 }
 
 impl Default for Persona {
@@ -56,6 +58,7 @@ impl Default for Persona {
         Persona {
             bot_name: "Rapport".into(),
             business_name: "our company".into(),
+            instructions: None,
         }
     }
 }
@@ -127,6 +130,9 @@ pub type DeltaSink<'a> = &'a mut (dyn FnMut(&str) + Send);
 pub trait ChatModel: Send + Sync {
     /// Recorded in traces: `extractive` or the served model's name.
     fn name(&self) -> &str;
+
+    /// Applies the model settings an admin saved; models without such settings ignore them.
+    fn retune(&self, _tuning: &crate::settings::ModelTuning) {}
 
     /// A self-contained search query for the latest message, using earlier turns (from any
     /// channel) for what "this" or "it" refers to.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use rapport_core::domain::Channel;
+use rapport_core::domain::{Channel, RATING_LABELS};
 use serde_json::{Value, json};
 
 use crate::graph::{GraphClient, GraphFailure};
@@ -18,6 +18,9 @@ use crate::outbound::{ChannelSender, Delivery, SendError, Sent, split_text};
 
 /// WhatsApp's limit on a text message body.
 pub const MAX_TEXT_CHARS: usize = 4096;
+/// Longest body of an interactive message.
+const MAX_INTERACTIVE_BODY: usize = 1024;
+
 /// Longest text put in a template's `{{1}}` parameter.
 const MAX_TEMPLATE_PARAMETER_CHARS: usize = 1000;
 
@@ -77,6 +80,40 @@ impl WhatsappSender {
             .as_str()
             .unwrap_or_default()
             .to_owned())
+    }
+
+    /// A rating request as an interactive list: the customer picks 1–5 stars in one tap, and
+    /// the pick comes back as a `list_reply` whose title and description read as the score.
+    async fn send_rating_list(&self, to: &str, d: &Delivery) -> Result<Sent, GraphFailure> {
+        let rows: Vec<Value> = (1..=5)
+            .rev()
+            .map(|n: usize| {
+                json!({
+                    "id": format!("csat:{n}"),
+                    "title": "⭐".repeat(n),
+                    "description": RATING_LABELS[n - 1],
+                })
+            })
+            .collect();
+        let body: String = d.text.chars().take(MAX_INTERACTIVE_BODY).collect();
+        let id = self
+            .post(json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to,
+                "type": "interactive",
+                "interactive": {
+                    "type": "list",
+                    "body": { "text": body },
+                    "action": {
+                        "button": "Rate us",
+                        "sections": [{ "title": "Your rating", "rows": rows }],
+                    },
+                },
+                "biz_opaque_callback_data": d.idempotency_key(),
+            }))
+            .await?;
+        Ok(Sent::sent(Some(id).filter(|id| !id.is_empty())))
     }
 
     async fn send_text(&self, to: &str, d: &Delivery) -> Result<Sent, GraphFailure> {
@@ -154,7 +191,12 @@ impl ChannelSender for WhatsappSender {
         if !d.within_window(service_window(), Utc::now()) {
             return self.send_template(to, d).await;
         }
-        match self.send_text(to, d).await {
+        let sent = if d.kind == "csat_prompt" {
+            self.send_rating_list(to, d).await
+        } else {
+            self.send_text(to, d).await
+        };
+        match sent {
             Ok(sent) => Ok(sent),
             // Our clock and Meta's disagree about the window: Meta decides.
             Err(GraphFailure::Api(e)) if e.is_outside_window() => self.send_template(to, d).await,

@@ -31,6 +31,14 @@ async function api(method, path, body) {
   return data;
 }
 
+// Multipart uploads: the browser sets the content type with its boundary.
+async function upload(path, form) {
+  const resp = await fetch(path, { method: "POST", headers: { accept: "application/json", "x-csrf-token": state.csrf || "" }, body: form, credentials: "same-origin" });
+  const data = await resp.json().catch(() => null);
+  if (!resp.ok) throw new Error(data?.error?.message || `HTTP ${resp.status}`);
+  return data;
+}
+
 function ago(iso) {
   const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
   if (s < 60) return "just now";
@@ -53,6 +61,7 @@ async function start() {
     state.me = data;
     state.csrf = data.csrf_token;
     $("#me").textContent = `${data.name || data.email} · ${data.role}`;
+    $("#nav-settings").hidden = data.role !== "admin";
     $("#login").hidden = true;
     $("#app").hidden = false;
     route();
@@ -93,12 +102,13 @@ window.addEventListener("popstate", route);
 
 function route() {
   const page = location.pathname.split("/")[2] || "inbox";
-  for (const p of ["inbox", "playground", "knowledge", "analytics"]) $(`#page-${p}`).hidden = p !== page;
+  for (const p of ["inbox", "playground", "knowledge", "analytics", "settings"]) $(`#page-${p}`).hidden = p !== page;
   for (const a of document.querySelectorAll(".nav a")) a.classList.toggle("on", a.dataset.page === page);
   clearInterval(state.timer);
   if (page === "inbox") { loadInbox(); listen(); state.timer = setInterval(loadInbox, 15000); }
   if (page === "analytics") loadAnalytics();
   if (page === "knowledge") { loadSources(); state.timer = setInterval(loadSources, 3000); }
+  if (page === "settings") loadSettings();
 }
 
 // Live updates: the server's event stream says when escalations or messages change; polling
@@ -112,6 +122,8 @@ function listen() {
     const typing = document.activeElement?.tagName === "TEXTAREA";
     if (state.selected && !typing) openEscalation(state.selected);
   };
+  // Sent on every (re)connection: re-read what may have changed while the stream was down.
+  state.events.addEventListener("ready", refresh);
   state.events.addEventListener("escalation", refresh);
   state.events.addEventListener("message", refresh);
 }
@@ -126,15 +138,24 @@ for (const b of document.querySelectorAll("#tabs button")) {
   });
 }
 
+async function loadTeamMembers() {
+  if (state.team) return state.team;
+  try { state.team = (await api("GET", "/api/v1/team")).members; } catch { state.team = []; }
+  return state.team;
+}
+
 async function loadInbox() {
+  await loadTeamMembers();
   const q = state.status ? `?status=${state.status}` : "";
   let list;
   try { list = (await api("GET", `/api/v1/escalations${q}`)).escalations; } catch { return; }
   if (state.status === "claimed") list = list.filter((e) => e.assignee_id === state.me.user_id);
   const ul = $("#escalations");
   ul.replaceChildren(...list.map((e) => el("li", { class: e.id === state.selected ? "on" : "", "data-id": e.id, onclick: () => openEscalation(e.id) },
-    el("span", { class: "wait" }, ago(e.created_at)),
-    el("div", { class: "who" }, (e.summary || "").split(" · ")[0] || `Conversation ${e.conversation_id}`),
+    el("span", { class: "wait", title: "waiting since" }, ago(e.created_at)),
+    el("div", { class: "who" }, e.channel ? el("span", { class: `badge ${e.channel}` }, e.channel) : null,
+      (e.summary || "").split(" · ")[0] || `Conversation ${e.conversation_id}`),
+    e.assignee_id ? el("div", { class: "reason" }, `with ${e.assignee_id === state.me.user_id ? "you" : (state.team?.find((m) => m.id === e.assignee_id)?.name || "a colleague")}`) : null,
     el("div", { class: "reason" }, e.reason))));
   $("#empty").hidden = list.length > 0;
 }
@@ -161,6 +182,11 @@ function renderDetail(esc, conv, messages, contact) {
     try { await fn(); await openEscalation(esc.id); loadInbox(); } catch (err) { alert(err.message); } finally { e.target.disabled = false; }
   } }, label);
   const sources = (esc.context?.sources || []).filter((s) => s.title);
+  const assign = el("select", { "aria-label": "Assign to" }, el("option", { value: "" }, "Assign to…"),
+    (state.team || []).map((m) => el("option", { value: String(m.id), ...(m.id === esc.assignee_id ? { selected: "" } : {}) }, `${m.name || m.email}${m.id === state.me.user_id ? " (you)" : ""}`)));
+  const factKey = el("input", { placeholder: "key (plan, order_number…)" });
+  const factValue = el("input", { placeholder: "value" });
+  const mergeId = el("input", { type: "number", min: "1", placeholder: "contact number" });
   $("#detail").replaceChildren(
     el("div", { class: "card" },
       el("h2", {}, esc.reason),
@@ -184,14 +210,29 @@ function renderDetail(esc, conv, messages, contact) {
         act("Send reply", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value }), "primary"),
         act("Add internal note", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value, internal: true })),
         esc.status === "open" ? act("Claim", () => api("POST", `/api/v1/escalations/${esc.id}/claim`)) : null,
+        esc.status !== "resolved" ? el("span", { class: "assign" }, assign,
+          act("Assign", () => assign.value ? api("POST", `/api/v1/escalations/${esc.id}/assign`, { user_id: Number(assign.value) }) : null)) : null,
         act("Hand back to bot", () => api("POST", `/api/v1/conversations/${c.id}/handback`)),
         act("Resolve", () => api("POST", `/api/v1/conversations/${c.id}/resolve`, {})))),
     el("div", { class: "card" },
       el("h2", {}, contact.contact?.name || "Customer"),
       el("div", {}, (contact.identities || []).map((i) => el("div", {}, el("span", { class: `badge ${i.channel}` }, i.channel), i.external_id))),
+      el("div", { class: "muted" }, `Contact #${contactId}`),
       el("h3", {}, "Memory"),
-      el("ul", {}, (contact.facts || []).map((f) => el("li", {}, `${f.key}: ${f.value} `,
-        act("Forget", () => api("DELETE", `/api/v1/contacts/${contactId}/facts/${f.id}`), "link")))),
+      el("ul", {}, (contact.facts || []).map((f) => {
+        const value = el("input", { value: f.value, "aria-label": f.key });
+        return el("li", { class: "fact" }, `${f.key}:`, value,
+          act("Save", () => api("PUT", `/api/v1/contacts/${contactId}/facts/${f.id}`, { key: f.key, value: value.value }), "link"),
+          act("Forget", () => api("DELETE", `/api/v1/contacts/${contactId}/facts/${f.id}`), "link"));
+      })),
+      el("div", { class: "fact" }, factKey, factValue,
+        act("Add", () => api("POST", `/api/v1/contacts/${contactId}/facts`, { key: factKey.value, value: factValue.value }), "link")),
+      el("h3", {}, "Same person elsewhere?"),
+      el("div", { class: "fact" }, mergeId,
+        act("Merge into this customer", () => mergeId.value && confirm(`Merge contact #${mergeId.value} into #${contactId}? Their timelines and memory become one.`)
+          ? api("POST", `/api/v1/contacts/${contactId}/merge`, { contact_id: Number(mergeId.value) }) : null, "link")),
+      (contact.merged_contacts || []).length ? el("div", {}, "Merged: ", contact.merged_contacts.map((m) =>
+        el("span", {}, `#${m} `, act("Unmerge", () => api("POST", `/api/v1/contacts/${m}/unmerge`), "link"), " "))) : null,
       contact.contact?.memory_summary ? el("div", { class: "summary" }, contact.contact.memory_summary) : null));
 }
 
@@ -210,9 +251,66 @@ $("#play-form").addEventListener("submit", async (e) => {
       el("div", { class: "msg customer" }, f.get("text")),
       el("div", { class: "msg bot" }, r.reply || "(no reply)"),
       el("div", { class: "muted" }, `Decision: ${r.decision}${r.reason ? ` — ${r.reason}` : ""} · support ${Number(t.support || 0).toFixed(2)} · ${t.timings_ms?.total ?? "?"} ms`),
-      el("details", {}, el("summary", {}, "Trace: query, retrieved chunks, citations"), el("pre", {}, JSON.stringify(t, null, 2)))));
+      el("details", {}, el("summary", {}, "Trace: query, retrieved chunks, citations"), traceView(t))));
     e.target.text.value = "";
   } catch (err) { log.prepend(el("p", { class: "error" }, err.message)); }
+});
+
+function traceView(t) {
+  const cited = new Set(t.citations || []);
+  const timings = Object.entries(t.timings_ms || {}).map(([k, v]) => `${k} ${v} ms`).join(" · ");
+  return el("div", { class: "trace" },
+    el("dl", {},
+      el("dt", {}, "Decision"), el("dd", {}, `${t.decision}${t.reason ? ` — ${t.reason}` : ""}`),
+      el("dt", {}, "Query as searched"), el("dd", {}, t.query?.rewritten ?? "–"),
+      el("dt", {}, "Support"), el("dd", {}, `${Number(t.support || 0).toFixed(2)} (answers from ${Number(t.support_threshold || 0).toFixed(2)})`),
+      el("dt", {}, "Model"), el("dd", {}, `${t.model || "–"}${(t.prompts || []).map((p) => ` · ${p.name} v${p.version}`).join("")}`),
+      el("dt", {}, "Timings"), el("dd", {}, timings || "–"),
+      el("dt", {}, "Customer context"), el("dd", {}, `${t.context?.turns ?? 0} earlier turns on ${(t.context?.channels || []).join(", ") || "no channel"}`)),
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Retrieved"), el("th", {}, "Score"), el("th", {}, "Similarity"), el("th", {}, "Cited"))),
+      el("tbody", {}, (t.retrieved || []).map((r) => el("tr", { class: cited.has(r.chunk_id) ? "cited" : "" },
+        el("td", {}, r.url ? el("a", { href: r.url, target: "_blank", rel: "noopener" }, r.title || r.url) : (r.title || `chunk ${r.chunk_id}`),
+          r.heading_path ? el("div", { class: "muted" }, r.heading_path) : null),
+        el("td", {}, Number(r.score || 0).toFixed(3)), el("td", {}, Number(r.similarity || 0).toFixed(2)),
+        el("td", {}, cited.has(r.chunk_id) ? "yes" : ""))))),
+    el("details", {}, el("summary", {}, "Raw trace (JSON)"), el("pre", {}, JSON.stringify(t, null, 2))));
+}
+
+$("#batch-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  let lines = f.questions.value.split("\n");
+  const file = f.file.files[0];
+  if (file) {
+    const text = await file.text();
+    const rows = text.split(/\r?\n/);
+    lines = lines.concat(file.name.endsWith(".csv")
+      ? rows.slice(1).map((r) => (r.startsWith('"') ? r.slice(1, r.indexOf('"', 1)) : r.split(",")[0]))
+      : rows);
+  }
+  const questions = lines.map((l) => l.trim()).filter(Boolean);
+  const status = $("#batch-status");
+  if (!questions.length) { status.textContent = "Write or upload at least one question."; return; }
+  status.textContent = `Asking ${questions.length} question${questions.length === 1 ? "" : "s"}…`;
+  try {
+    const body = { questions, channel: f.channel.value };
+    const { rows } = await api("POST", "/api/v1/playground/batch", body);
+    const answered = rows.filter((r) => r.decision === "answered").length;
+    status.textContent = `${answered} of ${rows.length} answered, ${rows.filter((r) => r.decision === "escalated").length} handed to a person.`;
+    $("#batch-table").hidden = false;
+    $("#batch-rows").replaceChildren(...rows.map((r) => el("tr", {},
+      el("td", {}, r.question), el("td", {}, r.decision, r.reason ? el("div", { class: "muted" }, r.reason) : null),
+      el("td", {}, (r.answer || "").slice(0, 200)), el("td", {}, r.citations.join("; ")),
+      el("td", {}, r.support === null ? "–" : Number(r.support).toFixed(2)))));
+    // The same table as the API's ?format=csv, built here so the batch is not asked twice.
+    const q = (v) => `"${String(v ?? "").replace(/^([=+\-@])/, "'$1").replaceAll('"', '""')}"`;
+    const csv = [["question", "decision", "reason", "answer", "citations", "support", "top_similarity", "total_ms"].join(",")]
+      .concat(rows.map((r) => [r.question, r.decision, r.reason, r.answer, r.citations.join("; "), r.support, r.top_similarity, r.total_ms].map(q).join(",")))
+      .join("\r\n");
+    const link = $("#batch-csv");
+    link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv" }));
+    link.hidden = false;
+  } catch (err) { status.textContent = err.message; }
 });
 
 // Knowledge -----------------------------------------------------------------------------------
@@ -223,19 +321,99 @@ async function loadSources() {
   const admin = state.me?.role === "admin";
   $("#sources").replaceChildren(...sources.map((s) => {
     const p = s.progress || {};
-    const done = p.documents_done ?? p.done;
-    const total = p.documents_total ?? p.total;
-    const progress = total ? `${done ?? 0} / ${total} documents` : (p.phase || "");
+    const done = p.documents_done ?? p.pages_done ?? p.done;
+    const total = p.documents_total ?? p.pages_known ?? p.total;
+    const running = s.status === "running" || s.status === "queued";
+    const bar = total ? el("div", { class: "progress", title: `${done ?? 0} / ${total}` }, el("i", { style: `width:${Math.round(100 * (done ?? 0) / total)}%` })) : null;
+    const label = total ? `${done ?? 0} / ${total} ${p.phase === "crawling" ? "pages" : "documents"}` : (p.phase || "");
+    const skipped = p.crawl?.skipped_over_limit ? ` · ${p.crawl.skipped_over_limit} over the page limit` : "";
     const act = (label, fn) => el("button", { class: "link", onclick: async () => {
       try { await fn(); loadSources(); } catch (err) { alert(err.message); } } }, label);
     return el("tr", {},
-      el("td", {}, s.name), el("td", {}, s.kind),
+      el("td", {}, el("button", { class: "link", onclick: () => openSource(s) }, s.name)), el("td", {}, s.kind),
       el("td", { class: s.status === "failed" ? "failed" : "" }, s.status, s.error ? ` — ${s.error}` : ""),
-      el("td", {}, progress),
+      el("td", {}, running || total ? [bar, el("span", { class: "muted" }, label + skipped)] : label),
       el("td", {}, admin ? [act("Re-sync", () => api("POST", `/api/v1/knowledge/sources/${s.id}/resync`)), " ",
         act("Delete", () => confirm(`Delete ${s.name} and everything learnt from it?`) ? api("DELETE", `/api/v1/knowledge/sources/${s.id}`) : null)] : ""));
   }));
-  for (const f of ["#snippet-form", "#crawl-form"]) for (const b of document.querySelectorAll(`${f} button`)) b.disabled = !admin;
+  for (const f of ["#snippet-form", "#crawl-form", "#upload-form", "#articles-form"]) for (const b of document.querySelectorAll(`${f} button`)) b.disabled = !admin;
+  $("#mine").disabled = !admin;
+  loadCandidates();
+}
+
+async function openSource(source) {
+  const { total, documents } = await api("GET", `/api/v1/knowledge/sources/${source.id}/documents?limit=200`);
+  $("#documents-card").hidden = false;
+  $("#documents-title").textContent = `${source.name}: ${total} document${total === 1 ? "" : "s"}`;
+  $("#chunks").replaceChildren();
+  $("#documents").replaceChildren(...documents.map((d) => el("tr", {},
+    el("td", {}, el("button", { class: "link", onclick: () => openDocument(source.id, d.id) }, d.title || d.external_ref),
+      d.url ? el("div", { class: "muted" }, d.url) : null),
+    el("td", {}, d.chunk_count), el("td", {}, ago(d.updated_at)))));
+  $("#documents-card").scrollIntoView({ behavior: "smooth" });
+}
+
+async function openDocument(sourceId, docId) {
+  const { document: d, chunks } = await api("GET", `/api/v1/knowledge/sources/${sourceId}/documents/${docId}`);
+  $("#chunks").replaceChildren(el("h3", {}, `${d.title}: ${chunks.length} chunk${chunks.length === 1 ? "" : "s"} as the bot sees them`),
+    ...chunks.map((c) => el("div", { class: "summary", style: "margin:8px 0" },
+      el("div", { class: "muted" }, [c.heading_path || d.title, c.page ? `page ${c.page}` : null].filter(Boolean).join(" · ")), c.text)));
+}
+
+$("#upload-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const status = $("#upload-status");
+  try {
+    const source = await api("POST", "/api/v1/knowledge/sources", { kind: "files", name: f.name.value, config: { csv_mode: f.csv_mode.value } });
+    const form = new FormData();
+    for (const file of f.files.files) form.append("file", file, file.name);
+    await upload(`/api/v1/knowledge/sources/${source.id}/files`, form);
+    status.textContent = "Uploaded; reading and indexing shows above.";
+    f.files.value = "";
+    loadSources();
+  } catch (err) { status.textContent = err.message; }
+});
+
+$("#articles-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  try {
+    await api("POST", "/api/v1/knowledge/sources", { kind: "articles", name: f.name.value, config: { path: f.path.value } });
+    $("#articles-status").textContent = "Importing; progress shows above.";
+    loadSources();
+  } catch (err) { $("#articles-status").textContent = err.message; }
+});
+
+$("#mine").addEventListener("click", async () => {
+  const status = $("#mine-status");
+  try {
+    const { sources } = await api("GET", "/api/v1/knowledge/sources");
+    const own = sources.find((s) => s.kind === "conversations" && s.config?.mine_resolved !== false && !s.config?.auto_approve);
+    if (own) await api("POST", `/api/v1/knowledge/sources/${own.id}/resync`);
+    else await api("POST", "/api/v1/knowledge/sources", { kind: "conversations", name: "Resolved conversations", config: { mine_resolved: true } });
+    status.textContent = "Looking; suggestions appear below.";
+    loadSources();
+  } catch (err) { status.textContent = err.message; }
+});
+
+async function loadCandidates() {
+  let candidates;
+  try { candidates = (await api("GET", "/api/v1/knowledge/candidates?status=pending")).candidates; } catch { return; }
+  const ul = $("#candidates");
+  // Keep what an admin is editing.
+  if (ul.contains(document.activeElement)) return;
+  const admin = state.me?.role === "admin";
+  ul.replaceChildren(...(candidates.length ? candidates.map((c) => {
+    const q = el("input", { value: c.question });
+    const a = el("textarea", { rows: "2" }, c.answer);
+    const act = (label, fn, cls = "") => el("button", { class: cls, onclick: async () => {
+      try { await fn(); loadCandidates(); loadSources(); } catch (err) { alert(err.message); } } }, label);
+    return el("li", {}, el("label", {}, "Question", q), el("label", {}, "Answer", a),
+      admin ? el("div", { class: "actions" },
+        act("Approve", () => api("POST", `/api/v1/knowledge/candidates/${c.id}/approve`, { question: q.value, answer: a.value }), "primary"),
+        act("Reject", () => api("POST", `/api/v1/knowledge/candidates/${c.id}/reject`))) : null);
+  }) : [el("li", { class: "muted" }, "No suggestions waiting.")]));
 }
 
 $("#snippet-form").addEventListener("submit", async (e) => {
@@ -278,10 +456,29 @@ $("#search-form").addEventListener("submit", async (e) => {
 function pct(x) { return x === null || x === undefined ? "–" : `${Math.round(x * 100)}%`; }
 function secs(t) { return t?.avg_seconds === null || t?.avg_seconds === undefined ? "–" : t.avg_seconds < 120 ? `${Math.round(t.avg_seconds)} s` : `${Math.round(t.avg_seconds / 60)} min`; }
 
+$("#analytics-filters").addEventListener("submit", (e) => { e.preventDefault(); loadAnalytics(); });
+
+function analyticsQuery() {
+  const f = $("#analytics-filters");
+  if (!f.to.value) {
+    const to = new Date();
+    f.to.value = to.toISOString().slice(0, 10);
+    f.from.value = new Date(to.getTime() - 29 * 86400000).toISOString().slice(0, 10);
+  }
+  const q = new URLSearchParams({ from: f.from.value, to: f.to.value });
+  if (f.channel.value) q.set("channel", f.channel.value);
+  return q;
+}
+
 async function loadAnalytics() {
-  const [{ report }, { topics }] = await Promise.all([
-    api("GET", "/api/v1/analytics/report"), api("GET", "/api/v1/analytics/unanswered"),
-  ]);
+  const q = analyticsQuery();
+  let report, topics;
+  try {
+    [{ report }, { topics }] = await Promise.all([
+      api("GET", `/api/v1/analytics/report?${q}`), api("GET", `/api/v1/analytics/unanswered?${q}`),
+    ]);
+  } catch (err) { $("#figures").replaceChildren(el("p", { class: "error" }, err.message)); return; }
+  $("#csv").href = `/api/v1/analytics/report?${q}&format=csv`;
   const o = report.overall;
   const figure = (label, value) => el("div", { class: "figure" }, el("b", {}, value), el("span", { class: "muted" }, label));
   $("#figures").replaceChildren(
@@ -315,7 +512,7 @@ async function loadAnalytics() {
     t.textContent = d.date.slice(5);
     svg.append(t);
   });
-  $("#chart").replaceChildren(days.length ? svg : el("p", { class: "muted" }, "No conversations in the last 30 days."));
+  $("#chart").replaceChildren(days.length ? svg : el("p", { class: "muted" }, "No conversations in this period."));
   $("#by-channel").replaceChildren(...Object.entries(report.by_channel).map(([ch, f]) => el("tr", {},
     el("td", {}, el("span", { class: `badge ${ch}` }, ch)), el("td", {}, f.conversations), el("td", {}, pct(f.ai_resolution_rate)),
     el("td", {}, pct(f.escalation_rate)), el("td", {}, pct(f.first_contact_resolution_rate)),
@@ -325,5 +522,168 @@ async function loadAnalytics() {
   $("#topics").replaceChildren(...(topics.length ? topics.map((t) => el("li", {}, el("b", {}, t.label), ` — ${t.count} question${t.count > 1 ? "s" : ""} (${t.channels.join(", ")})`))
     : [el("li", { class: "muted" }, "Every question found an answer.")]));
 }
+
+// Settings ------------------------------------------------------------------------------------
+
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const CREDENTIAL_LABELS = {
+  whatsapp_phone_number_id: "WhatsApp phone number id", whatsapp_access_token: "WhatsApp access token",
+  whatsapp_app_secret: "WhatsApp app secret (webhook signatures)", whatsapp_verify_token: "WhatsApp webhook verify token",
+  instagram_account_id: "Instagram account id", instagram_access_token: "Instagram access token",
+  instagram_app_secret: "Instagram app secret", instagram_verify_token: "Instagram webhook verify token",
+  email_from: "E-mail replies come from", smtp_url: "SMTP URL (smtps://user:password@host:465)",
+  identity_secret: "Web chat identity secret (signs logged-in visitors)",
+};
+$("#days").replaceChildren(...DAYS.map((d) => el("label", {}, el("input", { type: "checkbox", name: "day", value: d }), d)));
+const settingsForm = $("#settings-form");
+settingsForm.support_threshold.addEventListener("input", () => { $("#strictness-value").textContent = Number(settingsForm.support_threshold.value).toFixed(2); });
+settingsForm.hours_on.addEventListener("change", () => { $("#hours").disabled = !settingsForm.hours_on.checked; });
+
+function topicsText(topics) { return (topics || []).map((t) => `${t.name}: ${t.keywords.join(", ")}`).join("\n"); }
+function topicsOf(text) {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
+    const at = l.indexOf(":");
+    const name = (at < 0 ? l : l.slice(0, at)).trim();
+    const words = (at < 0 ? l : l.slice(at + 1)).split(",").map((k) => k.trim()).filter(Boolean);
+    return { name, keywords: words };
+  });
+}
+
+async function loadSettings() {
+  let view;
+  try { view = await api("GET", "/api/v1/settings"); } catch (err) { $("#settings-status").textContent = err.message; return; }
+  state.settings = view;
+  const s = view.settings || {}, d = view.defaults || {}, f = settingsForm;
+  f.bot_name.value = s.bot_name ?? d.bot_name ?? "";
+  f.business_name.value = s.business_name ?? d.business_name ?? "";
+  f.persona.value = s.persona ?? "";
+  f.support_threshold.value = s.support_threshold ?? d.support_threshold ?? 0.52;
+  $("#strictness-value").textContent = Number(f.support_threshold.value).toFixed(2);
+  f.escalate_when_unsure.checked = s.escalate_when_unsure ?? d.escalate_when_unsure ?? true;
+  f.max_unhelpful_replies.value = s.max_unhelpful_replies ?? d.max_unhelpful_replies ?? 2;
+  f.handoff_topics.value = topicsText(s.handoff_topics ?? d.handoff_topics);
+  const h = s.business_hours;
+  f.hours_on.checked = !!h;
+  $("#hours").disabled = !h;
+  f.timezone.value = h?.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC";
+  f.open.value = h?.open ?? "09:00";
+  f.close.value = h?.close ?? "18:00";
+  f.away_message.value = h?.away_message ?? "";
+  for (const box of document.querySelectorAll("#days input")) box.checked = h ? h.days.includes(box.value) : DAYS.indexOf(box.value) < 5;
+  $("#model-settings").hidden = !view.owns_channels || !d.model;
+  f.model_name.value = s.model?.name ?? d.model ?? "";
+  f.temperature.value = s.model?.temperature ?? d.temperature ?? "";
+  f.max_tokens.value = s.model?.max_tokens ?? d.max_tokens ?? "";
+  renderCredentials(view);
+  loadTeam();
+  loadTokens();
+}
+
+settingsForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = settingsForm, d = state.settings?.defaults || {};
+  const num = (v) => (v === "" || v === null ? null : Number(v));
+  const settings = {
+    bot_name: f.bot_name.value.trim() || null,
+    business_name: f.business_name.value.trim() || null,
+    persona: f.persona.value.trim() || null,
+    support_threshold: Number(f.support_threshold.value),
+    escalate_when_unsure: f.escalate_when_unsure.checked,
+    max_unhelpful_replies: num(f.max_unhelpful_replies.value),
+    handoff_topics: topicsOf(f.handoff_topics.value),
+  };
+  if (f.hours_on.checked) {
+    settings.business_hours = { timezone: f.timezone.value.trim(), open: f.open.value, close: f.close.value,
+      days: [...document.querySelectorAll("#days input:checked")].map((b) => b.value), away_message: f.away_message.value.trim() };
+  }
+  if (!$("#model-settings").hidden) {
+    const name = f.model_name.value.trim();
+    settings.model = { name: name && name !== d.model ? name : null, temperature: num(f.temperature.value), max_tokens: num(f.max_tokens.value) };
+  }
+  const status = $("#settings-status");
+  try {
+    state.settings = await api("PUT", "/api/v1/settings", { settings });
+    status.textContent = "Saved: the next reply follows these settings.";
+  } catch (err) { status.textContent = err.message; }
+});
+
+function renderCredentials(view) {
+  const entries = Object.entries(view.credentials || {});
+  $("#credentials-form").hidden = !view.owns_channels;
+  $("#credentials").replaceChildren(...entries.map(([name, c]) => {
+    const where = c.source === "settings" ? "set here" : c.source === "configuration" ? "set in the server's configuration" : "not set";
+    const input = el("input", { name, autocomplete: "off", type: c.secret ? "password" : "text",
+      placeholder: c.secret ? (c.set ? "•••••••• (unchanged)" : "not set") : "" });
+    if (!c.secret) input.value = c.value ?? "";
+    const clear = c.source === "settings" ? el("button", { type: "button", class: "link", onclick: () => saveCredentials({ [name]: null }) }, "remove") : null;
+    return el("label", {}, CREDENTIAL_LABELS[name] || name, " ", el("span", { class: "secret-state" }, `— ${where} `, clear), input);
+  }));
+}
+
+async function saveCredentials(credentials) {
+  const status = $("#credentials-status");
+  try {
+    state.settings = await api("PUT", "/api/v1/settings", { credentials });
+    renderCredentials(state.settings);
+    status.textContent = "Saved: channels use these now.";
+  } catch (err) { status.textContent = err.message; }
+}
+
+$("#credentials-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const credentials = {};
+  for (const input of document.querySelectorAll("#credentials input")) {
+    const c = state.settings.credentials[input.name];
+    const value = input.value.trim();
+    if (c.secret ? value : value !== (c.value ?? "")) credentials[input.name] = value || null;
+  }
+  saveCredentials(credentials);
+});
+
+async function loadTeam() {
+  let users;
+  try { users = (await api("GET", "/api/v1/users")).users; } catch { return; }
+  const act = (label, fn) => el("button", { class: "link", onclick: async () => {
+    try { await fn(); loadTeam(); } catch (err) { $("#user-status").textContent = err.message; } } }, label);
+  $("#users").replaceChildren(...users.map((u) => el("tr", {},
+    el("td", {}, u.name || "–"), el("td", {}, u.email), el("td", {}, u.role),
+    el("td", {}, u.disabled_at ? "disabled" : "active"),
+    el("td", {}, u.id === state.me.user_id ? el("span", { class: "muted" }, "you") : [
+      act(u.role === "admin" ? "Make agent" : "Make admin", () => api("PATCH", `/api/v1/users/${u.id}`, { role: u.role === "admin" ? "agent" : "admin" })), " ",
+      act(u.disabled_at ? "Enable" : "Disable", () => api("PATCH", `/api/v1/users/${u.id}`, { disabled: !u.disabled_at }))]))));
+}
+
+$("#user-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  try {
+    await api("POST", "/api/v1/users", { email: f.get("email"), name: f.get("name"), role: f.get("role"), password: f.get("password") });
+    $("#user-status").textContent = `${f.get("email")} can sign in now.`;
+    e.target.reset();
+    loadTeam();
+  } catch (err) { $("#user-status").textContent = err.message; }
+});
+
+async function loadTokens() {
+  let tokens;
+  try { tokens = (await api("GET", "/api/v1/tokens")).tokens; } catch { return; }
+  $("#tokens").replaceChildren(...tokens.filter((t) => !t.revoked_at).map((t) => el("tr", {},
+    el("td", {}, t.name), el("td", {}, el("code", {}, `${t.prefix}…`)), el("td", {}, ago(t.created_at)),
+    el("td", {}, t.last_used_at ? ago(t.last_used_at) : "never"),
+    el("td", {}, el("button", { class: "link", onclick: async () => {
+      if (!confirm(`Revoke "${t.name}"? Integrations using it stop working at once.`)) return;
+      await api("DELETE", `/api/v1/tokens/${t.id}`).catch((err) => alert(err.message)); loadTokens(); } }, "Revoke")))));
+}
+
+$("#token-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  try {
+    const t = await api("POST", "/api/v1/tokens", { name: f.get("name") });
+    $("#token-status").replaceChildren("Copy it now; it is not shown again: ", el("div", { class: "token" }, t.token));
+    e.target.reset();
+    loadTokens();
+  } catch (err) { $("#token-status").textContent = err.message; }
+});
 
 start();

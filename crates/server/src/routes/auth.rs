@@ -25,6 +25,7 @@ pub fn router() -> Router<App> {
         .route("/auth/me", get(me))
         .route("/auth/password", post(change_password))
         .route("/users", get(list_users).post(create_user))
+        .route("/team", get(team))
         .route("/users/{id}", patch(update_user))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
@@ -148,6 +149,21 @@ pub async fn list_users(State(app): State<App>, admin: Admin) -> Result<Json<Val
     Ok(Json(
         json!({ "users": app.store.users(admin.workspace).await? }),
     ))
+}
+
+/// Who can take a conversation: the active people of the caller's workspace, for agents and
+/// admins alike (names and roles only).
+#[utoipa::path(get, path = "/api/v1/team", tag = "auth", responses((status = 200, body = Object)))]
+pub async fn team(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let members: Vec<Value> = app
+        .store
+        .users(caller.workspace)
+        .await?
+        .into_iter()
+        .filter(|u| u.disabled_at.is_none())
+        .map(|u| json!({ "id": u.id, "name": u.name, "email": u.email, "role": u.role }))
+        .collect();
+    Ok(Json(json!({ "members": members })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

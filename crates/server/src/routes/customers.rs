@@ -39,6 +39,7 @@ pub fn router() -> Router<App> {
         .route("/escalations", get(list_escalations))
         .route("/escalations/{id}", get(get_escalation))
         .route("/escalations/{id}/claim", post(claim_escalation))
+        .route("/escalations/{id}/assign", post(assign_escalation))
 }
 
 /// The sender of a message posted over the API.
@@ -111,7 +112,8 @@ pub(crate) fn claim_of(
     };
     if let Some(signed) = sender.signed {
         let secret = app
-            .config
+            .channels
+            .config()
             .secrets
             .identity_secret
             .as_ref()
@@ -432,6 +434,36 @@ pub async fn claim_escalation(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The colleague who takes the conversation (an active user of the workspace).
+    pub user_id: i64,
+}
+
+/// Gives the conversation to a colleague: it is theirs as if they had claimed it.
+#[utoipa::path(post, path = "/api/v1/escalations/{id}/assign", tag = "conversations", request_body = AssignBody,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn assign_escalation(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<AssignBody>,
+) -> Result<Json<Value>, ApiError> {
+    let user = app.store.user(caller.workspace, body.user_id).await?;
+    if user.disabled_at.is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "{} is disabled and cannot take conversations",
+            user.email
+        )));
+    }
+    Ok(Json(json!(
+        app.store
+            .claim_escalation(caller.workspace, EscalationId(id), Some(user.id))
+            .await?
+    )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AgentMessage {
     pub text: String,
     /// An internal note, seen by agents only (default false: a reply to the customer).
@@ -534,7 +566,7 @@ pub async fn get_media(
     {
         return Err(ApiError::NotFound(format!("message {id} has no media")));
     }
-    let fetcher = app.whatsapp_media.as_ref().ok_or_else(|| {
+    let fetcher = app.channels.whatsapp_media().ok_or_else(|| {
         ApiError::Unavailable("WhatsApp is not configured (RAPPORT_WHATSAPP_ACCESS_TOKEN)".into())
     })?;
     let media = fetcher

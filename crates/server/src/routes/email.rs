@@ -139,7 +139,7 @@ pub async fn receive_mailgun(
             return Err(rejected(e.to_string()));
         }
     };
-    if app.config.email_from_address().as_deref() == Some(mail.from_address.as_str()) {
+    if app.channels.config().email_from_address().as_deref() == Some(mail.from_address.as_str()) {
         tracing::info!(message_id = %mail.message_id, "inbound mail from our own address ignored");
         return Ok(StatusCode::OK);
     }
@@ -186,5 +186,6 @@ fn inbound(mail: &IncomingMail) -> Inbound {
             .as_deref()
             .map(email::normalize_subject)
             .filter(|s| !s.is_empty()),
+        test: false,
     }
 }

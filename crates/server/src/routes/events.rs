@@ -3,6 +3,10 @@
 //! every process sharing the database arrive, and says what changed: `escalation`
 //! (`{id, conversation_id, status}` when one is created, claimed or resolved) and `message`
 //! (`{id, conversation_id, contact_id, author}`). Clients re-read the resource they show.
+//!
+//! Message events carry the message id as the event id, so a client that reconnects with
+//! `Last-Event-ID` (browsers do it by themselves) is sent the messages it missed; every
+//! connection starts with `ready`, on which a client re-reads what it shows.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -81,10 +85,18 @@ impl Watch {
 pub async fn events(
     State(app): State<App>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let ws = caller.workspace;
-    // Only what happens from now on: the page loaded the current state itself.
-    let last_message = app.store.last_message_id(ws).await?;
+    // What happens from now on (the page loaded the current state itself), or from the last
+    // event a reconnecting client saw.
+    let newest = app.store.last_message_id(ws).await?;
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|id| (0..=newest).contains(id));
+    let last_message = resumed.unwrap_or(newest);
     let escalations = app
         .store
         .escalation_states(ws, WINDOW)

@@ -12,6 +12,7 @@ pub mod health;
 pub mod knowledge;
 pub mod openapi;
 pub mod playground;
+pub mod settings;
 pub mod webhooks;
 pub mod widget;
 
@@ -27,6 +28,7 @@ pub fn api_v1() -> Router<App> {
         .merge(api_channel::router())
         .merge(auth::router())
         .merge(playground::router())
+        .merge(settings::router())
         .merge(analytics::router())
         .merge(events::router())
 }

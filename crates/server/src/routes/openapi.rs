@@ -8,7 +8,8 @@ use utoipa::OpenApi;
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    analytics, api_channel, auth, customers, events, health, knowledge, playground, widget,
+    analytics, api_channel, auth, customers, events, health, knowledge, playground, settings,
+    widget,
 };
 
 #[derive(OpenApi)]
@@ -22,21 +23,21 @@ use crate::routes::{
         customers::post_message, customers::get_contact, customers::get_timeline, customers::merge_contact,
         customers::unmerge_contact, customers::list_facts, customers::add_fact, customers::edit_fact,
         customers::delete_fact, customers::get_conversation, customers::hand_back, customers::resolve,
-        customers::list_escalations, customers::get_escalation, customers::claim_escalation,
+        customers::list_escalations, customers::get_escalation, customers::claim_escalation, customers::assign_escalation, auth::team,
         customers::post_agent_message, customers::retry_delivery, customers::get_media, api_channel::post_api_message,
         auth::login, auth::logout, auth::me, auth::change_password, auth::list_users, auth::create_user,
         auth::update_user, auth::list_tokens, auth::create_token, auth::revoke_token,
-        playground::ask, playground::batch, analytics::get_report, analytics::get_unanswered, events::events,
+        playground::ask, playground::batch, settings::get_settings, settings::put_settings, analytics::get_report, analytics::get_unanswered, events::events,
         widget::start_session, widget::send_message, widget::list_messages, widget::events),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
         knowledge::DocumentPage, knowledge::DocumentWithChunks, knowledge::Created, knowledge::CandidateList,
         knowledge::Review, knowledge::SearchRequest, knowledge::SearchResults,
         customers::PostMessage, customers::Sender, customers::Accepted, customers::MergeBody,
-        customers::FactBody, customers::ResolveBody, customers::AgentMessage, customers::AgentMessageSent,
+        customers::FactBody, customers::AssignBody, customers::ResolveBody, customers::AgentMessage, customers::AgentMessageSent,
         api_channel::ApiChannelMessage, auth::Login, auth::Me, auth::PasswordChange, auth::NewUser,
         auth::UserChange, auth::NewToken, playground::PlaygroundMessage, playground::PlaygroundReply,
-        playground::Batch, playground::BatchRow,
+        playground::Batch, playground::BatchRow, crate::settings::SettingsChange,
         widget::StartSession, widget::SessionView, widget::SendMessage, widget::MessageAccepted,
         widget::History, crate::widget::Appearance)),
     tags((name = "operations", description = "Health, readiness, metrics"),
@@ -46,6 +47,7 @@ use crate::routes::{
          (name = "channels", description = "Inbound endpoints of custom integrations"),
          (name = "widget", description = "The web chat widget's public API: a visitor token, not a user's session; CORS for the allowed origins"),
          (name = "analytics", description = "Resolution, escalation, deflection, FCR, response and handle times, repeat contacts and CSAT, per channel and per journey"),
+         (name = "settings", description = "The workspace's settings: bot persona, strictness, hand-off rules, business hours, model, channel credentials (write-only). Admins only"),
          (name = "playground", description = "Test the bot as a simulated customer, one message or a batch"),
          (name = "auth", description = "Signing in, users and API tokens. Every other `/api/v1` route (but the widget's) needs a session cookie (with `X-CSRF-Token` on changes) or `Authorization: Bearer <API token>`"))
 )]

@@ -74,8 +74,8 @@ fn claim(
     customer: &SimulatedCustomer,
     signed: bool,
 ) -> Result<rapport_agent::identity::IdentityClaim, ApiError> {
-    let secret = app
-        .config
+    let config = app.channels.config();
+    let secret = config
         .secrets
         .identity_secret
         .as_ref()
@@ -114,6 +114,7 @@ pub async fn ask(
     let inbound = Inbound {
         claim: claim(&app, channel, &body.customer, body.signed)?,
         kind: "text".into(),
+        test: true,
         text: body.text,
         ..Inbound::default()
     };
@@ -245,6 +246,7 @@ pub async fn batch(
         let inbound = Inbound {
             claim: claim(&app, channel, &customer, false)?,
             kind: "text".into(),
+            test: true,
             text: question.clone(),
             ..Inbound::default()
         };

@@ -42,7 +42,10 @@ pub async fn verify_whatsapp(
     State(app): State<App>,
     Query(q): Query<Verification>,
 ) -> axum::response::Response {
-    subscription_check(app.config.secrets.whatsapp_verify_token.as_ref(), q)
+    subscription_check(
+        app.channels.config().secrets.whatsapp_verify_token.as_ref(),
+        q,
+    )
 }
 
 /// Meta's subscription check of the Instagram webhook.
@@ -50,7 +53,14 @@ pub async fn verify_instagram(
     State(app): State<App>,
     Query(q): Query<Verification>,
 ) -> axum::response::Response {
-    subscription_check(app.config.secrets.instagram_verify_token.as_ref(), q)
+    subscription_check(
+        app.channels
+            .config()
+            .secrets
+            .instagram_verify_token
+            .as_ref(),
+        q,
+    )
 }
 
 /// Echoes the challenge when the token matches the configured one, else 403.
@@ -92,7 +102,7 @@ pub async fn receive_whatsapp(
     body: Bytes,
 ) -> Result<StatusCode, axum::response::Response> {
     verify_meta_signature(
-        app.config.secrets.whatsapp_app_secret.as_ref(),
+        app.channels.config().secrets.whatsapp_app_secret.as_ref(),
         &headers,
         &body,
     )
@@ -134,7 +144,7 @@ pub async fn receive_instagram(
     body: Bytes,
 ) -> Result<StatusCode, axum::response::Response> {
     verify_meta_signature(
-        app.config.secrets.instagram_app_secret.as_ref(),
+        app.channels.config().secrets.instagram_app_secret.as_ref(),
         &headers,
         &body,
     )

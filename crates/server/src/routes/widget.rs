@@ -214,7 +214,7 @@ pub async fn start_session(
             visitor_id: started.session.visitor_id,
             resumed: started.resumed,
             user,
-            widget: app.widget.appearance().clone(),
+            widget: app.widget.appearance(),
         }),
     ))
 }
