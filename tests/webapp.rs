@@ -102,6 +102,61 @@ async fn an_agent_works_an_escalation_in_the_browser() {
         )
         .await;
     browser.screenshot(&shots.join("knowledge.png")).await;
+
+    // An admin uploads a help article as a file, then reads what the bot learnt from it.
+    let upload_dir = tempfile::tempdir().expect("temp dir");
+    let article = upload_dir.path().join("returns.md");
+    std::fs::write(
+        &article,
+        "# Returns policy\n\n## How long do I have?\n\nYou can return any item within 30 days of delivery.\n\n\
+         ## Refunds\n\nRefunds reach your card 5 to 7 business days after we receive the item.\n",
+    )
+    .expect("article");
+    let file_input = browser.element("#upload-form input[type=file]").await;
+    browser
+        .type_into(&file_input, &article.display().to_string())
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('upload-form'); f.name.value = 'Policies';\
+             f.querySelector('button').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the uploaded file indexed",
+            "const row = Array.from(document.querySelectorAll('#sources tr')).find(r => r.textContent.includes('Policies'));\
+             return row && row.textContent.includes('ready') || null",
+            WAIT,
+        )
+        .await;
+    // Indexing runs in the background: open the source until its document is listed.
+    browser
+        .wait_for(
+            "the source's documents",
+            "const doc = Array.from(document.querySelectorAll('#documents button'))\
+               .find(b => b.textContent.toLowerCase().includes('returns'));\
+             if (doc) { doc.click(); return true; }\
+             Array.from(document.querySelectorAll('#sources button')).find(b => b.textContent === 'Policies')?.click();\
+             return null;",
+            WAIT,
+        )
+        .await;
+    let chunks = browser
+        .wait_for(
+            "the document's chunks",
+            "const c = document.getElementById('chunks'); return c.textContent.includes('30 days') ? c.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        chunks.as_str().unwrap_or_default().contains("Refunds"),
+        "{chunks}"
+    );
+    browser
+        .screenshot(&shots.join("knowledge-documents.png"))
+        .await;
     browser.goto(&app.url("/app/playground")).await;
     browser
         .wait_for(

@@ -183,6 +183,18 @@ impl Browser {
         }
     }
 
+    /// The element `selector` finds in the page.
+    pub async fn element(&self, selector: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": selector})),
+            )
+            .await;
+        found[ELEMENT].as_str().expect("element").to_owned()
+    }
+
     /// An element inside the shadow root of the element `host` selects.
     pub async fn shadow_element(&self, host: &str, selector: &str) -> String {
         let found = self
@@ -221,7 +233,7 @@ impl Browser {
         .await;
     }
 
-    /// Real key presses; `\u{E007}` is Enter.
+    /// Real key presses; `\u{E007}` is Enter. On a file input, the path of the file to choose.
     pub async fn type_into(&self, element: &str, text: &str) {
         self.call(
             reqwest::Method::POST,

@@ -469,11 +469,25 @@ impl KnowledgeBase {
     /// records the outcome on the source. A permanent failure (a bad file, a refused URL) marks
     /// the source `failed` and returns Ok; a transient one is returned for the queue to retry.
     pub async fn sync(&self, ws: WorkspaceId, id: SourceId) -> Result<SyncReport> {
-        let source = self.store.source(ws, id).await?;
+        let mut source = self.store.source(ws, id).await?;
         self.store
             .set_source_status(id, SourceStatus::Running, None)
             .await?;
-        match self.sync_source(&source).await {
+        // A change that lands while this sync runs (files uploaded right after the source was
+        // created) queues no second job — this one is live — so the sync goes round again
+        // with what the source holds now.
+        let mut result = self.sync_source(&source).await;
+        for _ in 0..3 {
+            let Ok(now) = self.store.source(ws, id).await else {
+                break;
+            };
+            if result.is_err() || now.config == source.config {
+                break;
+            }
+            source = now;
+            result = self.sync_source(&source).await;
+        }
+        match result {
             Ok(report) => {
                 self.record_ready(id, &report).await?;
                 Ok(report)
