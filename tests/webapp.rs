@@ -209,6 +209,12 @@ async fn an_agent_works_an_escalation_in_the_browser() {
         "{table}"
     );
     browser
+        .execute(
+            "const p = document.getElementById('page-playground'); p.scrollTop = p.scrollHeight; return true;",
+            json!([]),
+        )
+        .await;
+    browser
         .screenshot(&shots.join("playground-batch.png"))
         .await;
     browser.goto(&app.url("/app/inbox")).await;

@@ -193,6 +193,10 @@ impl BatchRow {
             .filter_map(title_of)
             .collect();
         citations.dedup();
+        // What the model pointed at without the answer going out is no citation.
+        if outcome.decision != rapport_agent::Decision::Answered {
+            citations.clear();
+        }
         BatchRow {
             question,
             decision: outcome.decision,
