@@ -46,24 +46,8 @@ async fn sign_in(app: &TestApp, email: &str, password: &str) -> (String, String)
 
 /// A token acting as a new user of `role` in the default workspace.
 async fn token_for(app: &TestApp, email: &str, role: Role) -> String {
-    let user = app
-        .app
-        .auth
-        .create_user(
-            WorkspaceId::DEFAULT,
-            email,
-            "Someone",
-            role,
-            "a long enough password",
-        )
+    app.token_for_new_user(WorkspaceId::DEFAULT, email, role)
         .await
-        .expect("user");
-    app.app
-        .auth
-        .issue_token(WorkspaceId::DEFAULT, user.id, "test")
-        .await
-        .expect("token")
-        .token
 }
 
 #[tokio::test]

@@ -40,6 +40,39 @@ fn whatsapp_text(wamid: &str, text: &str) -> Vec<u8> {
     .expect("json")
 }
 
+/// Posts a customer's WhatsApp message as Meta signs it.
+async fn whatsapp_message(app: &TestApp, wamid: &str, text: &str) {
+    let body = whatsapp_text(wamid, text);
+    let posted = app
+        .client
+        .post(app.url("/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sign(APP_SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert!(posted.status().is_success());
+}
+
+/// Reads the stream until `done` holds for what arrived so far; returns it.
+async fn read_until(resp: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !done(&seen) {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .unwrap_or_else(|| panic!("the events never came; saw {seen}"));
+        let chunk = tokio::time::timeout(left, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the events never came; saw {seen}"))
+            .expect("readable")
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
 #[tokio::test]
 async fn the_event_stream_needs_a_signed_in_agent() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
@@ -60,34 +93,14 @@ async fn a_handoff_on_whatsapp_reaches_the_event_stream_as_escalation_and_messag
     let mut resp = app.get("/api/v1/events").await;
     assert_eq!(resp.status(), 200);
     assert!(header(&resp, "content-type").starts_with("text/event-stream"));
-    let body = whatsapp_text("wamid.EVENTS", "I want to talk to a human please");
-    let posted = app
-        .client
-        .post(app.url("/webhooks/whatsapp"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sign(APP_SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("webhook");
-    assert!(posted.status().is_success());
-    let mut seen = String::new();
-    let deadline = std::time::Instant::now() + WAIT;
-    while !(seen.contains("event: escalation")
-        && seen.contains("\"status\":\"open\"")
-        && seen.contains("event: message")
-        && seen.contains("\"author\":\"customer\""))
-    {
-        let left = deadline
-            .checked_duration_since(std::time::Instant::now())
-            .unwrap_or_else(|| panic!("no handoff events; saw {seen}"));
-        let chunk = tokio::time::timeout(left, resp.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("no handoff events; saw {seen}"))
-            .expect("readable")
-            .expect("stream open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    whatsapp_message(&app, "wamid.EVENTS", "I want to talk to a human please").await;
+    let seen = read_until(&mut resp, |seen| {
+        seen.contains("event: escalation")
+            && seen.contains("\"status\":\"open\"")
+            && seen.contains("event: message")
+            && seen.contains("\"author\":\"customer\"")
+    })
+    .await;
     assert!(seen.contains("event: ready"), "{seen}");
     drop(resp);
     app.stop().await;
@@ -100,17 +113,7 @@ async fn a_reconnecting_client_is_sent_the_messages_it_missed() {
     })
     .await
     .expect("app");
-    let body = whatsapp_text("wamid.MISSED", "is anyone there?");
-    let posted = app
-        .client
-        .post(app.url("/webhooks/whatsapp"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sign(APP_SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("webhook");
-    assert!(posted.status().is_success());
+    whatsapp_message(&app, "wamid.MISSED", "is anyone there?").await;
     // The client saw nothing of it: it was disconnected, and its last event was id 0.
     let mut resp = app
         .client
@@ -120,19 +123,10 @@ async fn a_reconnecting_client_is_sent_the_messages_it_missed() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 200);
-    let mut seen = String::new();
-    let deadline = std::time::Instant::now() + WAIT;
-    while !(seen.contains("event: message") && seen.contains("\"author\":\"customer\"")) {
-        let left = deadline
-            .checked_duration_since(std::time::Instant::now())
-            .unwrap_or_else(|| panic!("the missed message never came; saw {seen}"));
-        let chunk = tokio::time::timeout(left, resp.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("the missed message never came; saw {seen}"))
-            .expect("readable")
-            .expect("stream open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_until(&mut resp, |seen| {
+        seen.contains("event: message") && seen.contains("\"author\":\"customer\"")
+    })
+    .await;
     drop(resp);
     app.stop().await;
 }

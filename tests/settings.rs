@@ -40,18 +40,7 @@ async fn ask(app: &TestApp, name: &str, text: &str) -> Value {
 }
 
 async fn token_in(app: &TestApp, ws: WorkspaceId, email: &str, role: Role) -> String {
-    let user = app
-        .app
-        .auth
-        .create_user(ws, email, "Someone", role, "a long enough password")
-        .await
-        .expect("user");
-    app.app
-        .auth
-        .issue_token(ws, user.id, "test")
-        .await
-        .expect("token")
-        .token
+    app.token_for_new_user(ws, email, role).await
 }
 
 fn bare() -> reqwest::Client {

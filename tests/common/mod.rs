@@ -168,6 +168,28 @@ impl TestApp {
         panic!("the FAQ snippets did not sync");
     }
 
+    /// An API token acting as a new user of `role` in workspace `ws`.
+    #[allow(dead_code)] // Not every test binary signs in as someone else.
+    pub async fn token_for_new_user(
+        &self,
+        ws: rapport_core::ids::WorkspaceId,
+        email: &str,
+        role: rapport_core::domain::Role,
+    ) -> String {
+        let user = self
+            .app
+            .auth
+            .create_user(ws, email, "Someone", role, "a long enough password")
+            .await
+            .expect("user");
+        self.app
+            .auth
+            .issue_token(ws, user.id, "test")
+            .await
+            .expect("token")
+            .token
+    }
+
     /// Stops the app gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
