@@ -25,7 +25,7 @@ use crate::connectors;
 use crate::document::{PreparedChunk, SourceDocument};
 use crate::fusion::Fusion;
 use crate::sources::{ConversationsConfig, FilesConfig, SourceConfig, StoredFile, WebConfig};
-use crate::sparse::SparseEncoder;
+use crate::sparse::{SparseEncoder, TermCounts};
 use crate::web;
 use crate::{Error, PairCondenser, Result};
 
@@ -103,6 +103,9 @@ struct Pending {
     hash: String,
     title: String,
     chunks: Vec<PreparedChunk>,
+    /// Term counts of the whole document, which its chunks' BM25 vectors carry a share of; `None`
+    /// for a one-chunk document, whose chunk already is the whole.
+    context: Option<TermCounts>,
 }
 
 impl KnowledgeBase {
@@ -634,11 +637,13 @@ impl KnowledgeBase {
                 DocumentChange::Changed(id) => {
                     let chunks = doc.chunks(self.settings.chunk_sizes);
                     batch_chunks += chunks.len();
+                    let context = (chunks.len() > 1).then(|| self.sparse.counts(&doc.full_text()));
                     batch.push(Pending {
                         id,
                         hash: upsert.content_hash,
                         title: doc.title.clone(),
                         chunks,
+                        context,
                     });
                     ids.push(id);
                     if batch_chunks >= self.settings.index_batch {
@@ -693,7 +698,10 @@ impl KnowledgeBase {
                     document_id: pending.id,
                     source_kind: kind,
                     dense: vector,
-                    sparse: Some(self.sparse.document(&chunk.indexed_text)),
+                    sparse: Some(match &pending.context {
+                        Some(document) => self.sparse.document_in(&chunk.indexed_text, document),
+                        None => self.sparse.document(&chunk.indexed_text),
+                    }),
                 });
             }
         }

@@ -79,6 +79,16 @@ impl SourceDocument {
         }
     }
 
+    /// The title and all of the body as one text (what the document is about, as a whole).
+    pub fn full_text(&self) -> String {
+        let body = match &self.body {
+            Body::Text(text) => text.clone(),
+            Body::Pages(pages) => pages.join("\n\n"),
+            Body::Qa { question, answer } => format!("{question}\n{answer}"),
+        };
+        format!("{}\n{body}", self.title)
+    }
+
     /// Cuts the document into chunks along its structure.
     pub fn chunks(&self, sizes: ChunkSizes) -> Vec<PreparedChunk> {
         match &self.body {
