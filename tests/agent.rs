@@ -427,6 +427,15 @@ async fn agents_merge_and_unmerge_customers_over_the_api(backend: Backend) {
     )
     .await;
     assert_ne!(a, b);
+    // The agent finds the other contact by its Instagram id, in any case, with the `_` taken
+    // literally.
+    let found = body(app.get("/api/v1/contacts?q=IG-1").await).await;
+    assert_eq!(found["contacts"][0]["id"], b, "{found}");
+    let by_phone = body(app.get("/api/v1/contacts?q=4915112345678").await).await;
+    assert_eq!(by_phone["contacts"][0]["id"], a, "{by_phone}");
+    let literal = body(app.get("/api/v1/contacts?q=ig_1").await).await;
+    assert_eq!(literal["contacts"], json!([]), "{literal}");
+    assert_eq!(app.get("/api/v1/contacts?q=i").await.status(), 400);
     let merged = body(
         post(
             &app,
@@ -437,6 +446,11 @@ async fn agents_merge_and_unmerge_customers_over_the_api(backend: Backend) {
     )
     .await;
     assert_eq!(merged["merged_contacts"], json!([b]));
+    let after_merge = body(app.get("/api/v1/contacts?q=ig-1").await).await;
+    assert_eq!(
+        after_merge["contacts"][0]["id"], a,
+        "a merged contact is found through its customer: {after_merge}"
+    );
     assert_eq!(merged["identities"].as_array().map(Vec::len), Some(2));
     // Instagram's identity now leads to the WhatsApp history.
     let timeline = body(app.get(&format!("/api/v1/contacts/{b}/timeline")).await).await;

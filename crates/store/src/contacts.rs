@@ -78,6 +78,41 @@ impl Store {
         })
     }
 
+    /// Customers whose name, e-mail, phone or an identity on any channel contains `query`
+    /// (case-insensitive), newest first; merged contacts are found through their root.
+    pub async fn search_contacts(
+        &self,
+        ws: WorkspaceId,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<Contact>> {
+        let escaped = query
+            .trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let sql = concat!(
+            "SELECT ",
+            contact_columns!(),
+            " FROM contacts WHERE workspace_id = $1 AND merged_into IS NULL AND id IN (\
+               SELECT COALESCE(c.merged_into, c.id) FROM contacts c WHERE c.workspace_id = $1 AND (\
+                 LOWER(COALESCE(c.name, '')) LIKE $2 ESCAPE '\\' \
+                 OR LOWER(COALESCE(c.email, '')) LIKE $2 ESCAPE '\\' \
+                 OR LOWER(COALESCE(c.phone, '')) LIKE $2 ESCAPE '\\' \
+                 OR EXISTS (SELECT 1 FROM contact_identities i WHERE i.contact_id = c.id \
+                            AND LOWER(i.external_id) LIKE $2 ESCAPE '\\'))) \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(&pattern)
+            .bind(limit)
+            .fetch_all(p)
+            .await?))
+    }
+
     /// Links `channel`/`external_id` to a contact. Returns `None` when that identity is already
     /// linked (to this or another contact): an identity belongs to exactly one contact.
     pub async fn add_identity(

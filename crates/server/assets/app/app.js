@@ -186,7 +186,22 @@ function renderDetail(esc, conv, messages, contact) {
     (state.team || []).map((m) => el("option", { value: String(m.id), ...(m.id === esc.assignee_id ? { selected: "" } : {}) }, `${m.name || m.email}${m.id === state.me.user_id ? " (you)" : ""}`)));
   const factKey = el("input", { placeholder: "key (plan, order_number…)" });
   const factValue = el("input", { placeholder: "value" });
-  const mergeId = el("input", { type: "number", min: "1", placeholder: "contact number" });
+  const found = el("ul", { class: "found" });
+  const search = el("input", { type: "search", placeholder: "Find by name, e-mail, phone or channel id" });
+  search.addEventListener("input", () => {
+    clearTimeout(state.searchTimer);
+    state.searchTimer = setTimeout(async () => {
+      const q = search.value.trim();
+      if (q.length < 2) { found.replaceChildren(); return; }
+      let contacts = [];
+      try { contacts = (await api("GET", `/api/v1/contacts?q=${encodeURIComponent(q)}`)).contacts; } catch { return; }
+      found.replaceChildren(...contacts.filter((o) => o.id !== contactId).map((o) => el("li", {},
+        `#${o.id} ${o.name || "(no name)"}${o.email ? ` · ${o.email}` : ""}${o.phone ? ` · ${o.phone}` : ""} `,
+        act("Merge into this customer", () => confirm(`Merge #${o.id} into #${contactId}? Their timelines and memory become one.`)
+          ? api("POST", `/api/v1/contacts/${contactId}/merge`, { contact_id: o.id }) : null, "link"))));
+      if (!found.children.length) found.append(el("li", { class: "muted" }, "No other customer matches."));
+    }, 250);
+  });
   $("#detail").replaceChildren(
     el("div", { class: "card" },
       el("h2", {}, esc.reason),
@@ -228,9 +243,7 @@ function renderDetail(esc, conv, messages, contact) {
       el("div", { class: "fact" }, factKey, factValue,
         act("Add", () => api("POST", `/api/v1/contacts/${contactId}/facts`, { key: factKey.value, value: factValue.value }), "link")),
       el("h3", {}, "Same person elsewhere?"),
-      el("div", { class: "fact" }, mergeId,
-        act("Merge into this customer", () => mergeId.value && confirm(`Merge contact #${mergeId.value} into #${contactId}? Their timelines and memory become one.`)
-          ? api("POST", `/api/v1/contacts/${contactId}/merge`, { contact_id: Number(mergeId.value) }) : null, "link")),
+      search, found,
       (contact.merged_contacts || []).length ? el("div", {}, "Merged: ", contact.merged_contacts.map((m) =>
         el("span", {}, `#${m} `, act("Unmerge", () => api("POST", `/api/v1/contacts/${m}/unmerge`), "link"), " "))) : null,
       contact.contact?.memory_summary ? el("div", { class: "summary" }, contact.contact.memory_summary) : null));

@@ -21,6 +21,7 @@ use crate::error::ApiError;
 pub fn router() -> Router<App> {
     Router::new()
         .route("/messages", post(post_message))
+        .route("/contacts", get(search_contacts))
         .route("/contacts/{id}", get(get_contact))
         .route("/contacts/{id}/timeline", get(get_timeline))
         .route("/contacts/{id}/merge", post(merge_contact))
@@ -162,6 +163,32 @@ pub async fn post_message(
     };
     let r = app.agent.receive(caller.workspace, &inbound, true).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted::from(r))))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ContactSearch {
+    /// Part of a name, e-mail, phone or channel id (at least 2 characters).
+    pub q: String,
+}
+
+/// Finds customers by name, e-mail, phone or any channel id (to merge the same person).
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts", params(ContactSearch),
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn search_contacts(
+    State(app): State<App>,
+    caller: Caller,
+    Query(search): Query<ContactSearch>,
+) -> Result<Json<Value>, ApiError> {
+    if search.q.trim().chars().count() < 2 {
+        return Err(ApiError::BadRequest(
+            "search with at least 2 characters".into(),
+        ));
+    }
+    let contacts = app
+        .store
+        .search_contacts(caller.workspace, &search.q, 20)
+        .await?;
+    Ok(Json(json!({ "contacts": contacts })))
 }
 
 /// The customer: profile, identities on every channel, merge keys, memory and facts.

@@ -20,7 +20,7 @@ use crate::routes::{
         knowledge::resync_source, knowledge::list_documents, knowledge::get_document, knowledge::delete_document,
         knowledge::add_snippets, knowledge::import_snippets, knowledge::edit_snippet, knowledge::upload_files,
         knowledge::list_candidates, knowledge::approve_candidate, knowledge::reject_candidate, knowledge::search,
-        customers::post_message, customers::get_contact, customers::get_timeline, customers::merge_contact,
+        customers::post_message, customers::search_contacts, customers::get_contact, customers::get_timeline, customers::merge_contact,
         customers::unmerge_contact, customers::list_facts, customers::add_fact, customers::edit_fact,
         customers::delete_fact, customers::get_conversation, customers::hand_back, customers::resolve,
         customers::list_escalations, customers::get_escalation, customers::claim_escalation, customers::assign_escalation, auth::team,
