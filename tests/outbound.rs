@@ -866,3 +866,66 @@ async fn an_agent_opens_a_customers_whatsapp_photo_fetched_from_the_graph_api_on
 async fn body_json(resp: reqwest::Response) -> Value {
     resp.json().await.expect("a JSON body")
 }
+
+#[tokio::test]
+async fn an_instagram_rating_request_offers_five_quick_replies_and_a_tap_is_the_rating() {
+    let graph = FakeHttp::start(graph_ok).await;
+    let app = app_with(&graph, |_| {}).await;
+    app.with_faq_snippets().await;
+    let customer = "6912345678909999";
+    post_signed(
+        &app,
+        "/webhooks/instagram",
+        instagram_dm("aWdfQ", customer, "how do I reset my password?"),
+    )
+    .await;
+    let conversation = conversation_of(&app, Channel::Instagram, "aWdfQ").await;
+    message_where(&app, conversation, bot_with_status("sent")).await;
+    let resolved = app
+        .client
+        .post(app.url(&format!("/api/v1/conversations/{conversation}/resolve")))
+        .json(&json!({"resolution": "ai"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resolved.status(), 204);
+    message_where(&app, conversation, |m| {
+        m["metadata"]["kind"] == "csat_prompt" && m["delivery_status"] == "sent"
+    })
+    .await;
+    let request = sends(&graph).pop().expect("the rating request");
+    let replies = request.body["message"]["quick_replies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(replies.len(), 5, "{}", request.body);
+    assert_eq!(
+        replies[2],
+        json!({"content_type": "text", "title": "⭐⭐⭐", "payload": "csat:3"})
+    );
+
+    // Instagram sends a tapped quick reply as its title, with the payload beside it.
+    let tap = serde_json::to_vec(&json!({
+        "object": "instagram",
+        "entry": [{"id": "17841405309211844", "time": now() * 1000, "messaging": [{
+            "sender": {"id": customer}, "recipient": {"id": "17841405309211844"},
+            "timestamp": now() * 1000,
+            "message": {"mid": "aWdfRATE", "text": "⭐⭐⭐", "quick_reply": {"payload": "csat:3"}}
+        }]}]
+    }))
+    .expect("json");
+    assert_eq!(
+        post_signed(&app, "/webhooks/instagram", tap).await.status(),
+        200
+    );
+    let rated = app
+        .app
+        .store
+        .message_by_provider_id(WS, Channel::Instagram, "aWdfRATE")
+        .await
+        .expect("store")
+        .expect("stored");
+    assert_eq!(rated.conversation_id, conversation);
+    assert_eq!(rated.kind, "csat");
+    app.stop().await;
+}

@@ -268,11 +268,27 @@ impl ChannelSender for InstagramSender {
         };
         let path = format!("{}/messages", self.account_id);
         let mut first = None;
-        for part in split_text(&d.text, MAX_TEXT_CHARS) {
+        let parts = split_text(&d.text, MAX_TEXT_CHARS);
+        let last = parts.len().saturating_sub(1);
+        for (i, part) in parts.into_iter().enumerate() {
             let mut body = json!({
                 "recipient": { "id": to },
                 "message": { "text": part },
             });
+            // A rating request offers the five ratings as quick replies: a tap comes back as
+            // the stars, which read as the score.
+            if d.kind == "csat_prompt" && i == last {
+                body["message"]["quick_replies"] = json!(
+                    (1..=5)
+                        .rev()
+                        .map(|n: usize| json!({
+                            "content_type": "text",
+                            "title": "⭐".repeat(n),
+                            "payload": format!("csat:{n}"),
+                        }))
+                        .collect::<Vec<_>>()
+                );
+            }
             match tag {
                 Some(tag) => {
                     body["messaging_type"] = json!("MESSAGE_TAG");
