@@ -173,6 +173,7 @@ async fn channel_credentials_are_write_only_and_apply_without_a_restart() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.graph.base_url = graph.url.clone();
         c.outbox.poll_interval_ms = 20;
+        c.secrets.settings_key = Some(rapport_server::config::Secret::new("test settings key"));
     })
     .await
     .expect("app");
@@ -225,6 +226,19 @@ async fn channel_credentials_are_write_only_and_apply_without_a_restart() {
         "secrets are never read back: {text}"
     );
     let view: Value = serde_json::from_str(&text).expect("json");
+    // In the database the secrets are sealed with RAPPORT_SETTINGS_KEY.
+    let stored = app
+        .app
+        .store
+        .workspace_settings(WorkspaceId::DEFAULT)
+        .await
+        .expect("stored");
+    let raw = stored.secrets.to_string();
+    assert!(stored.secrets["sealed"].is_string(), "{raw}");
+    assert!(
+        !raw.contains("EAAG-saved-token") && !raw.contains("106540352242922"),
+        "{raw}"
+    );
     assert_eq!(view["credentials"]["whatsapp_access_token"]["set"], true);
     assert_eq!(
         view["credentials"]["whatsapp_phone_number_id"]["value"],

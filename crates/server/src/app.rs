@@ -43,6 +43,8 @@ pub struct App {
     /// Channel credentials as configured and saved on the Settings page, and the WhatsApp
     /// media client built from them; read these, not `config`, for channel secrets.
     pub channels: Arc<crate::settings::LiveChannels>,
+    /// Seals the channel secrets saved on the Settings page.
+    pub secret_box: crate::settings::SecretBox,
     /// The web chat widget's sessions, live hub and limits.
     pub widget: crate::widget::Widget,
     pub(crate) metrics: Arc<Metrics>,
@@ -82,6 +84,14 @@ impl App {
         );
         let widget = crate::widget::Widget::new(&config, store.clone())?;
         let whatsapp_media = config.whatsapp_media().transpose()?.map(Arc::new);
+        let secret_box = crate::settings::SecretBox::new(
+            config.secrets.settings_key.as_ref().map(|k| k.expose()),
+        );
+        if !secret_box.seals() {
+            tracing::warn!(
+                "RAPPORT_SETTINGS_KEY is not set: channel secrets saved in Settings are stored unsealed"
+            );
+        }
         let config = Arc::new(config);
         let channels = Arc::new(crate::settings::LiveChannels::new(
             config.clone(),
@@ -105,17 +115,28 @@ impl App {
             outbox,
             auth,
             channels,
+            secret_box,
             widget,
             metrics,
         };
         // What admins saved last time applies from the start; saved credentials that no
         // longer work are reported and the configured ones kept, rather than refusing to start.
-        let stored = app
-            .store
-            .workspace_settings(crate::settings::CHANNELS_WORKSPACE)
-            .await?;
-        if let Err(problems) = app.apply_settings(&stored) {
-            tracing::error!(problems = %problems.join("; "), "saved channel settings not applied");
+        match app
+            .saved_settings(crate::settings::CHANNELS_WORKSPACE)
+            .await
+        {
+            Ok(stored) => {
+                if let Err(problems) = app.apply_settings(&stored) {
+                    tracing::error!(problems = %problems.join("; "), "saved channel settings not applied");
+                }
+            }
+            Err(crate::settings::SaveError::Store(e)) => return Err(e.into()),
+            Err(crate::settings::SaveError::Refused(why)) => {
+                tracing::error!(
+                    ?why,
+                    "saved channel settings not applied; the configured ones are used"
+                )
+            }
         }
         Ok(app)
     }
@@ -125,7 +146,15 @@ impl App {
         &self,
         ws: rapport_core::ids::WorkspaceId,
     ) -> std::result::Result<serde_json::Value, crate::error::ApiError> {
-        let stored = self.store.workspace_settings(ws).await?;
+        let stored = self.saved_settings(ws).await.map_err(|e| {
+            match e {
+            crate::settings::SaveError::Store(e) => crate::error::ApiError::from(e),
+            crate::settings::SaveError::Refused(_) => crate::error::ApiError::Unavailable(
+                "the saved channel secrets cannot be opened with this server's RAPPORT_SETTINGS_KEY"
+                    .into(),
+            ),
+        }
+        })?;
         let model = self
             .config
             .llm_settings()
@@ -149,7 +178,7 @@ impl App {
         change: crate::settings::SettingsChange,
     ) -> std::result::Result<(), crate::settings::SaveError> {
         use crate::settings::SaveError;
-        let stored = self.store.workspace_settings(ws).await?;
+        let stored = self.saved_settings(ws).await?;
         let (settings, secrets) =
             crate::settings::merge(ws, &stored, change).map_err(SaveError::Refused)?;
         if ws == crate::settings::CHANNELS_WORKSPACE {
@@ -159,16 +188,34 @@ impl App {
             ))
             .map_err(|p| SaveError::Refused(crate::settings::Refusal::Invalid(p)))?;
         }
-        let saved = self
+        let sealed = self
+            .secret_box
+            .seal(&secrets)
+            .map_err(|e| SaveError::Refused(crate::settings::Refusal::Invalid(vec![e])))?;
+        let mut saved = self
             .store
-            .save_workspace_settings(ws, &settings, &secrets, Some(user_id))
+            .save_workspace_settings(ws, &settings, &sealed, Some(user_id))
             .await?;
+        saved.secrets = secrets;
         if ws == crate::settings::CHANNELS_WORKSPACE {
             self.apply_settings(&saved)
                 .map_err(|p| SaveError::Refused(crate::settings::Refusal::Invalid(p)))?;
         }
         tracing::info!(workspace = %ws, user = user_id, "settings saved");
         Ok(())
+    }
+
+    /// A workspace's saved settings with its secrets opened.
+    pub async fn saved_settings(
+        &self,
+        ws: rapport_core::ids::WorkspaceId,
+    ) -> std::result::Result<rapport_store::settings::StoredSettings, crate::settings::SaveError>
+    {
+        let mut stored = self.store.workspace_settings(ws).await?;
+        stored.secrets = self.secret_box.open(&stored.secrets).map_err(|e| {
+            crate::settings::SaveError::Refused(crate::settings::Refusal::Invalid(vec![e]))
+        })?;
+        Ok(stored)
     }
 
     /// Applies the default workspace's saved settings to what lives in this process: channel

@@ -542,6 +542,8 @@ pub struct Secrets {
     /// `RAPPORT_EMAIL_WEBHOOK_SECRET`: the Mailgun HTTP webhook signing key inbound mail is
     /// signed with.
     pub email_webhook_secret: Option<Secret>,
+    /// `RAPPORT_SETTINGS_KEY`: seals the channel secrets admins save on the Settings page.
+    pub settings_key: Option<Secret>,
 }
 
 impl Secrets {
@@ -574,6 +576,7 @@ impl Secrets {
         ("admin_password", &["RAPPORT_ADMIN_PASSWORD"]),
         ("smtp_url", &["RAPPORT_SMTP_URL"]),
         ("email_webhook_secret", &["RAPPORT_EMAIL_WEBHOOK_SECRET"]),
+        ("settings_key", &["RAPPORT_SETTINGS_KEY"]),
     ];
 
     fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
@@ -601,6 +604,7 @@ impl Secrets {
             admin_password: first(Self::VARS[13].1),
             smtp_url: first(Self::VARS[14].1),
             email_webhook_secret: first(Self::VARS[15].1),
+            settings_key: first(Self::VARS[16].1),
         }
     }
 
@@ -663,6 +667,7 @@ impl Secrets {
             "email_webhook_secret",
             masked(&secrets.email_webhook_secret),
         )?;
+        map.serialize_entry("settings_key", masked(&secrets.settings_key))?;
         map.end()
     }
 }
@@ -763,6 +768,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_IDENTITY_SECRET",
         "secret; key the site signs web-chat identities with",
+    ),
+    (
+        "RAPPORT_SETTINGS_KEY",
+        "secret; seals the channel secrets saved on the Settings page (AES-256-GCM)",
     ),
     (
         "RAPPORT_SUPPORT_THRESHOLD",

@@ -20,6 +20,90 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{Config, Secret};
 
+/// Seals the saved secrets document with AES-256-GCM under a key from the environment
+/// (`RAPPORT_SETTINGS_KEY`, any string; its SHA-256 is the key), so a copy of the database alone
+/// does not give away channel tokens. Without a key the document is stored as it is, and the
+/// server says so at start. A plain document written before a key was set is read as it is
+/// and sealed on the next save.
+#[derive(Clone, Default)]
+pub struct SecretBox {
+    key: Option<[u8; 32]>,
+}
+
+/// Where a sealed document keeps its nonce and ciphertext (base64).
+const SEALED: &str = "sealed";
+
+impl SecretBox {
+    pub fn new(passphrase: Option<&str>) -> Self {
+        use sha2::Digest;
+        SecretBox {
+            key: passphrase
+                .filter(|p| !p.is_empty())
+                .map(|p| sha2::Sha256::digest(p.as_bytes()).into()),
+        }
+    }
+
+    pub fn seals(&self) -> bool {
+        self.key.is_some()
+    }
+
+    fn aead(&self) -> Option<ring::aead::LessSafeKey> {
+        let key = self.key.as_ref()?;
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key)
+            .ok()
+            .map(ring::aead::LessSafeKey::new)
+    }
+
+    /// The document as it is stored: sealed when there is a key.
+    pub fn seal(&self, doc: &Value) -> Result<Value, String> {
+        use base64::Engine;
+        let Some(key) = self.aead() else {
+            return Ok(doc.clone());
+        };
+        let mut nonce = [0u8; 12];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+            .map_err(|_| "no randomness for the secrets' nonce".to_owned())?;
+        let mut data = serde_json::to_vec(doc).map_err(|e| e.to_string())?;
+        key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::empty(),
+            &mut data,
+        )
+        .map_err(|_| "the secrets could not be sealed".to_owned())?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Ok(json!({ SEALED: base64::engine::general_purpose::STANDARD.encode(out) }))
+    }
+
+    /// The document as saved: opened when sealed.
+    pub fn open(&self, stored: &Value) -> Result<Value, String> {
+        use base64::Engine;
+        let Some(sealed) = stored.get(SEALED).and_then(Value::as_str) else {
+            return Ok(stored.clone());
+        };
+        let key = self.aead().ok_or_else(|| {
+            "the saved channel secrets are sealed; start with the RAPPORT_SETTINGS_KEY they were              saved with"
+                .to_owned()
+        })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| "the sealed secrets are damaged".to_owned())?;
+        if bytes.len() < 12 {
+            return Err("the sealed secrets are damaged".into());
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let mut data = ciphertext.to_vec();
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| "the sealed secrets are damaged".to_owned())?;
+        let plain = key
+            .open_in_place(nonce, ring::aead::Aad::empty(), &mut data)
+            .map_err(|_| {
+                "the saved channel secrets do not open with this RAPPORT_SETTINGS_KEY".to_owned()
+            })?;
+        serde_json::from_slice(plain).map_err(|e| e.to_string())
+    }
+}
+
 /// The workspace whose settings configure channels and the model.
 pub const CHANNELS_WORKSPACE: WorkspaceId = WorkspaceId::DEFAULT;
 
@@ -342,6 +426,22 @@ impl LiveChannels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key() {
+        let doc = json!({ "whatsapp_access_token": "EAAG-secret" });
+        let sealed = SecretBox::new(Some("key one")).seal(&doc).expect("sealed");
+        assert!(!sealed.to_string().contains("EAAG"), "{sealed}");
+        assert_eq!(
+            SecretBox::new(Some("key one")).open(&sealed),
+            Ok(doc.clone())
+        );
+        assert!(SecretBox::new(Some("key two")).open(&sealed).is_err());
+        assert!(SecretBox::new(None).open(&sealed).is_err());
+        // Without a key, or for a document saved before one was set, nothing is sealed.
+        assert_eq!(SecretBox::new(None).seal(&doc), Ok(doc.clone()));
+        assert_eq!(SecretBox::new(Some("key one")).open(&doc), Ok(doc));
+    }
 
     #[test]
     fn credentials_merge_by_name_and_clear_with_null() {
