@@ -181,25 +181,27 @@ impl App {
         let stored = self.saved_settings(ws).await?;
         let (settings, secrets) =
             crate::settings::merge(ws, &stored, change).map_err(SaveError::Refused)?;
-        if ws == crate::settings::CHANNELS_WORKSPACE {
-            crate::settings::ChannelClients::build(crate::settings::with_credentials(
-                &self.config,
-                &secrets,
-            ))
-            .map_err(|p| SaveError::Refused(crate::settings::Refusal::Invalid(p)))?;
-        }
+        // Credentials are tried before they are saved; what was built is what gets installed.
+        let clients = if ws == crate::settings::CHANNELS_WORKSPACE {
+            Some(
+                crate::settings::ChannelClients::build(crate::settings::with_credentials(
+                    &self.config,
+                    &secrets,
+                ))
+                .map_err(|p| SaveError::Refused(crate::settings::Refusal::Invalid(p)))?,
+            )
+        } else {
+            None
+        };
         let sealed = self
             .secret_box
             .seal(&secrets)
             .map_err(|e| SaveError::Refused(crate::settings::Refusal::Invalid(vec![e])))?;
-        let mut saved = self
-            .store
+        self.store
             .save_workspace_settings(ws, &settings, &sealed, Some(user_id))
             .await?;
-        saved.secrets = secrets;
-        if ws == crate::settings::CHANNELS_WORKSPACE {
-            self.apply_settings(&saved)
-                .map_err(|p| SaveError::Refused(crate::settings::Refusal::Invalid(p)))?;
+        if let Some(clients) = clients {
+            self.install(clients, &settings);
         }
         tracing::info!(workspace = %ws, user = user_id, "settings saved");
         Ok(())
@@ -227,15 +229,21 @@ impl App {
     ) -> std::result::Result<(), Vec<String>> {
         let config = crate::settings::with_credentials(&self.config, &stored.secrets);
         let clients = crate::settings::ChannelClients::build(config)?;
+        self.install(clients, &stored.settings);
+        Ok(())
+    }
+
+    /// Puts channel clients built from saved credentials in place, with the saved names and
+    /// model tuning.
+    fn install(&self, clients: crate::settings::ChannelClients, settings: &serde_json::Value) {
         for sender in &clients.senders {
             self.outbox.replace_sender(sender.clone());
         }
         for channel in &clients.unconfigured {
             self.outbox.remove_sender(*channel);
         }
-        self.channels.replace(&clients);
         let saved: rapport_agent::settings::WorkspaceSettings =
-            serde_json::from_value(stored.settings.clone()).unwrap_or_default();
+            serde_json::from_value(settings.clone()).unwrap_or_default();
         let persona = saved.apply(self.agent.settings()).persona;
         self.widget.configure(
             &persona.business_name,
@@ -249,7 +257,7 @@ impl App {
         );
         self.agent
             .retune_model(&saved.model.clone().unwrap_or_default());
-        Ok(())
+        self.channels.replace(&clients);
     }
 
     /// Serves HTTP on `listener` and runs the job workers until `shutdown` is cancelled.

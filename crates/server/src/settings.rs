@@ -82,7 +82,7 @@ impl SecretBox {
             return Ok(stored.clone());
         };
         let key = self.aead().ok_or_else(|| {
-            "the saved channel secrets are sealed; start with the RAPPORT_SETTINGS_KEY they were              saved with"
+            "the saved channel secrets are sealed; start with the RAPPORT_SETTINGS_KEY they were saved with"
                 .to_owned()
         })?;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -107,26 +107,52 @@ impl SecretBox {
 /// The workspace whose settings configure channels and the model.
 pub const CHANNELS_WORKSPACE: WorkspaceId = WorkspaceId::DEFAULT;
 
-/// Channel credentials an admin may save: name, and whether the value is write-only.
-pub const CREDENTIALS: &[(&str, bool)] = &[
-    ("whatsapp_phone_number_id", false),
-    ("whatsapp_access_token", true),
-    ("whatsapp_app_secret", true),
-    ("whatsapp_verify_token", true),
-    ("instagram_account_id", false),
-    ("instagram_access_token", true),
-    ("instagram_app_secret", true),
-    ("instagram_verify_token", true),
-    ("email_from", false),
-    ("smtp_url", true),
-    ("identity_secret", true),
-];
-
-fn is_credential(name: &str) -> bool {
-    CREDENTIALS.iter().any(|(n, _)| *n == name)
+/// A channel credential an admin may save: its name, whether it is write-only, and where it
+/// lives in the configuration.
+pub struct Credential {
+    pub name: &'static str,
+    pub secret: bool,
+    get: fn(&Config) -> Option<&str>,
+    set: fn(&mut Config, String),
 }
 
-/// A saved credential, or the configured one when none was saved.
+/// A credential kept in `config.secrets.$field`.
+macro_rules! in_secrets {
+    ($field:ident, secret: $secret:literal) => {
+        Credential {
+            name: stringify!($field),
+            secret: $secret,
+            get: |c| c.secrets.$field.as_ref().map(Secret::expose),
+            set: |c, v| c.secrets.$field = Some(Secret::new(v)),
+        }
+    };
+}
+
+pub const CREDENTIALS: &[Credential] = &[
+    in_secrets!(whatsapp_phone_number_id, secret: false),
+    in_secrets!(whatsapp_access_token, secret: true),
+    in_secrets!(whatsapp_app_secret, secret: true),
+    in_secrets!(whatsapp_verify_token, secret: true),
+    Credential {
+        name: "instagram_account_id",
+        secret: false,
+        get: |c| Some(c.instagram.account_id.as_str()),
+        set: |c, v| c.instagram.account_id = v,
+    },
+    in_secrets!(instagram_access_token, secret: true),
+    in_secrets!(instagram_app_secret, secret: true),
+    in_secrets!(instagram_verify_token, secret: true),
+    Credential {
+        name: "email_from",
+        secret: false,
+        get: |c| c.email.from.as_deref(),
+        set: |c, v| c.email.from = Some(v),
+    },
+    in_secrets!(smtp_url, secret: true),
+    in_secrets!(identity_secret, secret: true),
+];
+
+/// A saved credential's value, when it has one.
 fn text_of(doc: &Value, name: &str) -> Option<String> {
     doc.get(name)
         .and_then(Value::as_str)
@@ -135,49 +161,21 @@ fn text_of(doc: &Value, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The configured value of a credential (file and environment).
-fn configured(config: &Config, name: &str) -> Option<String> {
-    let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
-    let s = &config.secrets;
-    match name {
-        "whatsapp_phone_number_id" => secret(&s.whatsapp_phone_number_id),
-        "whatsapp_access_token" => secret(&s.whatsapp_access_token),
-        "whatsapp_app_secret" => secret(&s.whatsapp_app_secret),
-        "whatsapp_verify_token" => secret(&s.whatsapp_verify_token),
-        "instagram_account_id" => Some(config.instagram.account_id.clone()),
-        "instagram_access_token" => secret(&s.instagram_access_token),
-        "instagram_app_secret" => secret(&s.instagram_app_secret),
-        "instagram_verify_token" => secret(&s.instagram_verify_token),
-        "email_from" => config.email.from.clone(),
-        "smtp_url" => secret(&s.smtp_url),
-        "identity_secret" => secret(&s.identity_secret),
-        _ => None,
+impl Credential {
+    /// The configured value (file and environment).
+    fn configured(&self, config: &Config) -> Option<String> {
+        (self.get)(config)
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned)
     }
-    .filter(|v| !v.trim().is_empty())
 }
 
 /// `config` with the saved credentials laid over it.
 pub fn with_credentials(config: &Config, saved: &Value) -> Config {
     let mut c = config.clone();
-    let s = &mut c.secrets;
-    for (name, _) in CREDENTIALS {
-        let Some(v) = text_of(saved, name) else {
-            continue;
-        };
-        let secret = Some(Secret::new(v.clone()));
-        match *name {
-            "whatsapp_phone_number_id" => s.whatsapp_phone_number_id = secret,
-            "whatsapp_access_token" => s.whatsapp_access_token = secret,
-            "whatsapp_app_secret" => s.whatsapp_app_secret = secret,
-            "whatsapp_verify_token" => s.whatsapp_verify_token = secret,
-            "instagram_account_id" => c.instagram.account_id = v,
-            "instagram_access_token" => s.instagram_access_token = secret,
-            "instagram_app_secret" => s.instagram_app_secret = secret,
-            "instagram_verify_token" => s.instagram_verify_token = secret,
-            "email_from" => c.email.from = Some(v),
-            "smtp_url" => s.smtp_url = secret,
-            "identity_secret" => s.identity_secret = secret,
-            _ => {}
+    for credential in CREDENTIALS {
+        if let Some(v) = text_of(saved, credential.name) {
+            (credential.set)(&mut c, v);
         }
     }
     c
@@ -247,7 +245,7 @@ pub fn merge(
         ]));
     }
     for (name, value) in change.credentials {
-        if !is_credential(&name) {
+        if !CREDENTIALS.iter().any(|c| c.name == name) {
             return Err(Refusal::Unknown(format!(
                 "\"{name}\" is not a channel credential"
             )));
@@ -286,20 +284,22 @@ pub fn view(
         serde_json::from_value(stored.settings.clone()).unwrap_or_default();
     let mut credentials = Map::new();
     if ws == CHANNELS_WORKSPACE {
-        for (name, secret) in CREDENTIALS {
-            let saved_value = text_of(&stored.secrets, name);
+        for credential in CREDENTIALS {
+            let saved_value = text_of(&stored.secrets, credential.name);
+            let configured = credential.configured(config);
             let source = if saved_value.is_some() {
                 "settings"
-            } else if configured(config, name).is_some() {
+            } else if configured.is_some() {
                 "configuration"
             } else {
                 "unset"
             };
-            let mut entry = json!({ "set": source != "unset", "source": source, "secret": secret });
-            if !secret {
-                entry["value"] = json!(saved_value.or_else(|| configured(config, name)));
+            let mut entry =
+                json!({ "set": source != "unset", "source": source, "secret": credential.secret });
+            if !credential.secret {
+                entry["value"] = json!(saved_value.or(configured));
             }
-            credentials.insert((*name).to_owned(), entry);
+            credentials.insert(credential.name.to_owned(), entry);
         }
     }
     json!({
@@ -323,10 +323,10 @@ pub fn view(
     })
 }
 
-/// The configuration channels run with now, and what was built from it.
+/// The configuration channels run with now, and the media client built from it; swapped as
+/// one, so a reader never sees the new credentials with the old client.
 pub struct LiveChannels {
-    config: RwLock<Arc<Config>>,
-    whatsapp_media: RwLock<Option<Arc<MediaFetcher>>>,
+    current: RwLock<(Arc<Config>, Option<Arc<MediaFetcher>>)>,
 }
 
 /// The senders and clients built from one configuration, ready to be swapped in.
@@ -390,36 +390,32 @@ impl ChannelClients {
 impl LiveChannels {
     pub fn new(config: Arc<Config>, whatsapp_media: Option<Arc<MediaFetcher>>) -> Self {
         LiveChannels {
-            config: RwLock::new(config),
-            whatsapp_media: RwLock::new(whatsapp_media),
+            current: RwLock::new((config, whatsapp_media)),
         }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (Arc<Config>, Option<Arc<MediaFetcher>>)> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The configuration with the saved credentials: read it for channel secrets.
     pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.read().0.clone()
     }
 
     pub fn whatsapp_media(&self) -> Option<Arc<MediaFetcher>> {
-        match self.whatsapp_media.read() {
-            Ok(m) => m.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.read().1.clone()
     }
 
     /// Swaps in what `clients` holds (the senders are swapped by the caller's outbox).
     pub fn replace(&self, clients: &ChannelClients) {
-        match self.config.write() {
-            Ok(mut c) => *c = clients.config.clone(),
-            Err(poisoned) => *poisoned.into_inner() = clients.config.clone(),
-        }
-        match self.whatsapp_media.write() {
-            Ok(mut m) => *m = clients.whatsapp_media.clone(),
-            Err(poisoned) => *poisoned.into_inner() = clients.whatsapp_media.clone(),
-        }
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (clients.config.clone(), clients.whatsapp_media.clone());
     }
 }
 

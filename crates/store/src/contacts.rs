@@ -539,9 +539,6 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if n == 0 {
-            return Err(Error::NotFound { what: "fact", id });
-        }
-        Ok(())
+        Error::unless_touched(n, "fact", id)
     }
 }

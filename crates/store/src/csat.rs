@@ -37,13 +37,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "conversation",
-                id: conversation.0,
-            });
-        }
-        Ok(())
+        Error::unless_touched(n, "conversation", conversation.0)
     }
 
     /// The latest conversation of these contacts (one customer) on `channel` that asked for a
@@ -99,13 +93,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "conversation",
-                id: conversation.0,
-            });
-        }
-        Ok(())
+        Error::unless_touched(n, "conversation", conversation.0)
     }
 
     /// The conversation a rating link's token names.

@@ -29,3 +29,13 @@ impl From<rapport_core::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// `Ok` when a write touched `rows` rows, else `NotFound` for the `what` it was aimed at.
+    pub(crate) fn unless_touched(rows: u64, what: &'static str, id: i64) -> Result<()> {
+        if rows == 0 {
+            return Err(Error::NotFound { what, id });
+        }
+        Ok(())
+    }
+}

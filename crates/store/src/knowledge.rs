@@ -670,13 +670,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "document",
-                id: id.0,
-            });
-        }
-        Ok(())
+        Error::unless_touched(n, "document", id.0)
     }
 
     /// Deletes one document and its chunks (the caller removes the vectors).

@@ -627,13 +627,7 @@ impl Store {
             tx.commit().await?;
             n
         });
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "conversation",
-                id: id.0,
-            });
-        }
-        Ok(())
+        Error::unless_touched(n, "conversation", id.0)
     }
 
     /// A human takes a conversation over (claim): the bot stays silent until hand-back.
@@ -652,13 +646,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "conversation",
-                id: id.0,
-            });
-        }
-        Ok(())
+        Error::unless_touched(n, "conversation", id.0)
     }
 }
 

@@ -68,21 +68,4 @@ impl Store {
             updated_at: Some(now),
         })
     }
-
-    /// Every workspace's saved settings (read at start to configure channels).
-    pub async fn all_workspace_settings(&self) -> Result<Vec<(i64, StoredSettings)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            workspace_id: i64,
-            #[sqlx(flatten)]
-            stored: StoredSettings,
-        }
-        let sql = "SELECT workspace_id, settings, secrets, updated_by, updated_at \
-                   FROM workspace_settings ORDER BY workspace_id";
-        let rows: Vec<Row> = on_db!(&self.db, |p| sqlx::query_as(sql).fetch_all(p).await?);
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.workspace_id, r.stored))
-            .collect())
-    }
 }

@@ -165,12 +165,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "user",
-                id: user,
-            });
-        }
+        Error::unless_touched(n, "user", user)?;
         self.delete_sessions_of(user).await
     }
 
@@ -204,12 +199,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "user",
-                id: user,
-            });
-        }
+        Error::unless_touched(n, "user", user)?;
         if disabled == Some(true) {
             self.delete_sessions_of(user).await?;
             let sql =

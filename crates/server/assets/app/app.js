@@ -19,21 +19,17 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A FormData body goes as multipart (the browser sets the content type with its boundary);
+// anything else as JSON.
 async function api(method, path, body) {
   const headers = { accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
+  const multipart = body instanceof FormData;
+  if (body !== undefined && !multipart) headers["content-type"] = "application/json";
   if (method !== "GET" && state.csrf) headers["x-csrf-token"] = state.csrf;
-  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const payload = body === undefined || multipart ? body : JSON.stringify(body);
+  const resp = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   if (resp.status === 401) { showLogin(); throw new Error("signed out"); }
   if (resp.status === 204) return null;
-  const data = await resp.json().catch(() => null);
-  if (!resp.ok) throw new Error(data?.error?.message || `HTTP ${resp.status}`);
-  return data;
-}
-
-// Multipart uploads: the browser sets the content type with its boundary.
-async function upload(path, form) {
-  const resp = await fetch(path, { method: "POST", headers: { accept: "application/json", "x-csrf-token": state.csrf || "" }, body: form, credentials: "same-origin" });
   const data = await resp.json().catch(() => null);
   if (!resp.ok) throw new Error(data?.error?.message || `HTTP ${resp.status}`);
   return data;
@@ -381,7 +377,7 @@ $("#upload-form").addEventListener("submit", async (e) => {
     const source = await api("POST", "/api/v1/knowledge/sources", { kind: "files", name: f.name.value, config: { csv_mode: f.csv_mode.value } });
     const form = new FormData();
     for (const file of f.files.files) form.append("file", file, file.name);
-    await upload(`/api/v1/knowledge/sources/${source.id}/files`, form);
+    await api("POST", `/api/v1/knowledge/sources/${source.id}/files`, form);
     status.textContent = "Uploaded; reading and indexing shows above.";
     f.files.value = "";
     loadSources();
