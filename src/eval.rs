@@ -40,6 +40,10 @@ pub enum EvalCommand {
         /// Weight of the question–title match instead of the configured one.
         #[arg(long)]
         title_weight: Option<f32>,
+        /// Weight of the question's word-by-word match with each chunk (late interaction)
+        /// instead of the configured one; 0 turns it off.
+        #[arg(long)]
+        token_weight: Option<f32>,
         /// Chunk size in tokens to use instead of the default (overlap and minimum scale with it).
         #[arg(long)]
         chunk_tokens: Option<usize>,
@@ -105,10 +109,14 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             fusion,
             chunk_tokens,
             title_weight,
+            token_weight,
         } => {
             let mut config = config;
             if let Some(weight) = title_weight {
                 config.knowledge.title_weight = weight;
+            }
+            if let Some(weight) = token_weight {
+                config.knowledge.token_weight = weight;
             }
             if let Some(tokens) = chunk_tokens {
                 config.knowledge.chunk_max_tokens = tokens;

@@ -242,6 +242,78 @@ async fn a_markdown_help_center_is_ingested_with_titles_and_urls_for_citations()
     app.stop().await;
 }
 
+/// A database from before token vectors were kept still answers, and the next sync of a source
+/// re-embeds what lacks them (once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_indexed_before_token_vectors_get_them_on_the_next_sync() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "refunds.md",
+        "---\ntitle: Refunds\n---\n\nRefunds reach your card within 5 to 10 business days.\n",
+    );
+    write(
+        dir.path(),
+        "labels.md",
+        "---\ntitle: Labels\n---\n\nCreate a label under Settings, then tag conversations with it.\n",
+    );
+    let id = create_source(
+        &app,
+        "articles",
+        "Help center",
+        json!({"path": dir.path().display().to_string()}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(settled(&app, id).await["status"], "ready");
+    let chunk_ids: Vec<rapport_core::ids::ChunkId> = search(&app, "refund")
+        .await
+        .iter()
+        .map(|hit| rapport_core::ids::ChunkId(hit["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(chunk_ids.len(), 2);
+    let stored = app
+        .app
+        .store
+        .chunk_token_vectors(WS, &chunk_ids)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2, "every chunk keeps its token vectors");
+    assert!(stored.iter().all(|(_, bytes)| bytes.len() > 1_000));
+
+    assert_eq!(app.app.store.forget_token_vectors().await.unwrap(), 2);
+    let hits = search(&app, "how long until my money is back on my card").await;
+    assert_eq!(hits[0]["title"], "Refunds", "ranked without them: {hits:?}");
+
+    resync(&app, id).await;
+    let again = settled(&app, id).await;
+    assert_eq!(again["progress"]["documents_changed"], 2, "{again}");
+    let hits = search(&app, "how long until my money is back on my card").await;
+    assert_eq!(hits[0]["title"], "Refunds", "{hits:?}");
+    let ids: Vec<rapport_core::ids::ChunkId> = hits
+        .iter()
+        .map(|hit| rapport_core::ids::ChunkId(hit["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        app.app
+            .store
+            .chunk_token_vectors(WS, &ids)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    resync(&app, id).await;
+    assert_eq!(
+        settled(&app, id).await["progress"]["documents_unchanged"],
+        2,
+        "once they have them, nothing is embedded again"
+    );
+    app.stop().await;
+}
+
 async fn create_source_raw(app: &TestApp, value: Value) -> reqwest::Response {
     post(app, "/api/v1/knowledge/sources", value).await
 }

@@ -24,6 +24,38 @@ pub trait Embedder: Send + Sync {
         v.pop()
             .ok_or_else(|| crate::Error::Embedder("no vector returned".into()))
     }
+
+    /// Embeds `texts` in order and also returns the contextual vector of each of their tokens,
+    /// from the same model pass, for late-interaction scoring. An embedder that cannot see its
+    /// tokens returns none, and scoring falls back to the pooled vectors.
+    async fn embed_with_tokens(&self, texts: Vec<String>) -> Result<Vec<TokenEmbedding>> {
+        Ok(self
+            .embed(texts)
+            .await?
+            .into_iter()
+            .map(|vector| TokenEmbedding {
+                vector,
+                tokens: Vec::new(),
+            })
+            .collect())
+    }
+}
+
+/// A text's pooled embedding and its tokens' own vectors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenEmbedding {
+    /// The pooled, unit-length vector [`Embedder::embed`] returns.
+    pub vector: Vec<f32>,
+    /// Each token of the text in order (the model's special markers left out), unit length.
+    pub tokens: Vec<EmbeddedToken>,
+}
+
+/// One token of an embedded text: the model's word piece and its contextual vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddedToken {
+    /// The word piece as the model's tokenizer wrote it (`"refund"`, `"##ing"`, `"?"`).
+    pub piece: String,
+    pub vector: Vec<f32>,
 }
 
 /// A sparse vector (for BM25-style lexical scoring): parallel lists of term ids and weights.

@@ -17,6 +17,7 @@ use fastembed::{
 };
 
 pub use error::{Error, Result};
+use rapport_core::ports::{EmbeddedToken, TokenEmbedding};
 
 /// Where the model files are and how to run them.
 #[derive(Debug, Clone)]
@@ -130,6 +131,96 @@ fn embed_with(
     Ok(vectors)
 }
 
+/// The pooled vector and the token vectors of each text, from one model pass per batch.
+///
+/// fastembed pools inside `embed`; here its raw output (`last_hidden_state`) is read instead and
+/// pooled the same way (the mean over the attended positions), so the pooled vectors match
+/// [`embed_with`]'s and the token vectors come for free.
+fn embed_tokens_with(
+    model: &Mutex<TextEmbedding>,
+    texts: &[String],
+    batch_size: usize,
+) -> Result<Vec<TokenEmbedding>> {
+    let mut model = model
+        .lock()
+        .map_err(|_| Error::Model("a previous embedding call panicked".into()))?;
+    let mut out = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(batch_size) {
+        let inputs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        // The same tokenizer (padding and truncation included) that `transform` runs, so its
+        // positions line up with the model's output.
+        let encodings = model
+            .tokenizer
+            .encode_batch(inputs.clone(), true)
+            .map_err(|e| Error::Model(format!("tokenizing: {e}")))?;
+        let output = model
+            .transform(&inputs, Some(inputs.len()))
+            .map_err(|e| Error::Model(e.to_string()))?;
+        for single in output.into_raw() {
+            let hidden = single
+                .outputs
+                .iter()
+                .find(|(name, _)| name == "last_hidden_state" || name == "token_embeddings")
+                .or_else(|| single.outputs.first())
+                .map(|(_, value)| value)
+                .ok_or_else(|| Error::Model("the model returned no output".into()))?;
+            let (shape, data) = hidden
+                .try_extract_tensor::<f32>()
+                .map_err(|e| Error::Model(format!("reading the model output: {e}")))?;
+            let [rows, positions, dims] = shape[..] else {
+                return Err(Error::Model(format!("unexpected output shape {shape:?}")));
+            };
+            let (rows, positions, dims) = (rows as usize, positions as usize, dims as usize);
+            if rows != encodings.len() {
+                return Err(Error::Model(format!(
+                    "{rows} outputs for {} texts",
+                    encodings.len()
+                )));
+            }
+            for (row, encoding) in encodings.iter().enumerate() {
+                if encoding.len() != positions {
+                    return Err(Error::Model(format!(
+                        "{} tokens but {positions} output positions",
+                        encoding.len()
+                    )));
+                }
+                let at = |position: usize| {
+                    let start = (row * positions + position) * dims;
+                    &data[start..start + dims]
+                };
+                let mut pooled = vec![0.0f32; dims];
+                let mut attended = 0usize;
+                let mut tokens = Vec::new();
+                let pieces = encoding.get_tokens();
+                let special = encoding.get_special_tokens_mask();
+                for (position, mask) in encoding.get_attention_mask().iter().enumerate() {
+                    if *mask == 0 {
+                        continue;
+                    }
+                    let vector = at(position);
+                    pooled.iter_mut().zip(vector).for_each(|(p, v)| *p += v);
+                    attended += 1;
+                    if special.get(position) == Some(&0) {
+                        let mut vector = vector.to_vec();
+                        l2_normalise(&mut vector);
+                        tokens.push(EmbeddedToken {
+                            piece: pieces.get(position).cloned().unwrap_or_default(),
+                            vector,
+                        });
+                    }
+                }
+                pooled.iter_mut().for_each(|p| *p /= attended.max(1) as f32);
+                l2_normalise(&mut pooled);
+                out.push(TokenEmbedding {
+                    vector: pooled,
+                    tokens,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn require_file(path: &Path) -> Result<()> {
     if path.is_file() {
         Ok(())
@@ -162,6 +253,18 @@ impl rapport_core::ports::Embedder for LocalEmbedder {
         let model = self.model.clone();
         let batch_size = self.batch_size;
         tokio::task::spawn_blocking(move || embed_with(&model, &texts, batch_size))
+            .await
+            .map_err(|e| rapport_core::Error::Embedder(format!("embedding task failed: {e}")))?
+            .map_err(Into::into)
+    }
+
+    async fn embed_with_tokens(
+        &self,
+        texts: Vec<String>,
+    ) -> rapport_core::Result<Vec<TokenEmbedding>> {
+        let model = self.model.clone();
+        let batch_size = self.batch_size;
+        tokio::task::spawn_blocking(move || embed_tokens_with(&model, &texts, batch_size))
             .await
             .map_err(|e| rapport_core::Error::Embedder(format!("embedding task failed: {e}")))?
             .map_err(Into::into)

@@ -82,3 +82,36 @@ fn a_missing_model_names_the_fetch_script() {
         .to_string();
     assert!(err.contains("scripts/fetch-models"), "{err}");
 }
+
+#[tokio::test]
+async fn token_vectors_come_with_the_same_pooled_vector() {
+    let e = embedder();
+    let texts = vec![
+        "Can I get a refund?".to_owned(),
+        "Where is my order NH-104233? It was due on Monday.".to_owned(),
+    ];
+    let pooled = e.embed(texts.clone()).await.unwrap();
+    let with_tokens = e.embed_with_tokens(texts).await.unwrap();
+    assert_eq!(with_tokens.len(), 2);
+    for (plain, rich) in pooled.iter().zip(&with_tokens) {
+        assert!(
+            cosine(plain, &rich.vector) > 0.9999,
+            "pooled the way embed() pools"
+        );
+    }
+    let pieces: Vec<&str> = with_tokens[0]
+        .tokens
+        .iter()
+        .map(|t| t.piece.as_str())
+        .collect();
+    assert_eq!(
+        pieces,
+        vec!["can", "i", "get", "a", "ref", "##und", "?"],
+        "word pieces in order, without [CLS] and [SEP]"
+    );
+    for token in &with_tokens[1].tokens {
+        let norm = token.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{} has norm {norm}", token.piece);
+        assert_eq!(token.vector.len(), DIMENSIONS);
+    }
+}

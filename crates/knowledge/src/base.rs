@@ -24,6 +24,7 @@ use crate::chunk::ChunkSizes;
 use crate::connectors;
 use crate::document::{PreparedChunk, SourceDocument};
 use crate::fusion::Fusion;
+use crate::late::TokenVectors;
 use crate::sources::{ConversationsConfig, FilesConfig, SourceConfig, StoredFile, WebConfig};
 use crate::sparse::{SparseEncoder, TermCounts};
 use crate::web;
@@ -47,6 +48,9 @@ pub struct KnowledgeSettings {
     /// Weight of the match between the question and a document's title in hybrid search
     /// (0 turns it off).
     pub title_weight: f32,
+    /// Weight of the word-by-word match between the question and each candidate chunk
+    /// ([`crate::late`]) in hybrid search (0 turns it off).
+    pub token_weight: f32,
 }
 
 impl KnowledgeSettings {
@@ -58,6 +62,7 @@ impl KnowledgeSettings {
             index_batch: 256,
             fusion: Fusion::default(),
             title_weight: 0.3,
+            token_weight: 0.8,
         }
     }
 }
@@ -670,27 +675,43 @@ impl KnowledgeBase {
         batch: Vec<Pending>,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let mut texts: Vec<String> = batch
+        let texts: Vec<String> = batch
             .iter()
             .flat_map(|p| p.chunks.iter().map(|c| c.indexed_text.clone()))
             .collect();
         let chunk_count = texts.len();
-        // Titles ride in the same embedding call; retrieval compares them with the question.
-        texts.extend(batch.iter().map(|p| p.title.clone()));
-        let mut dense = self.embedder.embed(texts).await?;
-        let titles = dense.split_off(chunk_count.min(dense.len()));
-        let mut dense = dense.into_iter();
+        let mut embedded = self.embedder.embed_with_tokens(texts).await?;
+        if embedded.len() != chunk_count {
+            return Err(Error::Invalid(format!(
+                "the embedder returned {} vectors for {chunk_count} chunks",
+                embedded.len()
+            )));
+        }
+        // Titles get their own call: retrieval compares them with the question, and their
+        // token vectors are not wanted.
+        let titles = self
+            .embedder
+            .embed(batch.iter().map(|p| p.title.clone()).collect())
+            .await?;
         let mut points = Vec::new();
+        let mut embedded = embedded.drain(..);
         for pending in &batch {
-            let rows: Vec<_> = pending.chunks.iter().map(|c| c.row.clone()).collect();
+            let mut vectors = Vec::with_capacity(pending.chunks.len());
+            let mut rows = Vec::with_capacity(pending.chunks.len());
+            for chunk in &pending.chunks {
+                let text = embedded.next().ok_or_else(|| {
+                    Error::Invalid("the embedder returned too few vectors".into())
+                })?;
+                let mut row = chunk.row.clone();
+                row.token_vectors = Some(TokenVectors::of_chunk(&text.tokens).to_bytes());
+                rows.push(row);
+                vectors.push(text.vector);
+            }
             let (_, new_ids) = self
                 .store
                 .replace_chunks(ws, source, pending.id, &rows)
                 .await?;
-            for (chunk, chunk_id) in pending.chunks.iter().zip(new_ids) {
-                let vector = dense.next().ok_or_else(|| {
-                    Error::Invalid("the embedder returned too few vectors".into())
-                })?;
+            for ((chunk, chunk_id), vector) in pending.chunks.iter().zip(new_ids).zip(vectors) {
                 points.push(IndexPoint {
                     chunk_id,
                     workspace_id: ws,

@@ -139,6 +139,7 @@ fn prepared(
             token_count: i32::try_from(estimate_tokens(&text)).unwrap_or(i32::MAX),
             text,
             page,
+            token_vectors: None,
         },
         indexed_text,
     }

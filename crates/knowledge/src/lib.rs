@@ -14,6 +14,7 @@ pub mod eval;
 pub mod extract;
 pub mod fusion;
 mod job;
+pub mod late;
 mod retrieve;
 pub mod sources;
 pub mod sparse;

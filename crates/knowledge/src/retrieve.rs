@@ -12,6 +12,7 @@ use rapport_store::knowledge::ChunkView;
 use serde::Serialize;
 
 use crate::base::KnowledgeBase;
+use crate::late::{TokenVectors, max_sims};
 use crate::{Error, Result};
 
 /// Cosine similarity between the question and a curated Q&A chunk above which that chunk is
@@ -74,9 +75,19 @@ impl KnowledgeBase {
         if options.limit == 0 {
             return Ok(Vec::new());
         }
-        let dense = match options.mode {
-            SearchMode::Sparse => Vec::new(),
-            _ => self.embedder().embed_one(&question).await?,
+        let (dense, question_tokens) = match options.mode {
+            SearchMode::Sparse => (Vec::new(), None),
+            SearchMode::Dense => (self.embedder().embed_one(&question).await?, None),
+            SearchMode::Hybrid => {
+                let embedded = self
+                    .embedder()
+                    .embed_with_tokens(vec![question.clone()])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| Error::Invalid("the embedder returned no vector".into()))?;
+                let tokens: Vec<Vec<f32>> = embedded.tokens.into_iter().map(|t| t.vector).collect();
+                (embedded.vector, TokenVectors::quantise(&tokens))
+            }
         };
         let sparse = self.sparse().query(&question);
         let query = IndexQuery {
@@ -89,7 +100,7 @@ impl KnowledgeBase {
             limit: options.limit,
         };
         let (mut hits, mut similarities) = match options.mode {
-            SearchMode::Hybrid => self.hybrid(&query).await?,
+            SearchMode::Hybrid => self.hybrid(&query, question_tokens.as_ref()).await?,
             SearchMode::Dense => {
                 let hits = self.index().search(query.clone()).await?;
                 let similarities = hits.iter().map(|h| (h.chunk_id, h.score)).collect();
@@ -131,9 +142,13 @@ impl KnowledgeBase {
             .collect())
     }
 
-    /// Dense and sparse candidates, fused here (see [`crate::fusion`]), with the dense
-    /// similarity of every dense candidate.
-    async fn hybrid(&self, query: &IndexQuery) -> Result<(Vec<IndexHit>, HashMap<ChunkId, f32>)> {
+    /// Dense and sparse candidates, fused here (see [`crate::fusion`]) and rescored by title
+    /// and by the question's tokens, with the dense similarity of every dense candidate.
+    async fn hybrid(
+        &self,
+        query: &IndexQuery,
+        question_tokens: Option<&TokenVectors>,
+    ) -> Result<(Vec<IndexHit>, HashMap<ChunkId, f32>)> {
         // Independent of the limit beyond 40, so that asking for more results does not change
         // how the first ones are ranked (scores are normalised over the candidates).
         let candidates = query.limit.max(40);
@@ -146,6 +161,8 @@ impl KnowledgeBase {
         let sparse = self.index().search(side(SearchMode::Sparse)).await?;
         let mut fused = self.settings().fusion.fuse(&dense, &sparse);
         self.boost_by_title(query, &mut fused).await?;
+        self.boost_by_tokens(query.workspace_id, question_tokens, &mut fused)
+            .await?;
         fused.truncate(query.limit);
         let similarities = dense.iter().map(|h| (h.chunk_id, h.score)).collect();
         Ok((fused, similarities))
@@ -182,6 +199,57 @@ impl KnowledgeBase {
             if let Some((_, s)) = similarity.iter().find(|(c, _)| *c == hit.chunk_id) {
                 hit.score += weight * (s - low) / span;
             }
+        }
+        fused.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.chunk_id.cmp(&b.chunk_id))
+        });
+        Ok(())
+    }
+
+    /// Adds to each chunk's fused score how well the question's tokens match the chunk's own
+    /// ([`crate::late`]), scaled among the candidates (the best adds `token_weight`, the worst
+    /// nothing). Skipped when any candidate has no stored token vectors (indexed before they
+    /// were kept): scoring only some would rank by when a chunk was indexed.
+    async fn boost_by_tokens(
+        &self,
+        ws: WorkspaceId,
+        question_tokens: Option<&TokenVectors>,
+        fused: &mut [IndexHit],
+    ) -> Result<()> {
+        let weight = self.settings().token_weight;
+        let Some(question_tokens) = question_tokens.filter(|q| !q.is_empty()) else {
+            return Ok(());
+        };
+        if weight <= 0.0 || fused.len() < 2 {
+            return Ok(());
+        }
+        let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
+        let stored: HashMap<ChunkId, TokenVectors> = self
+            .store()
+            .chunk_token_vectors(ws, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|(id, bytes)| Some((id, TokenVectors::from_bytes(&bytes)?)))
+            .collect();
+        let candidates: Option<Vec<&TokenVectors>> =
+            fused.iter().map(|hit| stored.get(&hit.chunk_id)).collect();
+        let Some(candidates) = candidates else {
+            tracing::debug!(
+                candidates = ids.len(),
+                with_token_vectors = stored.len(),
+                "token rescoring skipped: some candidates were indexed without token vectors"
+            );
+            return Ok(());
+        };
+        let similarity = max_sims(question_tokens, &candidates);
+        let (low, high) = similarity
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+        let span = (high - low).max(f32::EPSILON);
+        for (hit, s) in fused.iter_mut().zip(similarity) {
+            hit.score += weight * (s - low) / span;
         }
         fused.sort_by(|a, b| {
             b.score

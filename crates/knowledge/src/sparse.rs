@@ -197,7 +197,7 @@ fn term_id(term: &str) -> u32 {
 
 /// Frequent English words that carry no topic. Kept short on purpose: "not", "no", "off", "on"
 /// and question words stay, since support questions turn on them.
-fn is_stop_word(w: &str) -> bool {
+pub(crate) fn is_stop_word(w: &str) -> bool {
     const STOP: &[&str] = &[
         "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did",
         "do", "does", "for", "from", "had", "has", "have", "he", "her", "him", "his", "i", "if",

@@ -134,6 +134,9 @@ pub struct KnowledgeConfig {
     pub fusion: rapport_knowledge::fusion::Fusion,
     /// Weight of the question–title match in hybrid search (0 turns it off).
     pub title_weight: f32,
+    /// Weight of the word-by-word (late-interaction) match of the question with each candidate
+    /// chunk in hybrid search (0 turns it off).
+    pub token_weight: f32,
 }
 
 impl Default for KnowledgeConfig {
@@ -145,6 +148,7 @@ impl Default for KnowledgeConfig {
             chunk_max_tokens: rapport_knowledge::chunk::ChunkSizes::default().max_tokens,
             fusion: rapport_knowledge::fusion::Fusion::default(),
             title_weight: 0.3,
+            token_weight: 0.8,
         }
     }
 }
@@ -1127,6 +1131,7 @@ impl Config {
         settings.index_batch = self.knowledge.index_batch.max(1);
         settings.fusion = self.knowledge.fusion;
         settings.title_weight = self.knowledge.title_weight.max(0.0);
+        settings.token_weight = self.knowledge.token_weight.max(0.0);
         settings.chunk_sizes =
             rapport_knowledge::chunk::ChunkSizes::scaled(self.knowledge.chunk_max_tokens);
         settings
@@ -1338,7 +1343,7 @@ mod tests {
         let path = dir.path().join("rapport.toml");
         std::fs::write(
             &path,
-            "[knowledge]\ntitle_weight = 0.5\n[knowledge.fusion]\nmethod = \"rrf\"\nk = 30.0\ndense_weight = 0.7\n",
+            "[knowledge]\ntitle_weight = 0.5\ntoken_weight = 0.4\n[knowledge.fusion]\nmethod = \"rrf\"\nk = 30.0\ndense_weight = 0.7\n",
         )
         .unwrap();
         let c = Config::load_with(
@@ -1353,6 +1358,7 @@ mod tests {
         let settings = c.knowledge_settings();
         assert!(settings.allow_private_addresses);
         assert_eq!(settings.title_weight, 0.5);
+        assert_eq!(settings.token_weight, 0.4);
         assert_eq!(
             settings.fusion,
             rapport_knowledge::fusion::Fusion::Rrf {

@@ -96,6 +96,9 @@ pub struct NewChunk {
     pub token_count: i32,
     /// Page of the file the chunk came from (PDFs).
     pub page: Option<i32>,
+    /// The chunk's token vectors for late-interaction scoring, in the knowledge crate's
+    /// encoding (opaque here).
+    pub token_vectors: Option<Vec<u8>>,
 }
 
 /// A chunk with what a citation needs from its document.
@@ -301,15 +304,18 @@ impl Store {
     }
 
     /// Inserts or updates a document by its external ref, telling whether its content must be
-    /// (re)indexed: it is unchanged only when its hash matches the one last *indexed*.
+    /// (re)indexed: it is unchanged only when its hash matches the one last *indexed* and every
+    /// chunk has its token vectors (chunks indexed before those were kept get them on the next
+    /// sync).
     pub async fn upsert_document(
         &self,
         ws: WorkspaceId,
         source: SourceId,
         d: &DocumentUpsert,
     ) -> Result<DocumentChange> {
-        let sql = "SELECT id, content_hash, title, url, metadata FROM documents \
-                   WHERE source_id = $1 AND external_ref = $2";
+        let sql = "SELECT id, CASE WHEN EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id \
+                   AND c.token_vectors IS NULL) THEN '' ELSE content_hash END, title, url, metadata \
+                   FROM documents d WHERE source_id = $1 AND external_ref = $2";
         type Existing = (i64, String, String, Option<String>, Json<Value>);
         let existing: Option<Existing> = on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(source.0)
@@ -381,7 +387,8 @@ impl Store {
         // at once (no busy wait) when another connection committed in between.
         let delete_old = "DELETE FROM chunks WHERE document_id = $1 RETURNING id";
         let insert = "INSERT INTO chunks (workspace_id, source_id, document_id, ordinal, heading_path, text, hash, \
-                      token_count, page, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+                      token_count, page, token_vectors, created_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
         let (old, new) = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
             let mut old: Vec<i64> = sqlx::query_scalar(delete_old)
@@ -401,6 +408,7 @@ impl Store {
                     .bind(&c.hash)
                     .bind(c.token_count)
                     .bind(c.page)
+                    .bind(&c.token_vectors)
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -478,6 +486,35 @@ impl Store {
                 });
                 (ChunkId(chunk), DocumentId(document), vector)
             })
+            .collect())
+    }
+
+    /// The stored token vectors of these chunks (see [`NewChunk::token_vectors`]); chunks
+    /// stored without them are left out. One round trip.
+    pub async fn chunk_token_vectors(
+        &self,
+        ws: WorkspaceId,
+        ids: &[ChunkId],
+    ) -> Result<Vec<(ChunkId, Vec<u8>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only placeholders are formatted into the text; every value is bound.
+        let sql = format!(
+            "SELECT id, token_vectors FROM chunks \
+             WHERE workspace_id = $1 AND token_vectors IS NOT NULL AND id IN ({})",
+            placeholders(2, ids.len())
+        );
+        let rows: Vec<(i64, Vec<u8>)> = on_db!(&self.db, |p| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
+            for id in ids {
+                query = query.bind(id.0);
+            }
+            query.fetch_all(p).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, bytes)| (ChunkId(id), bytes))
             .collect())
     }
 

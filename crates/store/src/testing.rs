@@ -179,6 +179,18 @@ macro_rules! backend_tests {
     };
 }
 
+impl Store {
+    /// Makes every chunk look as if it was indexed before token vectors were kept (migration
+    /// 0010), as in a database upgraded from an earlier version.
+    pub async fn forget_token_vectors(&self) -> crate::Result<u64> {
+        let sql = "UPDATE chunks SET token_vectors = NULL";
+        Ok(crate::db::on_db!(&self.db, |p| sqlx::query(sql)
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_database;

@@ -38,6 +38,7 @@ fn chunks(n: usize, tag: &str) -> Vec<NewChunk> {
             hash: format!("{tag}{i}"),
             token_count: 3,
             page: None,
+            token_vectors: (i == 0).then(|| vec![1, 2, 3]),
         })
         .collect()
 }
@@ -132,6 +133,21 @@ async fn replacing_chunks_hands_back_the_old_ids(store: Store) {
     );
     assert_eq!(views[0].title, "Title of a");
     assert_eq!(views[0].url.as_deref(), Some("https://help.example/a"));
+    assert_eq!(
+        store
+            .chunk_token_vectors(WS, &[second[0], second[1], first[0]])
+            .await
+            .unwrap(),
+        vec![(second[0], vec![1, 2, 3])],
+        "token vectors come back as stored; chunks without them and stale ids are left out"
+    );
+    assert!(
+        store
+            .chunk_token_vectors(WorkspaceId(999), &second)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .chunks_by_ids(WorkspaceId(999), &second)
