@@ -6,13 +6,15 @@ use std::time::Instant;
 
 use clap::Subcommand;
 use rapport_core::domain::SourceKind;
-use rapport_core::ids::{ChunkId, DocumentId, SourceId, WorkspaceId};
-use rapport_core::ports::{Embedder, IndexPoint, IndexQuery, SearchMode, VectorIndex};
+use rapport_core::ids::WorkspaceId;
+use rapport_core::ports::{Embedder, IndexPoint, TokenEmbedding};
 use rapport_embed::LocalEmbedder;
-use rapport_index::EdgeIndex;
 use rapport_knowledge::chunk::ChunkSizes;
+use rapport_knowledge::late::TokenVectors;
 use rapport_knowledge::sparse::SparseEncoder;
+use rapport_knowledge::{KnowledgeBase, SearchOptions};
 use rapport_server::{App, Config};
+use rapport_store::knowledge::{DocumentChange, DocumentUpsert, NewChunk};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -44,7 +46,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         customers: usize,
     },
-    /// Query latency (embed, dense and sparse search, fusion) and memory at index sizes.
+    /// Query latency of hybrid search (embed, dense and sparse search, fusion, title and token
+    /// rescoring, reading the chunks) with and without token rescoring, memory and sizes on
+    /// disk at index sizes.
     Query {
         /// Index sizes to measure, in chunks.
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
@@ -206,11 +210,6 @@ async fn query(
     corpus: &Path,
 ) -> anyhow::Result<()> {
     let texts = corpus_chunks(corpus)?;
-    let opts = config.embedder_options();
-    let embedder = tokio::task::spawn_blocking(move || LocalEmbedder::load(&opts)).await??;
-    let seeds = embedder.embed(texts.clone()).await?;
-    let sparse = SparseEncoder::default();
-    let fusion = config.knowledge.fusion;
     let questions: Vec<String> = texts
         .iter()
         .map(|t| {
@@ -221,70 +220,143 @@ async fn query(
                 .join(" ")
         })
         .collect();
+    let sparse = SparseEncoder::default();
     let mut results = Vec::new();
     for &size in sizes {
-        let dir = tempfile::tempdir()?;
-        let index = EdgeIndex::open(dir.path(), rapport_embed::DIMENSIONS)?;
+        // The product's own path: SQLite and Qdrant Edge in a scratch data dir, searched by
+        // `KnowledgeBase::search` (embedding, dense and sparse search, fusion, title and token
+        // rescoring, reading the chunks).
+        let scratch = tempfile::tempdir()?;
+        let scratch_config = scratch_config(config, scratch.path());
+        let app = App::build(scratch_config.clone()).await?;
+        let seeds = app.embedder.embed_with_tokens(texts.clone()).await?;
+        let seed_tokens: Vec<Vec<u8>> = seeds
+            .iter()
+            .map(|s| TokenVectors::of_chunk(&s.tokens).to_bytes())
+            .collect();
         let started = Instant::now();
-        let mut next = 0usize;
-        while next < size {
-            let batch: Vec<IndexPoint> = (next..(next + 5_000).min(size))
-                .map(|i| {
-                    let seed = i % seeds.len();
-                    IndexPoint {
-                        chunk_id: ChunkId(i as i64 + 1),
-                        workspace_id: WorkspaceId::DEFAULT,
-                        source_id: SourceId(1 + (i / 1_000) as i64),
-                        document_id: DocumentId(1 + (i / 8) as i64),
-                        source_kind: SourceKind::Articles,
-                        dense: perturb(&seeds[seed], i),
-                        sparse: Some(sparse.document(&texts[seed])),
-                    }
-                })
-                .collect();
-            next += batch.len();
-            index.upsert(batch).await?;
-        }
-        index.optimize().await?;
+        store_synthetic_chunks(&app, size, &texts, &seeds, &seed_tokens, &sparse).await?;
+        app.index.optimize().await?;
         let build_s = started.elapsed().as_secs_f64();
-        let mut latencies = Vec::with_capacity(queries);
-        for i in 0..queries {
-            let q = &questions[(i * 7) % questions.len()];
-            let t = Instant::now();
-            // What hybrid retrieval does before it reads chunks from the database: embed, one
-            // dense and one sparse search of 40 candidates each, fusion.
-            let query = IndexQuery::new(
-                WorkspaceId::DEFAULT,
-                embedder.embed_one(q).await?,
-                Some(sparse.query(q)),
-                40,
+
+        let mut without_tokens = scratch_config.knowledge_settings();
+        without_tokens.token_weight = 0.0;
+        let plain = KnowledgeBase::new(
+            app.store.clone(),
+            app.embedder.clone(),
+            app.index.clone(),
+            without_tokens,
+        );
+        let mut measured = serde_json::Map::new();
+        for (label, knowledge) in [
+            ("hybrid", &app.knowledge),
+            ("hybrid_without_token_rescoring", &plain),
+        ] {
+            let mut latencies = Vec::with_capacity(queries);
+            for i in 0..queries {
+                let q = &questions[(i * 7) % questions.len()];
+                let t = Instant::now();
+                let hits = knowledge
+                    .search(WorkspaceId::DEFAULT, q, &SearchOptions::default())
+                    .await?;
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                anyhow::ensure!(!hits.is_empty(), "no hits at {size} chunks");
+            }
+            latencies.sort_by(f64::total_cmp);
+            measured.insert(
+                label.into(),
+                serde_json::json!({
+                    "p50": rapport_knowledge::eval::percentile(&latencies, 0.5),
+                    "p95": rapport_knowledge::eval::percentile(&latencies, 0.95),
+                }),
             );
-            let side = |mode| IndexQuery {
-                mode,
-                ..query.clone()
-            };
-            let dense_hits = index.search(side(SearchMode::Dense)).await?;
-            let sparse_hits = index.search(side(SearchMode::Sparse)).await?;
-            let mut hits = fusion.fuse(&dense_hits, &sparse_hits);
-            hits.truncate(8);
-            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-            anyhow::ensure!(!hits.is_empty(), "no hits at {size} points");
         }
-        latencies.sort_by(f64::total_cmp);
         results.push(serde_json::json!({
-            "points": size,
-            "build_and_optimize_seconds": build_s,
-            "query_ms": {
-                "p50": rapport_knowledge::eval::percentile(&latencies, 0.5),
-                "p95": rapport_knowledge::eval::percentile(&latencies, 0.95),
-            },
-            "index_bytes_on_disk": dir_size(dir.path()),
+            "chunks": size,
+            "store_and_index_seconds": build_s,
+            "query_ms": measured,
+            "index_bytes_on_disk": dir_size(&scratch_config.index_dir()),
+            "database_bytes_on_disk": dir_size(scratch.path()) - dir_size(&scratch_config.index_dir()),
             "rss_mb": memory_mb("VmRSS:"),
             "peak_rss_mb": memory_mb("VmHWM:"),
         }));
-        drop(index);
+        drop(plain);
+        app.store.close().await;
+        drop(app);
     }
     println!("{}", serde_json::to_string_pretty(&results)?);
+    Ok(())
+}
+
+/// Stores `size` chunks (eight to a document) and indexes them, each a perturbed copy of a real
+/// chunk's vectors: embedding 100k chunks would take over an hour on a small machine.
+async fn store_synthetic_chunks(
+    app: &App,
+    size: usize,
+    texts: &[String],
+    seeds: &[TokenEmbedding],
+    seed_tokens: &[Vec<u8>],
+    sparse: &SparseEncoder,
+) -> anyhow::Result<()> {
+    let ws = WorkspaceId::DEFAULT;
+    let source = app
+        .store
+        .create_source(ws, SourceKind::Articles, "Bench", &serde_json::json!({}))
+        .await?;
+    let mut points = Vec::new();
+    for document in 0..size.div_ceil(8) {
+        let chunks = document * 8..(document * 8 + 8).min(size);
+        let upsert = DocumentUpsert {
+            external_ref: format!("bench-{document}"),
+            title: format!("Article {document}"),
+            url: None,
+            content_hash: format!("bench-{document}"),
+            metadata: serde_json::json!({}),
+        };
+        let DocumentChange::Changed(document_id) =
+            app.store.upsert_document(ws, source.id, &upsert).await?
+        else {
+            anyhow::bail!("bench document {document} already stored");
+        };
+        let rows: Vec<NewChunk> = chunks
+            .clone()
+            .map(|i| NewChunk {
+                ordinal: (i % 8) as i32,
+                heading_path: String::new(),
+                text: texts[i % texts.len()].clone(),
+                hash: format!("bench-{i}"),
+                token_count: 200,
+                page: None,
+                token_vectors: Some(seed_tokens[i % seeds.len()].clone()),
+            })
+            .collect();
+        let (_, ids) = app
+            .store
+            .replace_chunks(ws, source.id, document_id, &rows)
+            .await?;
+        for (chunk_id, i) in ids.into_iter().zip(chunks) {
+            let seed = i % seeds.len();
+            points.push(IndexPoint {
+                chunk_id,
+                workspace_id: ws,
+                source_id: source.id,
+                document_id,
+                source_kind: SourceKind::Articles,
+                dense: perturb(&seeds[seed].vector, i),
+                sparse: Some(sparse.document(&texts[seed])),
+            });
+        }
+        let title = perturb(&seeds[document % seeds.len()].vector, document);
+        app.store
+            .mark_document_indexed(document_id, &upsert.content_hash, Some(&title))
+            .await?;
+        if points.len() >= 5_000 {
+            app.index.upsert(std::mem::take(&mut points)).await?;
+        }
+    }
+    if !points.is_empty() {
+        app.index.upsert(points).await?;
+    }
     Ok(())
 }
 
