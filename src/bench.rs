@@ -85,6 +85,8 @@ fn scratch_config(config: &Config, dir: &Path) -> Config {
     scratch.model_dir = Some(config.model_dir());
     scratch.data_dir = dir.to_path_buf();
     scratch.secrets.database_url = None;
+    // Never a configured Qdrant server: scratch chunk ids would overwrite its points.
+    scratch.index.qdrant_url = None;
     scratch
 }
 

@@ -237,8 +237,11 @@ pub(crate) async fn scratch_app(mut config: Config, corpus: &Path) -> anyhow::Re
     let scratch = tempfile::tempdir().context("cannot create a scratch data dir")?;
     config.model_dir = Some(config.model_dir());
     config.data_dir = scratch.path().to_path_buf();
-    // Always a throwaway SQLite, even where DATABASE_URL points at a real database.
+    // Always a throwaway SQLite and Qdrant Edge, even where DATABASE_URL or QDRANT_URL point at
+    // real ones: the scratch database numbers its chunks from 1, and those ids would overwrite
+    // the points of a live collection.
     config.secrets.database_url = None;
+    config.index.qdrant_url = None;
     // Queued work (memory updates) is run by the evaluation itself, when it matters.
     config.jobs.workers = 0;
     let app = App::build(config)
