@@ -182,29 +182,18 @@ impl KnowledgeBase {
             .store()
             .chunk_documents(query.workspace_id, &ids)
             .await?;
-        let similarity: Vec<(ChunkId, f32)> = documents
+        let similarity: HashMap<ChunkId, f32> = documents
             .iter()
             .filter_map(|(chunk, _, title)| {
                 let title = title.as_ref()?;
                 (title.len() == query.dense.len()).then(|| (*chunk, dot(title, &query.dense)))
             })
             .collect();
-        let (low, high) = similarity
+        let scores: Vec<Option<f32>> = fused
             .iter()
-            .fold((f32::MAX, f32::MIN), |(lo, hi), (_, s)| {
-                (lo.min(*s), hi.max(*s))
-            });
-        let span = (high - low).max(f32::EPSILON);
-        for hit in fused.iter_mut() {
-            if let Some((_, s)) = similarity.iter().find(|(c, _)| *c == hit.chunk_id) {
-                hit.score += weight * (s - low) / span;
-            }
-        }
-        fused.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.chunk_id.cmp(&b.chunk_id))
-        });
+            .map(|hit| similarity.get(&hit.chunk_id).copied())
+            .collect();
+        add_scaled(fused, &scores, weight);
         Ok(())
     }
 
@@ -243,19 +232,11 @@ impl KnowledgeBase {
             );
             return Ok(());
         };
-        let similarity = max_sims(question_tokens, &candidates);
-        let (low, high) = similarity
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
-        let span = (high - low).max(f32::EPSILON);
-        for (hit, s) in fused.iter_mut().zip(similarity) {
-            hit.score += weight * (s - low) / span;
-        }
-        fused.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.chunk_id.cmp(&b.chunk_id))
-        });
+        let scores: Vec<Option<f32>> = max_sims(question_tokens, &candidates)
+            .into_iter()
+            .map(Some)
+            .collect();
+        add_scaled(fused, &scores, weight);
         Ok(())
     }
 
@@ -338,6 +319,27 @@ impl KnowledgeBase {
         hits.truncate(query.limit);
         Ok(Some(best))
     }
+}
+
+/// Adds each hit's score (`scores`, in the hits' order; `None` adds nothing) scaled among the
+/// hits that have one, so the best adds `weight` and the worst nothing, then re-sorts the hits.
+fn add_scaled(hits: &mut [IndexHit], scores: &[Option<f32>], weight: f32) {
+    let (low, high) = scores
+        .iter()
+        .flatten()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+    let span = (high - low).max(f32::EPSILON);
+    for (hit, score) in hits.iter_mut().zip(scores) {
+        if let Some(s) = score {
+            hit.score += weight * (s - low) / span;
+        }
+    }
+    // Ties break on the chunk id so the order is stable from one run to the next.
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.chunk_id.cmp(&b.chunk_id))
+    });
 }
 
 /// Cosine of two unit vectors.
