@@ -105,6 +105,21 @@ impl LocalEmbedder {
         })
     }
 
+    /// Runs `work` on the model on the blocking thread pool: inference is CPU-bound and must
+    /// not hold up the async runtime.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        texts: Vec<String>,
+        work: fn(&Mutex<TextEmbedding>, &[String], usize) -> Result<T>,
+    ) -> rapport_core::Result<T> {
+        let model = self.model.clone();
+        let batch_size = self.batch_size;
+        tokio::task::spawn_blocking(move || work(&model, &texts, batch_size))
+            .await
+            .map_err(|e| rapport_core::Error::Embedder(format!("embedding task failed: {e}")))?
+            .map_err(Into::into)
+    }
+
     /// Embeds on the calling thread. Prefer the async [`rapport_core::ports::Embedder`] API.
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         embed_with(&self.model, texts, self.batch_size)
@@ -250,24 +265,14 @@ impl rapport_core::ports::Embedder for LocalEmbedder {
     }
 
     async fn embed(&self, texts: Vec<String>) -> rapport_core::Result<Vec<Vec<f32>>> {
-        let model = self.model.clone();
-        let batch_size = self.batch_size;
-        tokio::task::spawn_blocking(move || embed_with(&model, &texts, batch_size))
-            .await
-            .map_err(|e| rapport_core::Error::Embedder(format!("embedding task failed: {e}")))?
-            .map_err(Into::into)
+        self.off_runtime(texts, embed_with).await
     }
 
     async fn embed_with_tokens(
         &self,
         texts: Vec<String>,
     ) -> rapport_core::Result<Vec<TokenEmbedding>> {
-        let model = self.model.clone();
-        let batch_size = self.batch_size;
-        tokio::task::spawn_blocking(move || embed_tokens_with(&model, &texts, batch_size))
-            .await
-            .map_err(|e| rapport_core::Error::Embedder(format!("embedding task failed: {e}")))?
-            .map_err(Into::into)
+        self.off_runtime(texts, embed_tokens_with).await
     }
 }
 

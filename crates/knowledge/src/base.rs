@@ -680,7 +680,7 @@ impl KnowledgeBase {
             .flat_map(|p| p.chunks.iter().map(|c| c.indexed_text.clone()))
             .collect();
         let chunk_count = texts.len();
-        let mut embedded = self.embedder.embed_with_tokens(texts).await?;
+        let embedded = self.embedder.embed_with_tokens(texts).await?;
         if embedded.len() != chunk_count {
             return Err(Error::Invalid(format!(
                 "the embedder returned {} vectors for {chunk_count} chunks",
@@ -694,7 +694,7 @@ impl KnowledgeBase {
             .embed(batch.iter().map(|p| p.title.clone()).collect())
             .await?;
         let mut points = Vec::new();
-        let mut embedded = embedded.drain(..);
+        let mut embedded = embedded.into_iter();
         for pending in &batch {
             let mut vectors = Vec::with_capacity(pending.chunks.len());
             let mut rows = Vec::with_capacity(pending.chunks.len());

@@ -72,7 +72,7 @@ impl TokenVectors {
     }
 
     /// Quantises unit vectors of one length; `None` for none.
-    pub fn quantise(vectors: &[Vec<f32>]) -> Option<Self> {
+    fn quantise(vectors: &[Vec<f32>]) -> Option<Self> {
         let dims = vectors.first()?.len();
         if dims == 0 || dims > usize::from(u16::MAX) {
             return None;
@@ -145,10 +145,10 @@ impl TokenVectors {
         })
     }
 
-    /// MaxSim: for each token of `query` (the question's tokens, quantised the same way), the
-    /// cosine of its closest vector here, averaged over the query tokens. 0 when either side is
-    /// empty or their lengths differ. [`max_sims`] scores many chunks at once.
-    pub fn max_sim(&self, query: &TokenVectors) -> f32 {
+    /// MaxSim: for each of the question's token vectors (`query`), the cosine of its closest
+    /// vector here, averaged over the question's tokens. 0 when either side is empty or their
+    /// lengths differ. [`max_sims`] scores many chunks at once.
+    pub fn max_sim(&self, query: &[Vec<f32>]) -> f32 {
         max_sims(query, &[self])[0]
     }
 }
@@ -158,7 +158,7 @@ impl TokenVectors {
 /// A question of 20 tokens against 80 candidates of ~50 vectors each is some 30 million
 /// multiply-adds. With AVX2 and FMA (checked at run time, so the binary still runs on any
 /// x86-64) they take a millisecond or two; the portable build takes several times longer.
-pub fn max_sims(query: &TokenVectors, chunks: &[&TokenVectors]) -> Vec<f32> {
+pub fn max_sims(query: &[Vec<f32>], chunks: &[&TokenVectors]) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
@@ -170,35 +170,33 @@ pub fn max_sims(query: &TokenVectors, chunks: &[&TokenVectors]) -> Vec<f32> {
 /// [`max_sims_with`] compiled for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn max_sims_fma(query: &TokenVectors, chunks: &[&TokenVectors]) -> Vec<f32> {
+fn max_sims_fma(query: &[Vec<f32>], chunks: &[&TokenVectors]) -> Vec<f32> {
     max_sims_with::<true>(query, chunks)
 }
 
 // Plain loops, no closures: a closure is a function of its own, compiled without the target
 // features of `max_sims_fma` unless it happens to be inlined.
 #[inline(always)]
-fn max_sims_with<const FMA: bool>(query: &TokenVectors, chunks: &[&TokenVectors]) -> Vec<f32> {
-    let dims = query.dims;
-    let mut questions = vec![0.0f32; query.values.len()];
-    for ((out, values), scale) in questions
-        .chunks_exact_mut(dims.max(1))
-        .zip(query.values.chunks_exact(dims.max(1)))
-        .zip(&query.scales)
-    {
-        dequantise(values, *scale, out);
+fn max_sims_with<const FMA: bool>(query: &[Vec<f32>], chunks: &[&TokenVectors]) -> Vec<f32> {
+    let dims = query.first().map_or(0, Vec::len);
+    let mut questions: Vec<&[f32]> = Vec::with_capacity(query.len());
+    for q in query {
+        if q.len() == dims {
+            questions.push(q);
+        }
     }
     let mut scores = Vec::with_capacity(chunks.len());
-    let mut best = vec![0.0f32; query.len()];
+    let mut best = vec![0.0f32; questions.len()];
     let mut row = vec![0.0f32; dims];
     for chunk in chunks {
-        if query.is_empty() || chunk.is_empty() || chunk.dims != dims {
+        if dims == 0 || chunk.is_empty() || chunk.dims != dims {
             scores.push(0.0);
             continue;
         }
         best.fill(f32::MIN);
         for (values, scale) in chunk.values.chunks_exact(dims).zip(&chunk.scales) {
             dequantise(values, *scale, &mut row);
-            for (q, best) in questions.chunks_exact(dims).zip(best.iter_mut()) {
+            for (q, best) in questions.iter().zip(best.iter_mut()) {
                 let similarity = dot::<FMA>(&row, q);
                 if similarity > *best {
                     *best = similarity;
@@ -274,8 +272,8 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    fn query(vectors: &[Vec<f32>]) -> TokenVectors {
-        TokenVectors::quantise(vectors).unwrap()
+    fn query(vectors: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        vectors.iter().cloned().map(unit).collect()
     }
 
     fn token(piece: &str, vector: &[f32]) -> EmbeddedToken {
@@ -317,7 +315,7 @@ mod tests {
         // One query token matches the first exactly, the other is orthogonal to both.
         let score = chunk.max_sim(&query(&[vec![1.0, 0.0, 0.0], vec![0.0, 0.0, 1.0]]));
         assert!((score - 0.5).abs() < 0.01, "{score}");
-        assert_eq!(chunk.max_sim(&TokenVectors::of_chunk(&[])), 0.0);
+        assert_eq!(chunk.max_sim(&[]), 0.0);
         assert_eq!(
             chunk.max_sim(&query(&[vec![1.0, 0.0]])),
             0.0,

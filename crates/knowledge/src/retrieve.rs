@@ -76,8 +76,8 @@ impl KnowledgeBase {
             return Ok(Vec::new());
         }
         let (dense, question_tokens) = match options.mode {
-            SearchMode::Sparse => (Vec::new(), None),
-            SearchMode::Dense => (self.embedder().embed_one(&question).await?, None),
+            SearchMode::Sparse => (Vec::new(), Vec::new()),
+            SearchMode::Dense => (self.embedder().embed_one(&question).await?, Vec::new()),
             SearchMode::Hybrid => {
                 let embedded = self
                     .embedder()
@@ -85,8 +85,8 @@ impl KnowledgeBase {
                     .await?
                     .pop()
                     .ok_or_else(|| Error::Invalid("the embedder returned no vector".into()))?;
-                let tokens: Vec<Vec<f32>> = embedded.tokens.into_iter().map(|t| t.vector).collect();
-                (embedded.vector, TokenVectors::quantise(&tokens))
+                let tokens = embedded.tokens.into_iter().map(|t| t.vector).collect();
+                (embedded.vector, tokens)
             }
         };
         let sparse = self.sparse().query(&question);
@@ -99,14 +99,18 @@ impl KnowledgeBase {
             source_kinds: options.source_kinds.clone(),
             limit: options.limit,
         };
-        let (mut hits, mut similarities) = match options.mode {
-            SearchMode::Hybrid => self.hybrid(&query, question_tokens.as_ref()).await?,
+        let (mut hits, mut similarities, mut title_similarities) = match options.mode {
+            SearchMode::Hybrid => self.hybrid(&query, &question_tokens).await?,
             SearchMode::Dense => {
                 let hits = self.index().search(query.clone()).await?;
                 let similarities = hits.iter().map(|h| (h.chunk_id, h.score)).collect();
-                (hits, similarities)
+                (hits, similarities, HashMap::new())
             }
-            SearchMode::Sparse => (self.index().search(query.clone()).await?, HashMap::new()),
+            SearchMode::Sparse => (
+                self.index().search(query.clone()).await?,
+                HashMap::new(),
+                HashMap::new(),
+            ),
         };
         if options.mode != SearchMode::Sparse
             && let Some(curated) = self.promote_curated(&query, &mut hits).await?
@@ -115,14 +119,14 @@ impl KnowledgeBase {
         }
         let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
         let views = self.store().chunks_by_ids(ws, &ids).await?;
-        let mut title_similarities: HashMap<ChunkId, f32> = HashMap::new();
-        if !dense.is_empty() {
-            for (chunk, _, title) in self.store().chunk_documents(ws, &ids).await? {
-                if let Some(title) = title.filter(|t| t.len() == dense.len()) {
-                    title_similarities.insert(chunk, dot(&title, &dense));
-                }
-            }
-        }
+        // Hybrid search has them for its candidates already; a promoted curated answer (or dense
+        // mode) still needs them read.
+        let unread: Vec<ChunkId> = ids
+            .iter()
+            .copied()
+            .filter(|id| !title_similarities.contains_key(id))
+            .collect();
+        title_similarities.extend(self.title_similarities(ws, &unread, &dense).await?);
         let score_of = |id: i64| {
             hits.iter()
                 .find(|h| h.chunk_id.0 == id)
@@ -143,12 +147,13 @@ impl KnowledgeBase {
     }
 
     /// Dense and sparse candidates, fused here (see [`crate::fusion`]) and rescored by title
-    /// and by the question's tokens, with the dense similarity of every dense candidate.
+    /// and by the question's tokens, with the dense similarity of every dense candidate and the
+    /// title similarity of every candidate.
     async fn hybrid(
         &self,
         query: &IndexQuery,
-        question_tokens: Option<&TokenVectors>,
-    ) -> Result<(Vec<IndexHit>, HashMap<ChunkId, f32>)> {
+        question_tokens: &[Vec<f32>],
+    ) -> Result<(Vec<IndexHit>, HashMap<ChunkId, f32>, HashMap<ChunkId, f32>)> {
         // Independent of the limit beyond 40, so that asking for more results does not change
         // how the first ones are ranked (scores are normalised over the candidates).
         let candidates = query.limit.max(40);
@@ -160,41 +165,55 @@ impl KnowledgeBase {
         let dense = self.index().search(side(SearchMode::Dense)).await?;
         let sparse = self.index().search(side(SearchMode::Sparse)).await?;
         let mut fused = self.settings().fusion.fuse(&dense, &sparse);
-        self.boost_by_title(query, &mut fused).await?;
+        let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
+        let titles = self
+            .title_similarities(query.workspace_id, &ids, &query.dense)
+            .await?;
+        self.boost_by_title(&titles, &mut fused);
         self.boost_by_tokens(query.workspace_id, question_tokens, &mut fused)
             .await?;
         fused.truncate(query.limit);
         let similarities = dense.iter().map(|h| (h.chunk_id, h.score)).collect();
-        Ok((fused, similarities))
+        Ok((fused, similarities, titles))
+    }
+
+    /// Cosine similarity between the question and the title of each chunk's document, for the
+    /// chunks whose document has a title embedding (none without a question embedding).
+    async fn title_similarities(
+        &self,
+        ws: WorkspaceId,
+        ids: &[ChunkId],
+        question: &[f32],
+    ) -> Result<HashMap<ChunkId, f32>> {
+        if ids.is_empty() || question.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .store()
+            .chunk_documents(ws, ids)
+            .await?
+            .into_iter()
+            .filter_map(|(chunk, _, title)| {
+                let title = title?;
+                (title.len() == question.len()).then(|| (chunk, dot(&title, question)))
+            })
+            .collect())
     }
 
     /// Adds to each chunk's fused score how well its document's title matches the question,
     /// scaled among the candidate documents (the best title adds `title_weight`, the worst
     /// nothing). A chunk that mentions the right words in the wrong article loses to one whose
     /// article is about what was asked.
-    async fn boost_by_title(&self, query: &IndexQuery, fused: &mut [IndexHit]) -> Result<()> {
+    fn boost_by_title(&self, titles: &HashMap<ChunkId, f32>, fused: &mut [IndexHit]) {
         let weight = self.settings().title_weight;
-        if weight <= 0.0 || fused.is_empty() || query.dense.is_empty() {
-            return Ok(());
+        if weight <= 0.0 || fused.is_empty() {
+            return;
         }
-        let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
-        let documents = self
-            .store()
-            .chunk_documents(query.workspace_id, &ids)
-            .await?;
-        let similarity: HashMap<ChunkId, f32> = documents
-            .iter()
-            .filter_map(|(chunk, _, title)| {
-                let title = title.as_ref()?;
-                (title.len() == query.dense.len()).then(|| (*chunk, dot(title, &query.dense)))
-            })
-            .collect();
         let scores: Vec<Option<f32>> = fused
             .iter()
-            .map(|hit| similarity.get(&hit.chunk_id).copied())
+            .map(|hit| titles.get(&hit.chunk_id).copied())
             .collect();
         add_scaled(fused, &scores, weight);
-        Ok(())
     }
 
     /// Adds to each chunk's fused score how well the question's tokens match the chunk's own
@@ -204,14 +223,11 @@ impl KnowledgeBase {
     async fn boost_by_tokens(
         &self,
         ws: WorkspaceId,
-        question_tokens: Option<&TokenVectors>,
+        question_tokens: &[Vec<f32>],
         fused: &mut [IndexHit],
     ) -> Result<()> {
         let weight = self.settings().token_weight;
-        let Some(question_tokens) = question_tokens.filter(|q| !q.is_empty()) else {
-            return Ok(());
-        };
-        if weight <= 0.0 || fused.len() < 2 {
+        if weight <= 0.0 || fused.len() < 2 || question_tokens.is_empty() {
             return Ok(());
         }
         let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
