@@ -51,6 +51,11 @@ pub enum EvalCommand {
         /// `convex[:alpha]`.
         #[arg(long)]
         fusion: Option<rapport_knowledge::fusion::Fusion>,
+        /// Ingest into this folder and keep it instead of a temporary one; a later run on the
+        /// same folder re-syncs only what changed, so trying ranking settings costs only the
+        /// questions. Use one folder per corpus and chunk size.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Answered vs escalated per question (`answerable` true/false), with citation hits; the
     /// last line printed is one JSON object of figures.
@@ -110,6 +115,7 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             chunk_tokens,
             title_weight,
             token_weight,
+            data_dir,
         } => {
             let mut config = config;
             if let Some(weight) = title_weight {
@@ -127,6 +133,7 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             let outputs = Outputs {
                 misses: misses.as_deref(),
                 dump: dump.as_deref(),
+                data_dir: data_dir.as_deref(),
             };
             retrieval(config, &corpus, &questions, k, mode, json, outputs).await
         }
@@ -173,8 +180,19 @@ async fn retrieval(
 ) -> anyhow::Result<()> {
     let misses_path = outputs.misses;
     let questions = read_questions(questions)?;
-    let scratch = scratch_app(config, corpus).await?;
-    let app = &scratch.app;
+    let (kept, scratch);
+    let app: &App = match outputs.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            kept = ingested_app(config, corpus, dir).await?;
+            &kept
+        }
+        None => {
+            scratch = scratch_app(config, corpus).await?;
+            &scratch.app
+        }
+    };
     let ws = WorkspaceId::DEFAULT;
     if let Some(path) = outputs.dump {
         let mut out = String::new();
@@ -231,12 +249,20 @@ async fn retrieval(
 
 /// An app on a throwaway data dir (SQLite and Qdrant Edge in a temporary folder) with `corpus`
 /// ingested as a help center. Keep the returned directory alive as long as the app.
-pub(crate) async fn scratch_app(mut config: Config, corpus: &Path) -> anyhow::Result<Scratch> {
+pub(crate) async fn scratch_app(config: Config, corpus: &Path) -> anyhow::Result<Scratch> {
+    let scratch = tempfile::tempdir().context("cannot create a scratch data dir")?;
+    let app = ingested_app(config, corpus, scratch.path()).await?;
+    Ok(Scratch { app, dir: scratch })
+}
+
+/// The app of [`scratch_app`] on a data dir of the caller's (`--data-dir`), which outlives the
+/// run: the corpus is synced into it, so only documents new or changed since the last run are
+/// embedded.
+async fn ingested_app(mut config: Config, corpus: &Path, data_dir: &Path) -> anyhow::Result<App> {
     let corpus = std::fs::canonicalize(corpus)
         .with_context(|| format!("{} does not exist", corpus.display()))?;
-    let scratch = tempfile::tempdir().context("cannot create a scratch data dir")?;
     config.model_dir = Some(config.model_dir());
-    config.data_dir = scratch.path().to_path_buf();
+    config.data_dir = data_dir.to_path_buf();
     // Always a throwaway SQLite and Qdrant Edge, even where DATABASE_URL or QDRANT_URL point at
     // real ones: the scratch database numbers its chunks from 1, and those ids would overwrite
     // the points of a live collection.
@@ -268,7 +294,7 @@ pub(crate) async fn scratch_app(mut config: Config, corpus: &Path) -> anyhow::Re
         report.chunks_total,
         report.elapsed_ms as f64 / 1000.0
     );
-    Ok(Scratch { app, dir: scratch })
+    Ok(app)
 }
 
 /// An app on a temporary data dir. The app is dropped (and its index closed) before the
@@ -282,6 +308,7 @@ pub(crate) struct Scratch {
 struct Outputs<'a> {
     misses: Option<&'a Path>,
     dump: Option<&'a Path>,
+    data_dir: Option<&'a Path>,
 }
 
 fn read_questions(path: &Path) -> anyhow::Result<Vec<EvalQuestion>> {
