@@ -274,36 +274,35 @@ async fn chunks_indexed_before_token_vectors_get_them_on_the_next_sync() {
         .map(|hit| rapport_core::ids::ChunkId(hit["id"].as_i64().unwrap()))
         .collect();
     assert_eq!(chunk_ids.len(), 2);
-    let stored = app
-        .app
-        .store
-        .chunk_token_vectors(WS, &chunk_ids)
-        .await
-        .unwrap();
-    assert_eq!(stored.len(), 2, "every chunk keeps its token vectors");
-    assert!(stored.iter().all(|(_, bytes)| bytes.len() > 1_000));
+    let stored = app.app.store.chunk_rescoring(WS, &chunk_ids).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored
+            .iter()
+            .all(|r| r.token_vectors.as_ref().is_some_and(|b| b.len() > 1_000)),
+        "every chunk keeps its token vectors"
+    );
 
     assert_eq!(app.app.store.forget_token_vectors().await.unwrap(), 2);
     let hits = search(&app, "how long until my money is back on my card").await;
     assert_eq!(hits[0]["title"], "Refunds", "ranked without them: {hits:?}");
+    assert_eq!(hits[0]["token_match"], 0.0, "{hits:?}");
 
     resync(&app, id).await;
     let again = settled(&app, id).await;
     assert_eq!(again["progress"]["documents_changed"], 2, "{again}");
     let hits = search(&app, "how long until my money is back on my card").await;
     assert_eq!(hits[0]["title"], "Refunds", "{hits:?}");
+    let matched = hits[0]["token_match"].as_f64().unwrap();
+    assert!(matched > 0.3 && matched <= 1.0, "{hits:?}");
     let ids: Vec<rapport_core::ids::ChunkId> = hits
         .iter()
         .map(|hit| rapport_core::ids::ChunkId(hit["id"].as_i64().unwrap()))
         .collect();
-    assert_eq!(
-        app.app
-            .store
-            .chunk_token_vectors(WS, &ids)
-            .await
-            .unwrap()
-            .len(),
-        2
+    let stored = app.app.store.chunk_rescoring(WS, &ids).await.unwrap();
+    assert!(
+        stored.iter().all(|r| r.token_vectors.is_some()),
+        "{stored:?}"
     );
     resync(&app, id).await;
     assert_eq!(
@@ -613,6 +612,18 @@ async fn a_web_site_is_crawled_and_resynced_page_by_page() {
             .any(|h| h["url"].as_str().unwrap().ends_with("/storage")),
         "{storage:?}"
     );
+
+    // Pages indexed before token vectors were kept are fetched in full (a 304 would keep them
+    // without), then answer 304 again.
+    assert_eq!(app.app.store.forget_token_vectors().await.unwrap(), 4);
+    resync(&app, id).await;
+    let progress = settled(&app, id).await["progress"].clone();
+    assert_eq!(progress["documents_changed"], 4, "{progress}");
+    assert_eq!(progress["crawl"]["not_modified"], 0, "{progress}");
+    resync(&app, id).await;
+    let progress = settled(&app, id).await["progress"].clone();
+    assert_eq!(progress["documents_changed"], 0, "{progress}");
+    assert_eq!(progress["crawl"]["not_modified"], 4, "{progress}");
     app.stop().await;
 }
 

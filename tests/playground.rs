@@ -40,6 +40,7 @@ async fn a_playground_reply_comes_back_at_once_with_its_trace_and_the_same_custo
     let trace = &first["trace"];
     assert_eq!(trace["query"]["original"], "how do I reset my password?");
     assert!(trace["retrieved"][0]["similarity"].as_f64().is_some());
+    assert!(trace["retrieved"][0]["token_match"].as_f64().is_some());
     assert!(trace["timings_ms"]["total"].as_u64().is_some());
 
     // The same phone, signed by the site, is the same customer on the web chat.

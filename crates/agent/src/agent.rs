@@ -820,6 +820,7 @@ impl Agent {
                 Some(m) => {
                     m.similarity = m.similarity.max(r.similarity);
                     m.title_similarity = m.title_similarity.max(r.title_similarity);
+                    m.token_match = m.token_match.max(r.token_match);
                 }
                 None => merged.push(r),
             }
@@ -963,6 +964,7 @@ fn trace_chunk(r: &Retrieved) -> Value {
         "score": r.score,
         "similarity": r.similarity,
         "title_similarity": r.title_similarity,
+        "token_match": r.token_match,
         "text": crate::model::truncate_for_trace(&r.chunk.text),
     })
 }

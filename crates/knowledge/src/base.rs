@@ -753,8 +753,11 @@ impl KnowledgeBase {
         stored: &[rapport_store::knowledge::StoredDocument],
     ) -> Result<(Vec<SourceDocument>, web::CrawlReport, HashSet<String>)> {
         let settings = web_settings(config, self.settings.allow_private_addresses)?;
+        // A page whose chunks lack token vectors is fetched in full: a 304 would keep it
+        // without them for good.
         let previous: HashMap<String, web::Validators> = stored
             .iter()
+            .filter(|d| !d.lacks_token_vectors)
             .filter_map(|d| {
                 let v = serde_json::from_value(d.metadata.get("validators")?.clone()).ok()?;
                 Some((d.external_ref.clone(), v))

@@ -56,6 +56,10 @@ pub struct Retrieved {
     /// Cosine similarity between the question and the title of the chunk's document (zero in
     /// sparse mode or for untitled documents): a help-center title often *is* the question.
     pub title_similarity: f32,
+    /// How well the question's word pieces find their match in the chunk's own (late
+    /// interaction, [`crate::late`]): the mean best cosine, up to 1. Zero outside hybrid mode and
+    /// for chunks indexed before token vectors were kept.
+    pub token_match: f32,
     #[serde(flatten)]
     pub chunk: ChunkView,
 }
@@ -75,45 +79,32 @@ impl KnowledgeBase {
         if options.limit == 0 {
             return Ok(Vec::new());
         }
-        let (dense, question_tokens) = match options.mode {
-            SearchMode::Sparse => (Vec::new(), Vec::new()),
-            SearchMode::Dense => (self.embedder().embed_one(&question).await?, Vec::new()),
-            SearchMode::Hybrid => {
-                let embedded = self
-                    .embedder()
-                    .embed_with_tokens(vec![question.clone()])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| Error::Invalid("the embedder returned no vector".into()))?;
-                let tokens = embedded.tokens.into_iter().map(|t| t.vector).collect();
-                (embedded.vector, tokens)
-            }
-        };
-        let sparse = self.sparse().query(&question);
         let query = IndexQuery {
             workspace_id: ws,
             mode: options.mode,
-            dense: dense.clone(),
-            sparse: Some(sparse),
+            dense: Vec::new(),
+            sparse: Some(self.sparse().query(&question)),
             source_ids: options.source_ids.clone(),
             source_kinds: options.source_kinds.clone(),
             limit: options.limit,
         };
-        let (mut hits, mut similarities, mut title_similarities) = match options.mode {
-            SearchMode::Hybrid => self.hybrid(&query, &question_tokens).await?,
-            SearchMode::Dense => {
-                let hits = self.index().search(query.clone()).await?;
-                let similarities = hits.iter().map(|h| (h.chunk_id, h.score)).collect();
-                (hits, similarities, HashMap::new())
-            }
-            SearchMode::Sparse => (
-                self.index().search(query.clone()).await?,
-                HashMap::new(),
-                HashMap::new(),
-            ),
+        let Ranked {
+            mut hits,
+            mut similarities,
+            mut title_similarities,
+            token_matches,
+            curated,
+            dense,
+        } = match options.mode {
+            SearchMode::Hybrid => self.hybrid(query, &question).await?,
+            SearchMode::Dense => self.dense(query, &question).await?,
+            SearchMode::Sparse => Ranked {
+                hits: self.index().search(query).await?,
+                ..Ranked::default()
+            },
         };
-        if options.mode != SearchMode::Sparse
-            && let Some(curated) = self.promote_curated(&query, &mut hits).await?
+        if let Some(curated) = curated
+            && promote(&curated, &mut hits, options.limit)
         {
             similarities.insert(curated.chunk_id, curated.score);
         }
@@ -141,40 +132,107 @@ impl KnowledgeBase {
                     .get(&ChunkId(chunk.id))
                     .copied()
                     .unwrap_or(0.0),
+                token_match: token_matches
+                    .get(&ChunkId(chunk.id))
+                    .copied()
+                    .unwrap_or(0.0),
                 chunk,
             })
             .collect())
     }
 
+    /// Dense candidates, with the closest curated answer looked up at the same time.
+    async fn dense(&self, mut query: IndexQuery, question: &str) -> Result<Ranked> {
+        query.dense = self.embedder().embed_one(question).await?;
+        let (hits, curated) =
+            futures::try_join!(self.candidates_of(query.clone()), self.best_curated(&query))?;
+        Ok(Ranked {
+            similarities: hits.iter().map(|h| (h.chunk_id, h.score)).collect(),
+            hits,
+            curated,
+            dense: query.dense,
+            ..Ranked::default()
+        })
+    }
+
     /// Dense and sparse candidates, fused here (see [`crate::fusion`]) and rescored by title
     /// and by the question's tokens, with the dense similarity of every dense candidate and the
     /// title similarity of every candidate.
-    async fn hybrid(
-        &self,
-        query: &IndexQuery,
-        question_tokens: &[Vec<f32>],
-    ) -> Result<(Vec<IndexHit>, HashMap<ChunkId, f32>, HashMap<ChunkId, f32>)> {
+    ///
+    /// What does not depend on each other runs at once: the sparse search while the question is
+    /// embedded, the curated-answer lookup beside the dense search.
+    async fn hybrid(&self, mut query: IndexQuery, question: &str) -> Result<Ranked> {
         // Independent of the limit beyond 40, so that asking for more results does not change
         // how the first ones are ranked (scores are normalised over the candidates).
         let candidates = query.limit.max(40);
-        let side = |mode| IndexQuery {
+        let side = |query: &IndexQuery, mode| IndexQuery {
             mode,
             limit: candidates,
             ..query.clone()
         };
-        let dense = self.index().search(side(SearchMode::Dense)).await?;
-        let sparse = self.index().search(side(SearchMode::Sparse)).await?;
+        let sparse_side = side(&query, SearchMode::Sparse);
+        let (embedded, sparse) = futures::try_join!(
+            self.embed_question(question),
+            self.candidates_of(sparse_side)
+        )?;
+        query.dense = embedded.vector;
+        let dense_side = side(&query, SearchMode::Dense);
+        let (dense, curated) =
+            futures::try_join!(self.candidates_of(dense_side), self.best_curated(&query))?;
         let mut fused = self.settings().fusion.fuse(&dense, &sparse);
         let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
-        let titles = self
-            .title_similarities(query.workspace_id, &ids, &query.dense)
+        let rescoring = self
+            .store()
+            .chunk_rescoring(query.workspace_id, &ids)
             .await?;
+        let titles: HashMap<ChunkId, f32> = rescoring
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.chunk,
+                    title_match(r.title_vector.as_deref()?, &query.dense)?,
+                ))
+            })
+            .collect();
         self.boost_by_title(&titles, &mut fused);
-        self.boost_by_tokens(query.workspace_id, question_tokens, &mut fused)
-            .await?;
+        let token_vectors: HashMap<ChunkId, TokenVectors> = rescoring
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.chunk,
+                    TokenVectors::from_bytes(r.token_vectors.as_deref()?)?,
+                ))
+            })
+            .collect();
+        let token_matches = self.boost_by_tokens(&embedded.tokens, &token_vectors, &mut fused);
         fused.truncate(query.limit);
-        let similarities = dense.iter().map(|h| (h.chunk_id, h.score)).collect();
-        Ok((fused, similarities, titles))
+        Ok(Ranked {
+            hits: fused,
+            similarities: dense.iter().map(|h| (h.chunk_id, h.score)).collect(),
+            title_similarities: titles,
+            token_matches,
+            curated,
+            dense: query.dense,
+        })
+    }
+
+    /// The index's answer to one query.
+    async fn candidates_of(&self, query: IndexQuery) -> Result<Vec<IndexHit>> {
+        Ok(self.index().search(query).await?)
+    }
+
+    /// The question's pooled embedding and its token vectors.
+    async fn embed_question(&self, question: &str) -> Result<QuestionEmbedding> {
+        let embedded = self
+            .embedder()
+            .embed_with_tokens(vec![question.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Invalid("the embedder returned no vector".into()))?;
+        Ok(QuestionEmbedding {
+            vector: embedded.vector,
+            tokens: embedded.tokens.into_iter().map(|t| t.vector).collect(),
+        })
     }
 
     /// Cosine similarity between the question and the title of each chunk's document, for the
@@ -193,10 +251,7 @@ impl KnowledgeBase {
             .chunk_documents(ws, ids)
             .await?
             .into_iter()
-            .filter_map(|(chunk, _, title)| {
-                let title = title?;
-                (title.len() == question.len()).then(|| (chunk, dot(&title, question)))
-            })
+            .filter_map(|(chunk, _, title)| Some((chunk, title_match(&title?, question)?)))
             .collect())
     }
 
@@ -219,41 +274,37 @@ impl KnowledgeBase {
     /// Adds to each chunk's fused score how well the question's tokens match the chunk's own
     /// ([`crate::late`]), scaled among the candidates (the best adds `token_weight`, the worst
     /// nothing). Skipped when any candidate has no stored token vectors (indexed before they
-    /// were kept): scoring only some would rank by when a chunk was indexed.
-    async fn boost_by_tokens(
+    /// were kept): scoring only some would rank by when a chunk was indexed. Returns each
+    /// candidate's match.
+    fn boost_by_tokens(
         &self,
-        ws: WorkspaceId,
         question_tokens: &[Vec<f32>],
+        stored: &HashMap<ChunkId, TokenVectors>,
         fused: &mut [IndexHit],
-    ) -> Result<()> {
+    ) -> HashMap<ChunkId, f32> {
         let weight = self.settings().token_weight;
         if weight <= 0.0 || fused.len() < 2 || question_tokens.is_empty() {
-            return Ok(());
+            return HashMap::new();
         }
-        let ids: Vec<ChunkId> = fused.iter().map(|h| h.chunk_id).collect();
-        let stored: HashMap<ChunkId, TokenVectors> = self
-            .store()
-            .chunk_token_vectors(ws, &ids)
-            .await?
-            .into_iter()
-            .filter_map(|(id, bytes)| Some((id, TokenVectors::from_bytes(&bytes)?)))
-            .collect();
         let candidates: Option<Vec<&TokenVectors>> =
             fused.iter().map(|hit| stored.get(&hit.chunk_id)).collect();
         let Some(candidates) = candidates else {
             tracing::debug!(
-                candidates = ids.len(),
+                candidates = fused.len(),
                 with_token_vectors = stored.len(),
                 "token rescoring skipped: some candidates were indexed without token vectors"
             );
-            return Ok(());
+            return HashMap::new();
         };
-        let scores: Vec<Option<f32>> = max_sims(question_tokens, &candidates)
-            .into_iter()
-            .map(Some)
+        let scores = max_sims(question_tokens, &candidates);
+        let matches = fused
+            .iter()
+            .map(|h| h.chunk_id)
+            .zip(scores.iter().copied())
             .collect();
+        let scores: Vec<Option<f32>> = scores.into_iter().map(Some).collect();
         add_scaled(fused, &scores, weight);
-        Ok(())
+        matches
     }
 
     /// The raw dense and sparse candidate lists of a question with their chunks' document refs,
@@ -293,13 +344,9 @@ impl KnowledgeBase {
         Ok(out)
     }
 
-    /// Puts the closest curated Q&A chunk first when it matches the question closely, and
-    /// returns it with its similarity.
-    async fn promote_curated(
-        &self,
-        query: &IndexQuery,
-        hits: &mut Vec<IndexHit>,
-    ) -> Result<Option<IndexHit>> {
+    /// The curated Q&A chunk (snippet or approved pair) closest to the question, if any is
+    /// searched (the query's kinds allow one).
+    async fn best_curated(&self, query: &IndexQuery) -> Result<Option<IndexHit>> {
         let curated = [SourceKind::Snippets, SourceKind::Conversations];
         let kinds: Vec<SourceKind> = match &query.source_kinds {
             Some(kinds) => curated.into_iter().filter(|k| kinds.contains(k)).collect(),
@@ -317,24 +364,54 @@ impl KnowledgeBase {
                 ..query.clone()
             })
             .await?;
-        let Some(best) = best.into_iter().next() else {
-            return Ok(None);
-        };
-        if best.score < CURATED_MATCH {
-            return Ok(None);
-        }
-        let top = hits.first().map_or(0.0, |h| h.score);
-        hits.retain(|h| h.chunk_id != best.chunk_id);
-        hits.insert(
-            0,
-            IndexHit {
-                chunk_id: best.chunk_id,
-                score: top.max(best.score),
-            },
-        );
-        hits.truncate(query.limit);
-        Ok(Some(best))
+        Ok(best.into_iter().next())
     }
+}
+
+/// A question's ranking before its chunks are read.
+#[derive(Default)]
+struct Ranked {
+    hits: Vec<IndexHit>,
+    /// Dense similarity of each dense candidate.
+    similarities: HashMap<ChunkId, f32>,
+    /// Question–title similarity of each candidate.
+    title_similarities: HashMap<ChunkId, f32>,
+    /// Late-interaction match of each candidate (hybrid mode).
+    token_matches: HashMap<ChunkId, f32>,
+    /// The closest curated answer, to be promoted if it matches closely.
+    curated: Option<IndexHit>,
+    /// The question's embedding (empty in sparse mode).
+    dense: Vec<f32>,
+}
+
+struct QuestionEmbedding {
+    vector: Vec<f32>,
+    tokens: Vec<Vec<f32>>,
+}
+
+/// Puts a curated Q&A chunk first when it matches the question closely ([`CURATED_MATCH`]);
+/// says whether it did.
+fn promote(curated: &IndexHit, hits: &mut Vec<IndexHit>, limit: usize) -> bool {
+    if curated.score < CURATED_MATCH {
+        return false;
+    }
+    let top = hits.first().map_or(0.0, |h| h.score);
+    hits.retain(|h| h.chunk_id != curated.chunk_id);
+    hits.insert(
+        0,
+        IndexHit {
+            chunk_id: curated.chunk_id,
+            score: top.max(curated.score),
+        },
+    );
+    hits.truncate(limit);
+    true
+}
+
+/// The question–title similarity: the cosine of two unit vectors, `None` when their lengths
+/// differ (a title embedded by another model).
+fn title_match(title: &[f32], question: &[f32]) -> Option<f32> {
+    (!question.is_empty() && title.len() == question.len()).then(|| dot(title, question))
 }
 
 /// Adds each hit's score (`scores`, in the hits' order; `None` adds nothing) scaled among the

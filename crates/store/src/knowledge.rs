@@ -101,6 +101,17 @@ pub struct NewChunk {
     pub token_vectors: Option<Vec<u8>>,
 }
 
+/// A candidate chunk as hybrid search rescores it ([`Store::chunk_rescoring`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkRescoring {
+    pub chunk: ChunkId,
+    pub document: DocumentId,
+    /// The embedding of the document's title, if it has one.
+    pub title_vector: Option<Vec<f32>>,
+    /// The chunk's token vectors as stored, if it was indexed with them.
+    pub token_vectors: Option<Vec<u8>>,
+}
+
 /// A chunk with what a citation needs from its document.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ChunkView {
@@ -139,6 +150,9 @@ pub struct StoredDocument {
     pub content_hash: String,
     #[sqlx(json)]
     pub metadata: Value,
+    /// Some chunk was indexed before token vectors were kept: the next sync embeds the
+    /// document again, so its content must be read even where the source says it is unchanged.
+    pub lacks_token_vectors: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -479,33 +493,36 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|(chunk, document, bytes)| {
-                let vector = bytes.map(|b| {
-                    b.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect()
-                });
-                (ChunkId(chunk), DocumentId(document), vector)
+                (
+                    ChunkId(chunk),
+                    DocumentId(document),
+                    bytes.map(|b| f32s_from_le(&b)),
+                )
             })
             .collect())
     }
 
-    /// The stored token vectors of these chunks (see [`NewChunk::token_vectors`]); chunks
-    /// stored without them are left out. One round trip.
-    pub async fn chunk_token_vectors(
+    /// What hybrid search rescores these chunks by, in one round trip: each chunk's document,
+    /// that document's title embedding and the chunk's token vectors (see
+    /// [`NewChunk::token_vectors`]), either absent where none is stored. Stale ids and other
+    /// workspaces' chunks are left out.
+    pub async fn chunk_rescoring(
         &self,
         ws: WorkspaceId,
         ids: &[ChunkId],
-    ) -> Result<Vec<(ChunkId, Vec<u8>)>> {
+    ) -> Result<Vec<ChunkRescoring>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         // Only placeholders are formatted into the text; every value is bound.
         let sql = format!(
-            "SELECT id, token_vectors FROM chunks \
-             WHERE workspace_id = $1 AND token_vectors IS NOT NULL AND id IN ({})",
+            "SELECT c.id, c.document_id, d.title_vector, c.token_vectors \
+             FROM chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE c.workspace_id = $1 AND c.id IN ({})",
             placeholders(2, ids.len())
         );
-        let rows: Vec<(i64, Vec<u8>)> = on_db!(&self.db, |p| {
+        type Row = (i64, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+        let rows: Vec<Row> = on_db!(&self.db, |p| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0);
             for id in ids {
                 query = query.bind(id.0);
@@ -514,7 +531,12 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, bytes)| (ChunkId(id), bytes))
+            .map(|(chunk, document, title, tokens)| ChunkRescoring {
+                chunk: ChunkId(chunk),
+                document: DocumentId(document),
+                title_vector: title.map(|b| f32s_from_le(&b)),
+                token_vectors: tokens,
+            })
             .collect())
     }
 
@@ -622,8 +644,10 @@ impl Store {
 
     /// Every document of a source with its indexed hash and metadata, for re-sync.
     pub async fn stored_documents(&self, source: SourceId) -> Result<Vec<StoredDocument>> {
-        let sql = "SELECT id, external_ref, content_hash, metadata FROM documents \
-                   WHERE source_id = $1 ORDER BY id";
+        let sql = "SELECT d.id, d.external_ref, d.content_hash, d.metadata, \
+                   EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id \
+                   AND c.token_vectors IS NULL) AS lacks_token_vectors \
+                   FROM documents d WHERE d.source_id = $1 ORDER BY d.id";
         Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(source.0)
             .fetch_all(p)
@@ -864,4 +888,12 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Little-endian f32s, as vectors are stored (a trailing partial value is dropped).
+fn f32s_from_le(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! Knowledge sources, documents and chunks on both backends.
 
 use rapport_core::domain::{CandidateStatus, SourceKind, SourceStatus};
-use rapport_core::ids::WorkspaceId;
+use rapport_core::ids::{ChunkId, WorkspaceId};
 use rapport_store::knowledge::{DocumentChange, DocumentUpsert, NewChunk};
 use rapport_store::{Store, backend_tests};
 use serde_json::json;
@@ -133,17 +133,23 @@ async fn replacing_chunks_hands_back_the_old_ids(store: Store) {
     );
     assert_eq!(views[0].title, "Title of a");
     assert_eq!(views[0].url.as_deref(), Some("https://help.example/a"));
-    assert_eq!(
-        store
-            .chunk_token_vectors(WS, &[second[0], second[1], first[0]])
-            .await
-            .unwrap(),
-        vec![(second[0], vec![1, 2, 3])],
-        "token vectors come back as stored; chunks without them and stale ids are left out"
+    let rescoring = store
+        .chunk_rescoring(WS, &[second[0], second[1], first[0]])
+        .await
+        .unwrap();
+    let tokens: Vec<(ChunkId, Option<Vec<u8>>)> = rescoring
+        .iter()
+        .map(|r| (r.chunk, r.token_vectors.clone()))
+        .collect();
+    assert_eq!(tokens.len(), 2, "stale ids are left out: {tokens:?}");
+    assert!(
+        tokens.contains(&(second[0], Some(vec![1, 2, 3]))) && tokens.contains(&(second[1], None)),
+        "token vectors come back as stored, absent where none were: {tokens:?}"
     );
+    assert!(rescoring.iter().all(|r| r.document == d));
     assert!(
         store
-            .chunk_token_vectors(WorkspaceId(999), &second)
+            .chunk_rescoring(WorkspaceId(999), &second)
             .await
             .unwrap()
             .is_empty()

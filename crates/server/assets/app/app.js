@@ -276,11 +276,13 @@ function traceView(t) {
       el("dt", {}, "Model"), el("dd", {}, `${t.model || "–"}${(t.prompts || []).map((p) => ` · ${p.name} v${p.version}`).join("")}`),
       el("dt", {}, "Timings"), el("dd", {}, timings || "–"),
       el("dt", {}, "Customer context"), el("dd", {}, `${t.context?.turns ?? 0} earlier turns on ${(t.context?.channels || []).join(", ") || "no channel"}`)),
-    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Retrieved"), el("th", {}, "Score"), el("th", {}, "Similarity"), el("th", {}, "Cited"))),
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Retrieved"), el("th", {}, "Score"), el("th", {}, "Similarity"),
+      el("th", { title: "question against the document's title" }, "Title"), el("th", { title: "the question's words against the chunk's, one by one" }, "Words"), el("th", {}, "Cited"))),
       el("tbody", {}, (t.retrieved || []).map((r) => el("tr", { class: cited.has(r.chunk_id) ? "cited" : "" },
         el("td", {}, r.url ? el("a", { href: r.url, target: "_blank", rel: "noopener" }, r.title || r.url) : (r.title || `chunk ${r.chunk_id}`),
           r.heading_path ? el("div", { class: "muted" }, r.heading_path) : null),
         el("td", {}, Number(r.score || 0).toFixed(3)), el("td", {}, Number(r.similarity || 0).toFixed(2)),
+        el("td", {}, Number(r.title_similarity || 0).toFixed(2)), el("td", {}, Number(r.token_match || 0).toFixed(2)),
         el("td", {}, cited.has(r.chunk_id) ? "yes" : ""))))),
     el("details", {}, el("summary", {}, "Raw trace (JSON)"), el("pre", {}, JSON.stringify(t, null, 2))));
 }
