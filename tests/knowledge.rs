@@ -213,6 +213,16 @@ async fn a_markdown_help_center_is_ingested_with_titles_and_urls_for_citations()
     assert_eq!(hits[0]["url"], "https://help.example/wifi", "{hits:?}");
     assert!(!texts(&hits).contains("Cookie settings"));
 
+    // Chat shorthand is searched spelled out: by words alone, "pw" finds "password".
+    let resp = post(
+        &app,
+        "/api/v1/knowledge/search",
+        json!({"query": "new pw pls", "mode": "sparse", "limit": 5}),
+    )
+    .await;
+    let hits = body(resp).await["results"].clone();
+    assert_eq!(hits[0]["title"], "Reset your password", "{hits}");
+
     let docs = body(
         app.get(&format!("/api/v1/knowledge/sources/{id}/documents"))
             .await,

@@ -16,6 +16,7 @@ pub mod fusion;
 mod job;
 pub mod late;
 mod retrieve;
+mod shorthand;
 pub mod sources;
 pub mod sparse;
 pub mod web;

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::base::KnowledgeBase;
 use crate::late::{TokenVectors, max_sims};
+use crate::shorthand::spell_out;
 use crate::{Error, Result};
 
 /// Cosine similarity between the question and a curated Q&A chunk above which that chunk is
@@ -76,6 +77,7 @@ impl KnowledgeBase {
         if question.is_empty() {
             return Err(Error::Invalid("the question is empty".into()));
         }
+        let question = spell_out(&question);
         if options.limit == 0 {
             return Ok(Vec::new());
         }
