@@ -317,10 +317,12 @@ impl KnowledgeBase {
         question: &str,
         limit: usize,
     ) -> Result<Vec<(SearchMode, Vec<(String, i64, f32)>)>> {
+        // Searched as `search` would search it.
+        let question = spell_out(question);
         let query = IndexQuery::new(
             ws,
-            self.embedder().embed_one(question).await?,
-            Some(self.sparse().query(question)),
+            self.embedder().embed_one(&question).await?,
+            Some(self.sparse().query(&question)),
             limit,
         );
         let mut out = Vec::new();
