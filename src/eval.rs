@@ -263,8 +263,8 @@ async fn ingested_app(mut config: Config, corpus: &Path, data_dir: &Path) -> any
         .with_context(|| format!("{} does not exist", corpus.display()))?;
     config.model_dir = Some(config.model_dir());
     config.data_dir = data_dir.to_path_buf();
-    // Always a throwaway SQLite and Qdrant Edge, even where DATABASE_URL or QDRANT_URL point at
-    // real ones: the scratch database numbers its chunks from 1, and those ids would overwrite
+    // Always SQLite and Qdrant Edge in the data dir, even where DATABASE_URL or QDRANT_URL point
+    // at real ones: the eval database numbers its chunks from 1, and those ids would overwrite
     // the points of a live collection.
     config.secrets.database_url = None;
     config.index.qdrant_url = None;

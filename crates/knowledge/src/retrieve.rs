@@ -77,10 +77,10 @@ impl KnowledgeBase {
         if question.is_empty() {
             return Err(Error::Invalid("the question is empty".into()));
         }
-        let question = spell_out(&question);
         if options.limit == 0 {
             return Ok(Vec::new());
         }
+        let question = spell_out(&question);
         let query = IndexQuery {
             workspace_id: ws,
             mode: options.mode,
