@@ -343,6 +343,13 @@ fn print_report(name: &str, r: &SyncReport) {
     if let Some(added) = r.candidates_added {
         line.push_str(&format!(", {added} new Q&A candidates"));
     }
+    if let Some(m) = &r.mining {
+        let left_out: usize = m.left_out.values().sum();
+        line.push_str(&format!(
+            " ({} conversations: {} general pairs, {} of them with personal data removed, {left_out} left out)",
+            m.conversations, m.pairs, m.cleaned
+        ));
+    }
     eprintln!("{line}");
     if let Some(crawl) = &r.crawl {
         eprintln!(

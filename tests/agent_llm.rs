@@ -355,7 +355,7 @@ async fn resolved_conversations_are_condensed_into_reusable_pairs_by_the_model()
     let inbound = Inbound {
         claim: whatsapp("+14155550106"),
         kind: "text".into(),
-        text: "Hi, my thermostat 48213 shows E7 since yesterday's update, what now?".into(),
+        text: "Hi, my thermostat from order 48213 shows E7 since yesterday's update, what now?\n\nThanks,\nSam (sam.porter@mail.example)".into(),
         ..Inbound::default()
     };
     let received = app
@@ -419,8 +419,18 @@ async fn resolved_conversations_are_condensed_into_reusable_pairs_by_the_model()
         .expect("lock")
         .iter()
         .filter(|r| r["response_format"]["json_schema"]["name"] == "faq")
-        .count();
-    assert_eq!(faq_requests, 1);
+        .map(Value::to_string)
+        .collect::<Vec<_>>();
+    assert_eq!(faq_requests.len(), 1);
+    // The model is shown the conversation with the personal data already removed.
+    for personal in ["48213", "sam.porter", "Sam!", "Sam ("] {
+        assert!(
+            !faq_requests[0].contains(personal),
+            "the model saw {personal:?}: {}",
+            faq_requests[0]
+        );
+    }
+    assert!(faq_requests[0].contains("E7"), "{}", faq_requests[0]);
     // A re-sync asks the model nothing new.
     app.app.knowledge.sync(ws, source.id).await.expect("sync");
     let again = fake

@@ -17,6 +17,7 @@ use rapport_store::messages::{Inserted, NewMessage, NewReply};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::disclosure;
 use crate::context::CustomerContext;
 use crate::guards::{self, HandoffTopic, Intent, Trigger};
 use crate::identity::{IdentityClaim, IdentityResolver};
@@ -670,6 +671,35 @@ impl Agent {
             }
         };
 
+        // The last check: nothing of another customer's goes out in an answer.
+        let disclosure = if decision == Decision::Answered {
+            disclosure::check(
+                &self.store,
+                ws,
+                root,
+                &customer,
+                &message.text,
+                &text,
+                &knowledge_words(&retrieved),
+            )
+            .await?
+        } else {
+            None
+        };
+        let (decision, reason, text) = match &disclosure {
+            Some(d) => (
+                Decision::Escalated,
+                d.reason(),
+                phrases.handoff.replace("{channel}", channel_label),
+            ),
+            None => (decision, reason, text),
+        };
+        // What was withheld is not kept either: not in the trace, not as the agent's draft.
+        let model_text = match &disclosure {
+            Some(d) => format!("[withheld: {}]", d.reason()),
+            None => answer.value.answer.clone(),
+        };
+
         // Outside business hours a hand-off says when people are back.
         let after_hours = decision == Decision::Escalated
             && settings
@@ -704,8 +734,9 @@ impl Agent {
                 "prompt": answer.prompt_tokens.unwrap_or(0) + rewrite.prompt_tokens.unwrap_or(0),
                 "completion": answer.completion_tokens.unwrap_or(0) + rewrite.completion_tokens.unwrap_or(0),
             },
+            "privacy": { "withheld": disclosure.as_ref().map(|d| d.kind) },
             "model_answer": {
-                "answer": answer.value.answer,
+                "answer": model_text,
                 "confidence": answer.value.confidence,
                 "handoff": answer.value.handoff,
                 "reason": answer.value.reason,
@@ -742,8 +773,8 @@ impl Agent {
             {
                 list.push(json!({ "name": p.name, "version": p.version }));
             }
-            let draft =
-                (!answer.value.answer.trim().is_empty()).then(|| answer.value.answer.clone());
+            let draft = (disclosure.is_none() && !answer.value.answer.trim().is_empty())
+                .then(|| answer.value.answer.clone());
             escalation_id = Some(
                 self.store
                     .escalate(
@@ -949,6 +980,18 @@ impl Agent {
         self.schedule_memory_update(ws, ContactId(c.contact_id), chrono::Duration::zero())
             .await
     }
+}
+
+/// Lower-cased words of the retrieved knowledge's titles and headings: the knowledge's own
+/// vocabulary, never a person's name.
+fn knowledge_words(retrieved: &[Retrieved]) -> HashSet<String> {
+    retrieved
+        .iter()
+        .flat_map(|r| [r.chunk.title.as_str(), r.chunk.heading_path.as_str()])
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.len() > 2)
+        .map(str::to_lowercase)
+        .collect()
 }
 
 fn trace_chunk(r: &Retrieved) -> Value {

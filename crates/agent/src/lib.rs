@@ -7,6 +7,7 @@ pub mod agent;
 pub mod context;
 pub mod csat;
 pub mod customer;
+pub mod disclosure;
 mod error;
 pub mod facts;
 pub mod guards;

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::chunk::ChunkSizes;
+use crate::mining::MiningReport;
 use crate::connectors;
 use crate::document::{PreparedChunk, SourceDocument};
 use crate::fusion::Fusion;
@@ -84,13 +85,16 @@ pub struct SyncReport {
     /// Candidates found by mining conversations (conversations sources only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates_added: Option<usize>,
+    /// What mining the conversations kept, cleaned and left out (conversations sources only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mining: Option<MiningReport>,
     pub elapsed_ms: u64,
 }
 
 /// Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct KnowledgeBase {
-    store: Store,
+    pub(crate) store: Store,
     embedder: Arc<dyn Embedder>,
     index: Arc<dyn VectorIndex>,
     sparse: Arc<SparseEncoder>,
@@ -99,7 +103,7 @@ pub struct KnowledgeBase {
     /// must not have its chunks and vectors rewritten by both at once.
     writers: Arc<std::sync::Mutex<HashMap<SourceId, Arc<tokio::sync::Mutex<()>>>>>,
     /// Rewrites mined Q&A pairs into reusable ones (a chat model, when one is configured).
-    condenser: Option<Arc<dyn PairCondenser>>,
+    pub(crate) condenser: Option<Arc<dyn PairCondenser>>,
 }
 
 /// A document and the chunks it is cut into, waiting for the next index write.
@@ -448,9 +452,29 @@ impl KnowledgeBase {
         } else {
             CandidateStatus::Rejected
         };
+        let edited = match (question, answer) {
+            (None, None) => None,
+            (q, a) => {
+                let current = self.store.candidate(ws, id).await?;
+                Some(
+                    self.clean_edit(
+                        ws,
+                        q.unwrap_or(&current.question),
+                        a.unwrap_or(&current.answer),
+                    )
+                    .await?,
+                )
+            }
+        };
         let candidate = self
             .store
-            .review_candidate(ws, id, status, question, answer)
+            .review_candidate(
+                ws,
+                id,
+                status,
+                edited.as_ref().map(|(q, _)| q.as_str()),
+                edited.as_ref().map(|(_, a)| a.as_str()),
+            )
             .await?;
         let reference = candidate_ref(candidate.id);
         if approve {
@@ -548,8 +572,9 @@ impl KnowledgeBase {
                 docs
             }
             SourceConfig::Conversations(c) => {
-                let added = self.mine_conversations(source, c).await?;
-                report.candidates_added = Some(added);
+                let mining = self.mine_conversations(source, c).await?;
+                report.candidates_added = Some(mining.candidates_added);
+                report.mining = Some(mining);
                 self.store
                     .approved_candidates(source.id)
                     .await?
@@ -797,77 +822,6 @@ impl KnowledgeBase {
             }
         }
         Ok((docs, report, keep))
-    }
-
-    async fn mine_conversations(
-        &self,
-        source: &Source,
-        config: &ConversationsConfig,
-    ) -> Result<usize> {
-        let status = if config.auto_approve {
-            CandidateStatus::Approved
-        } else {
-            CandidateStatus::Pending
-        };
-        let mut pairs = Vec::new();
-        if let Some(path) = &config.import_path {
-            let path = PathBuf::from(path);
-            pairs.extend(
-                tokio::task::spawn_blocking(move || connectors::read_conversation_export(&path))
-                    .await
-                    .map_err(|e| Error::Invalid(format!("conversation reader panicked: {e}")))??,
-            );
-        }
-        if config.mine_resolved {
-            let lines = self.store.resolved_transcripts(source.workspace_id).await?;
-            let mut by_conversation: Vec<(i64, Vec<(String, String)>)> = Vec::new();
-            for line in lines {
-                match by_conversation.last_mut() {
-                    Some((id, messages)) if *id == line.conversation_id => {
-                        messages.push((line.author, line.text))
-                    }
-                    _ => {
-                        by_conversation.push((line.conversation_id, vec![(line.author, line.text)]))
-                    }
-                }
-            }
-            pairs.extend(by_conversation.iter().filter_map(|(id, messages)| {
-                connectors::mine_conversation(&format!("conversation:{id}"), messages)
-            }));
-        }
-        if let Some(condenser) = &self.condenser {
-            // Only pairs the source does not have yet: a re-sync costs no model call.
-            let known = self.store.candidate_refs(source.id).await?;
-            for pair in pairs
-                .iter_mut()
-                .filter(|p| !known.contains(&p.conversation_ref))
-            {
-                if let Some((question, answer)) =
-                    condenser.condense(&pair.question, &pair.answer).await
-                {
-                    pair.question = question;
-                    pair.answer = answer;
-                }
-            }
-        }
-        let mut added = 0;
-        for pair in pairs {
-            if self
-                .store
-                .add_candidate(
-                    source.workspace_id,
-                    source.id,
-                    &pair.conversation_ref,
-                    &pair.question,
-                    &pair.answer,
-                    status,
-                )
-                .await?
-            {
-                added += 1;
-            }
-        }
-        Ok(added)
     }
 }
 

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::document::{Body, SourceDocument, hex};
 use crate::extract::{self, QaPair};
+use crate::mining::Transcript;
 use crate::sources::{CsvMode, StoredFile};
 use crate::{Error, Result};
 
@@ -439,45 +440,9 @@ fn csv_documents(name: &str, bytes: &[u8], mode: CsvMode) -> Result<Vec<SourceDo
     }
 }
 
-/// A Q&A candidate mined from a conversation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MinedPair {
-    pub conversation_ref: String,
-    pub question: String,
-    pub answer: String,
-}
-
-/// Turns one conversation (author, text in order) into a Q&A pair: the customer's messages
-/// before the agent first replied are the question, the agent's replies the answer.
-/// `None` when the agent never replied or the customer never asked.
-pub fn mine_conversation(
-    conversation_ref: &str,
-    messages: &[(String, String)],
-) -> Option<MinedPair> {
-    let first_agent = messages.iter().position(|(a, _)| a == "agent")?;
-    let question: Vec<&str> = messages[..first_agent]
-        .iter()
-        .filter(|(a, t)| a == "customer" && !t.trim().is_empty())
-        .map(|(_, t)| t.trim())
-        .collect();
-    let answer: Vec<&str> = messages[first_agent..]
-        .iter()
-        .filter(|(a, t)| a == "agent" && !t.trim().is_empty())
-        .map(|(_, t)| t.trim())
-        .collect();
-    if question.is_empty() || answer.is_empty() {
-        return None;
-    }
-    Some(MinedPair {
-        conversation_ref: conversation_ref.to_owned(),
-        question: question.join("\n"),
-        answer: answer.join("\n\n"),
-    })
-}
-
 /// Conversations exported from another tool, one JSON object a line:
 /// `{id, messages: [{author: customer|agent|…, text}]}`.
-pub fn read_conversation_export(path: &Path) -> Result<Vec<MinedPair>> {
+pub fn read_conversation_export(path: &Path) -> Result<Vec<Transcript>> {
     #[derive(Deserialize)]
     struct Conversation {
         id: Value,
@@ -490,7 +455,7 @@ pub fn read_conversation_export(path: &Path) -> Result<Vec<MinedPair>> {
         text: String,
     }
     let text = read_text(path)?;
-    let mut pairs = Vec::new();
+    let mut transcripts = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -508,9 +473,13 @@ pub fn read_conversation_export(path: &Path) -> Result<Vec<MinedPair>> {
             .into_iter()
             .map(|m| (m.author.to_lowercase(), m.text))
             .collect();
-        pairs.extend(mine_conversation(&format!("import:{reference}"), &messages));
+        transcripts.push(Transcript {
+            conversation_ref: format!("import:{reference}"),
+            messages,
+            names: Vec::new(),
+        });
     }
-    Ok(pairs)
+    Ok(transcripts)
 }
 
 #[cfg(test)]
@@ -536,26 +505,6 @@ mod tests {
             qa_ref("faq.csv", "how do i reset?")
         );
         assert_ne!(qa_ref("faq.csv", "a"), qa_ref("faq.csv", "b"));
-    }
-
-    #[test]
-    fn mining_takes_the_customers_question_and_the_agents_answers() {
-        let m = |a: &str, t: &str| (a.to_owned(), t.to_owned());
-        let pair = mine_conversation(
-            "c1",
-            &[
-                m("customer", "My plug is dead"),
-                m("customer", "It blinks red"),
-                m("bot", "Have you tried turning it off?"),
-                m("agent", "Hold the button for 10 s."),
-                m("customer", "Works, thanks"),
-                m("agent", "Great!"),
-            ],
-        )
-        .expect("pair");
-        assert_eq!(pair.question, "My plug is dead\nIt blinks red");
-        assert_eq!(pair.answer, "Hold the button for 10 s.\n\nGreat!");
-        assert!(mine_conversation("c2", &[m("customer", "hello?")]).is_none());
     }
 
     #[test]

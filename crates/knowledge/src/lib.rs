@@ -8,6 +8,7 @@
 mod base;
 pub mod chunk;
 pub mod connectors;
+mod conversations;
 pub mod document;
 mod error;
 pub mod eval;
@@ -15,6 +16,7 @@ pub mod extract;
 pub mod fusion;
 mod job;
 pub mod late;
+pub mod mining;
 mod retrieve;
 mod shorthand;
 pub mod sources;

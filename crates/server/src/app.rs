@@ -76,6 +76,11 @@ impl App {
         if config.llm_settings().is_some() {
             knowledge = knowledge.with_condenser(Arc::new(FaqCondenser(model.clone())));
         }
+        // Pairs mined before personal data was removed from them are cleaned by a sync.
+        let queued = knowledge.queue_candidate_cleaning().await?;
+        if queued > 0 {
+            tracing::info!(sources = queued, "conversation sources queued to clean their mined pairs");
+        }
         let agent = Agent::new(
             store.clone(),
             knowledge.clone(),

@@ -17,6 +17,8 @@ pub enum Error {
     Embed(#[from] rapport_embed::Error),
     #[error(transparent)]
     Port(#[from] rapport_core::Error),
+    #[error(transparent)]
+    Knowledge(#[from] rapport_knowledge::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

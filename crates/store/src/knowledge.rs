@@ -163,6 +163,9 @@ pub struct Candidate {
     pub question: String,
     pub answer: String,
     pub status: CandidateStatus,
+    /// The version of the mining rules that removed personal data from the pair; `None` for a
+    /// pair mined before they did.
+    pub privacy_version: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -174,6 +177,7 @@ struct CandidateRow {
     question: String,
     answer: String,
     status: String,
+    privacy_version: Option<i64>,
     created_at: DateTime<Utc>,
 }
 
@@ -187,6 +191,7 @@ impl TryFrom<CandidateRow> for Candidate {
             question: r.question,
             answer: r.answer,
             status: r.status.parse()?,
+            privacy_version: r.privacy_version,
             created_at: r.created_at,
         })
     }
@@ -198,6 +203,19 @@ pub struct TranscriptLine {
     pub conversation_id: i64,
     pub author: String,
     pub text: String,
+    /// The customer's name as the contact has it, to be kept out of the pair.
+    pub contact_name: Option<String>,
+}
+
+/// A mined Q&A pair to keep as a candidate.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCandidate<'a> {
+    pub conversation_ref: &'a str,
+    pub question: &'a str,
+    pub answer: &'a str,
+    pub status: CandidateStatus,
+    /// See [`Candidate::privacy_version`].
+    pub privacy_version: i64,
 }
 
 macro_rules! chunk_view_select {
@@ -210,7 +228,7 @@ macro_rules! chunk_view_select {
 
 macro_rules! candidate_columns {
     () => {
-        "id, source_id, conversation_ref, question, answer, status, created_at"
+        "id, source_id, conversation_ref, question, answer, status, privacy_version, created_at"
     };
 }
 
@@ -751,29 +769,122 @@ impl Store {
         &self,
         ws: WorkspaceId,
         source: SourceId,
-        conversation_ref: &str,
-        question: &str,
-        answer: &str,
-        status: CandidateStatus,
+        candidate: &NewCandidate<'_>,
     ) -> Result<bool> {
         let now = Utc::now();
-        let reviewed = (status != CandidateStatus::Pending).then_some(now);
+        let reviewed = (candidate.status != CandidateStatus::Pending).then_some(now);
         let sql = "INSERT INTO knowledge_candidates (workspace_id, source_id, conversation_ref, question, answer, \
-                   status, reviewed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                   status, privacy_version, reviewed_at, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
                    ON CONFLICT (source_id, conversation_ref) DO NOTHING";
         let n = on_db!(&self.db, |p| sqlx::query(sql)
             .bind(ws.0)
             .bind(source.0)
-            .bind(conversation_ref)
-            .bind(question)
-            .bind(answer)
-            .bind(status.as_str())
+            .bind(candidate.conversation_ref)
+            .bind(candidate.question)
+            .bind(candidate.answer)
+            .bind(candidate.status.as_str())
+            .bind(candidate.privacy_version)
             .bind(reviewed)
             .bind(now)
             .execute(p)
             .await?
             .rows_affected());
         Ok(n == 1)
+    }
+
+    /// Candidates of a source that older mining rules (or none) cleaned: `privacy_version`
+    /// missing or below `version`.
+    pub async fn candidates_cleaned_before(
+        &self,
+        source: SourceId,
+        version: i64,
+    ) -> Result<Vec<Candidate>> {
+        let sql = concat!(
+            "SELECT ",
+            candidate_columns!(),
+            " FROM knowledge_candidates WHERE source_id = $1 \
+              AND (privacy_version IS NULL OR privacy_version < $2) ORDER BY id"
+        );
+        let rows: Vec<CandidateRow> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(source.0)
+            .bind(version)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Replaces a candidate's pair with its cleaned text; its review status stays.
+    pub async fn reclean_candidate(
+        &self,
+        id: CandidateId,
+        question: &str,
+        answer: &str,
+        privacy_version: i64,
+    ) -> Result<()> {
+        let sql = "UPDATE knowledge_candidates SET question = $1, answer = $2, privacy_version = $3, \
+                   updated_at = $4 WHERE id = $5";
+        let n = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(question)
+            .bind(answer)
+            .bind(privacy_version)
+            .bind(Utc::now())
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Error::unless_touched(n, "knowledge candidate", id.0)
+    }
+
+    /// Removes a candidate that cannot be made general (its document goes on the next sync).
+    pub async fn delete_candidate(&self, id: CandidateId) -> Result<()> {
+        let sql = "DELETE FROM knowledge_candidates WHERE id = $1";
+        let n = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(id.0)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Error::unless_touched(n, "knowledge candidate", id.0)
+    }
+
+    /// Conversation sources with a candidate that older mining rules (or none) cleaned, to be
+    /// synced again: `(workspace, source)`.
+    pub async fn sources_with_uncleaned_candidates(
+        &self,
+        version: i64,
+    ) -> Result<Vec<(WorkspaceId, SourceId)>> {
+        let sql = "SELECT DISTINCT workspace_id, source_id FROM knowledge_candidates \
+                   WHERE privacy_version IS NULL OR privacy_version < $1 ORDER BY source_id";
+        let rows: Vec<(i64, i64)> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(version)
+            .fetch_all(p)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(ws, source)| (WorkspaceId(ws), SourceId(source)))
+            .collect())
+    }
+
+    /// Whether any chunk of the workspace's knowledge, other than what past conversations
+    /// taught, contains `needle` (case-insensitive): the business's own phone number or e-mail.
+    pub async fn knowledge_mentions(&self, ws: WorkspaceId, needle: &str) -> Result<bool> {
+        let pattern = format!(
+            "%{}%",
+            needle
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let sql = "SELECT EXISTS (SELECT 1 FROM chunks c JOIN knowledge_sources s ON s.id = c.source_id \
+                   WHERE s.workspace_id = $1 AND s.kind <> 'conversations' \
+                   AND lower(c.text) LIKE $2 ESCAPE '\\')";
+        let found: bool = on_db!(&self.db, |p| sqlx::query_scalar(sql)
+            .bind(ws.0)
+            .bind(&pattern)
+            .fetch_one(p)
+            .await?);
+        Ok(found)
     }
 
     /// The conversations a source already took a candidate from.
@@ -806,6 +917,24 @@ impl Store {
             .fetch_all(p)
             .await?);
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    pub async fn candidate(&self, ws: WorkspaceId, id: CandidateId) -> Result<Candidate> {
+        let sql = concat!(
+            "SELECT ",
+            candidate_columns!(),
+            " FROM knowledge_candidates WHERE workspace_id = $1 AND id = $2"
+        );
+        let row: Option<CandidateRow> = on_db!(&self.db, |p| sqlx::query_as(sql)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?);
+        row.ok_or(Error::NotFound {
+            what: "knowledge candidate",
+            id: id.0,
+        })?
+        .try_into()
     }
 
     /// Approved candidates of a source: the ones to index.
@@ -857,8 +986,9 @@ impl Store {
     /// The visible messages of resolved conversations in which a human agent replied, in order,
     /// for mining Q&A pairs.
     pub async fn resolved_transcripts(&self, ws: WorkspaceId) -> Result<Vec<TranscriptLine>> {
-        let sql = "SELECT m.conversation_id, m.author, m.text FROM messages m \
+        let sql = "SELECT m.conversation_id, m.author, m.text, ct.name AS contact_name FROM messages m \
                    JOIN conversations c ON c.id = m.conversation_id \
+                   LEFT JOIN contacts ct ON ct.id = c.contact_id \
                    WHERE c.workspace_id = $1 AND c.status = 'resolved' AND NOT c.test AND m.internal_note = $2 \
                    AND m.author IN ('customer', 'agent') \
                    AND EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = c.id AND a.author = 'agent' \
@@ -871,9 +1001,12 @@ impl Store {
             .await?))
     }
 
-    /// Titles of the workspace's documents (product names are read off them).
+    /// Titles of the workspace's documents (product names are read off them). Past
+    /// conversations' pairs are left out: their titles are customers' questions.
     pub async fn document_titles(&self, ws: WorkspaceId, limit: i64) -> Result<Vec<String>> {
-        let sql = "SELECT DISTINCT title FROM documents WHERE workspace_id = $1 AND title <> '' ORDER BY title LIMIT $2";
+        let sql = "SELECT DISTINCT d.title FROM documents d JOIN knowledge_sources s ON s.id = d.source_id \
+                   WHERE d.workspace_id = $1 AND d.title <> '' AND s.kind <> 'conversations' \
+                   ORDER BY d.title LIMIT $2";
         Ok(on_db!(&self.db, |p| sqlx::query_scalar(sql)
             .bind(ws.0)
             .bind(limit)

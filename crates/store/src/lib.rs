@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod knowledge;
 pub mod messages;
 pub mod outbox;
+mod ownership;
 pub mod runner;
 pub mod settings;
 #[cfg(feature = "testing")]

@@ -2,7 +2,7 @@
 
 use rapport_core::domain::{CandidateStatus, SourceKind, SourceStatus};
 use rapport_core::ids::{ChunkId, WorkspaceId};
-use rapport_store::knowledge::{DocumentChange, DocumentUpsert, NewChunk};
+use rapport_store::knowledge::{DocumentChange, DocumentUpsert, NewCandidate, NewChunk};
 use rapport_store::{Store, backend_tests};
 use serde_json::json;
 
@@ -338,10 +338,13 @@ async fn candidates_are_added_once_per_conversation_and_reviewed(store: Store) {
         .add_candidate(
             WS,
             source.id,
-            "conv-1",
-            "Can I pause?",
-            "Yes, up to 3 months.",
-            CandidateStatus::Pending,
+            &NewCandidate {
+                conversation_ref: "conv-1",
+                question: "Can I pause?",
+                answer: "Yes, up to 3 months.",
+                status: CandidateStatus::Pending,
+                privacy_version: 1,
+            },
         )
         .await
         .unwrap();
@@ -349,10 +352,13 @@ async fn candidates_are_added_once_per_conversation_and_reviewed(store: Store) {
         .add_candidate(
             WS,
             source.id,
-            "conv-1",
-            "other",
-            "other",
-            CandidateStatus::Pending,
+            &NewCandidate {
+                conversation_ref: "conv-1",
+                question: "other",
+                answer: "other",
+                status: CandidateStatus::Pending,
+                privacy_version: 1,
+            },
         )
         .await
         .unwrap();

@@ -416,8 +416,9 @@ async function loadCandidates() {
   if (ul.contains(document.activeElement)) return;
   const admin = state.me?.role === "admin";
   ul.replaceChildren(...(candidates.length ? candidates.map((c) => {
-    const q = el("input", { value: c.question });
-    const a = el("textarea", { rows: "2" }, c.answer);
+    // The text exactly as the bot will use it: names and numbers are already removed.
+    const q = el("textarea", { rows: "2", class: "candidate-question" }, c.question);
+    const a = el("textarea", { rows: "6", class: "candidate-answer" }, c.answer);
     const act = (label, fn, cls = "") => el("button", { class: cls, onclick: async () => {
       try { await fn(); loadCandidates(); loadSources(); } catch (err) { alert(err.message); } } }, label);
     return el("li", {}, el("label", {}, "Question", q), el("label", {}, "Answer", a),
