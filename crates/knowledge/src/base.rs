@@ -26,7 +26,7 @@ use crate::connectors;
 use crate::document::{PreparedChunk, SourceDocument};
 use crate::fusion::Fusion;
 use crate::late::TokenVectors;
-use crate::sources::{ConversationsConfig, FilesConfig, SourceConfig, StoredFile, WebConfig};
+use crate::sources::{FilesConfig, SourceConfig, StoredFile, WebConfig};
 use crate::sparse::{SparseEncoder, TermCounts};
 use crate::web;
 use crate::{Error, PairCondenser, Result};

@@ -291,8 +291,28 @@ fn customer_sentences(text: &str, redactor: &Redactor) -> Vec<String> {
         .iter()
         .flat_map(|l| sentences(l))
         .filter(|s| !is_pleasantry(s) && !only_data(s))
-        .map(|s| ended(&s))
+        .map(|s| ended(&without_greeting(&s)))
         .collect()
+}
+
+static LEADING_GREETING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:hi|hello|hey|hiya|dear|hola|bonjour|hallo|ciao|ol[aá]|hoi)(?: there| team| all)?[,!]*\s+")
+        .expect("valid regex")
+});
+
+/// "Hi, my thermostat keeps going offline." → "My thermostat keeps going offline."
+fn without_greeting(sentence: &str) -> String {
+    match LEADING_GREETING.find(sentence) {
+        Some(m) if m.end() < sentence.len() => {
+            let rest = &sentence[m.end()..];
+            let mut chars = rest.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+        _ => sentence.to_owned(),
+    }
 }
 
 /// The lines of an agent's message that carry knowledge: list items whole, other lines
@@ -518,7 +538,7 @@ mod tests {
         ]);
         assert_eq!(
             p.question,
-            "Hi, my thermostat keeps going offline. It started since yesterday. A Velocore VX6 mesh. Will I have to keep it off forever?"
+            "My thermostat keeps going offline. It started since yesterday. A Velocore VX6 mesh. Will I have to keep it off forever?"
         );
         assert_eq!(
             p.answer,

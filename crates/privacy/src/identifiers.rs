@@ -118,7 +118,7 @@ static TOKEN: LazyLock<Regex> =
 /// Every identifier in `text`, in order, none overlapping another.
 pub fn find(text: &str) -> Vec<Identifier> {
     let mut found: Vec<Identifier> = Vec::new();
-    let mut add = |kind: IdentifierKind, span: Range<usize>, found: &mut Vec<Identifier>| {
+    let add = |kind: IdentifierKind, span: Range<usize>, found: &mut Vec<Identifier>| {
         if found
             .iter()
             .any(|f| f.span.start < span.end && span.start < f.span.end)
