@@ -164,8 +164,14 @@ async fn past_conversations_teach_general_answers_without_anyones_personal_data(
     };
     let dir = tempfile::tempdir().expect("dir");
     let export = dir.path().join("past.jsonl");
-    std::fs::write(&export, EXPORT.replace("\n  ", " ").replace("[\n", "[").replace("\n]}", "]}"))
-        .expect("write export");
+    std::fs::write(
+        &export,
+        EXPORT
+            .replace("\n  ", " ")
+            .replace("[\n", "[")
+            .replace("\n]}", "]}"),
+    )
+    .expect("write export");
     let source = source_of(
         &app,
         "conversations",
@@ -190,7 +196,10 @@ async fn past_conversations_teach_general_answers_without_anyones_personal_data(
         gift["question"],
         "I want to send a Thermostat T2 to my parents as a Christmas present. Can they return it in January if their heating is not compatible?"
     );
-    assert_nothing_personal("a chunk", &chunk_texts(&app, source["id"].as_i64().expect("id")).await);
+    assert_nothing_personal(
+        "a chunk",
+        &chunk_texts(&app, source["id"].as_i64().expect("id")).await,
+    );
 
     // Another customer asking the same general question gets the general answer.
     let outcome = ask(
@@ -270,7 +279,9 @@ async fn a_reply_that_would_show_another_customers_order_number_is_handed_over(b
         "order or reference number"
     );
     assert!(
-        !outcome.trace["model_answer"].to_string().contains("NH-555123"),
+        !outcome.trace["model_answer"]
+            .to_string()
+            .contains("NH-555123"),
         "{}",
         outcome.trace
     );
@@ -327,7 +338,16 @@ async fn the_demo_conversations_become_general_pairs() {
     let text = candidates.to_string();
     assert_none_of(
         &[
-            "Dana", "Marie", "Sam", "Priya", "Jordan", "Greg", "Alex", "Lukas", "NH-1", "jordan.k@",
+            "Dana",
+            "Marie",
+            "Sam",
+            "Priya",
+            "Jordan",
+            "Greg",
+            "Alex",
+            "Lukas",
+            "NH-1",
+            "jordan.k@",
             "T2A7K3920114",
         ],
         "a demo pair",

@@ -17,8 +17,8 @@ use rapport_store::messages::{Inserted, NewMessage, NewReply};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::disclosure;
 use crate::context::CustomerContext;
+use crate::disclosure;
 use crate::guards::{self, HandoffTopic, Intent, Trigger};
 use crate::identity::{IdentityClaim, IdentityResolver};
 use crate::language;

@@ -25,18 +25,78 @@ pub struct Disclosure {
 
 impl Disclosure {
     pub fn reason(&self) -> String {
-        format!("the reply would have shown another customer's {}", self.kind)
+        format!(
+            "the reply would have shown another customer's {}",
+            self.kind
+        )
     }
 }
 
 /// Words that are capitalised in replies without naming anyone.
 const NEVER_NAMES: &[&str] = &[
-    "the", "this", "that", "these", "those", "you", "your", "our", "we", "hi", "hello", "hey",
-    "thanks", "thank", "please", "yes", "no", "if", "when", "then", "and", "but", "or", "for",
-    "more", "open", "go", "tap", "settings", "account", "support", "help", "home", "monday",
-    "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
-    "march", "april", "may", "june", "july", "august", "september", "october", "november",
-    "december", "step", "note", "tip", "once", "after", "before", "to", "in", "on", "at", "it",
+    "the",
+    "this",
+    "that",
+    "these",
+    "those",
+    "you",
+    "your",
+    "our",
+    "we",
+    "hi",
+    "hello",
+    "hey",
+    "thanks",
+    "thank",
+    "please",
+    "yes",
+    "no",
+    "if",
+    "when",
+    "then",
+    "and",
+    "but",
+    "or",
+    "for",
+    "more",
+    "open",
+    "go",
+    "tap",
+    "settings",
+    "account",
+    "support",
+    "help",
+    "home",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "step",
+    "note",
+    "tip",
+    "once",
+    "after",
+    "before",
+    "to",
+    "in",
+    "on",
+    "at",
+    "it",
 ];
 
 /// Checks `reply` against the store. `customer` is the context the reply answers (its own
@@ -67,7 +127,11 @@ pub async fn check(
             }));
         }
         let values = stored_forms(found.kind, &found.text);
-        if !values.is_empty() && store.identifier_of_another_contact(ws, root, &values).await? {
+        if !values.is_empty()
+            && store
+                .identifier_of_another_contact(ws, root, &values)
+                .await?
+        {
             return Ok(Some(Disclosure {
                 kind: found.kind.as_str(),
             }));
@@ -165,6 +229,9 @@ mod tests {
             stored_forms(IdentifierKind::Phone, "(206) 555-0142"),
             ["+2065550142", "2065550142", "+12065550142"]
         );
-        assert_eq!(stored_forms(IdentifierKind::Reference, "#nh-1234"), ["NH-1234", "nh-1234"]);
+        assert_eq!(
+            stored_forms(IdentifierKind::Reference, "#nh-1234"),
+            ["NH-1234", "nh-1234"]
+        );
     }
 }

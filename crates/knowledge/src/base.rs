@@ -21,11 +21,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::chunk::ChunkSizes;
-use crate::mining::MiningReport;
 use crate::connectors;
 use crate::document::{PreparedChunk, SourceDocument};
 use crate::fusion::Fusion;
 use crate::late::TokenVectors;
+use crate::mining::MiningReport;
 use crate::sources::{FilesConfig, SourceConfig, StoredFile, WebConfig};
 use crate::sparse::{SparseEncoder, TermCounts};
 use crate::web;

@@ -70,17 +70,22 @@ impl KnowledgeBase {
             .store
             .candidates_cleaned_before(source.id, mining::PRIVACY_VERSION)
             .await?;
-        let rewrite: HashSet<&str> = earlier.iter().map(|c| c.conversation_ref.as_str()).collect();
+        let rewrite: HashSet<&str> = earlier
+            .iter()
+            .map(|c| c.conversation_ref.as_str())
+            .collect();
         if let Some(condenser) = &self.condenser {
             // Only pairs whose text is written now: a re-sync costs no model call.
             for pair in pairs.iter_mut().filter(|p| {
-                !known.contains(&p.conversation_ref) || rewrite.contains(p.conversation_ref.as_str())
+                !known.contains(&p.conversation_ref)
+                    || rewrite.contains(p.conversation_ref.as_str())
             }) {
                 if let Some((question, answer)) =
                     condenser.condense(&pair.question, &pair.answer).await
                 {
                     // The model saw no personal data; what it writes is checked all the same.
-                    let (question, answer) = mining::redact_condensed(pair, &question, &answer, &context);
+                    let (question, answer) =
+                        mining::redact_condensed(pair, &question, &answer, &context);
                     pair.question = question;
                     pair.answer = answer;
                 }
@@ -90,7 +95,12 @@ impl KnowledgeBase {
             let reference = candidate.conversation_ref.as_str();
             if let Some(pair) = pairs.iter().find(|p| p.conversation_ref == reference) {
                 self.store
-                    .reclean_candidate(candidate.id, &pair.question, &pair.answer, mining::PRIVACY_VERSION)
+                    .reclean_candidate(
+                        candidate.id,
+                        &pair.question,
+                        &pair.answer,
+                        mining::PRIVACY_VERSION,
+                    )
                     .await?;
                 report.recleaned += 1;
             } else if left_out.contains(reference) {
@@ -164,7 +174,10 @@ impl KnowledgeBase {
         if config.mine_resolved {
             for line in self.store.resolved_transcripts(ws).await? {
                 let reference = format!("conversation:{}", line.conversation_id);
-                if transcripts.last().is_none_or(|t: &Transcript| t.conversation_ref != reference) {
+                if transcripts
+                    .last()
+                    .is_none_or(|t: &Transcript| t.conversation_ref != reference)
+                {
                     transcripts.push(Transcript {
                         conversation_ref: reference,
                         messages: Vec::new(),
@@ -205,10 +218,8 @@ impl KnowledgeBase {
                 continue;
             }
             for found in rapport_privacy::identifiers::find(text) {
-                let business_like = matches!(
-                    found.kind,
-                    IdentifierKind::Email | IdentifierKind::Phone
-                );
+                let business_like =
+                    matches!(found.kind, IdentifierKind::Email | IdentifierKind::Phone);
                 if business_like
                     && seen.insert(found.text.clone())
                     && self.store.knowledge_mentions(ws, &found.text).await?

@@ -195,9 +195,10 @@ pub fn redact_condensed(
 fn redactor_for(mut people: Vec<PersonName>, context: &MiningContext) -> Redactor {
     for known in &context.known_names {
         // A user called "Support" or "Nimbus Bot" names no person in the text.
-        let common = known.name.split_whitespace().any(|w| {
-            names::is_common_word(w) || context.not_names.contains(&w.to_lowercase())
-        });
+        let common = known
+            .name
+            .split_whitespace()
+            .any(|w| names::is_common_word(w) || context.not_names.contains(&w.to_lowercase()));
         if !common && !people.iter().any(|p| p.name == known.name) {
             people.push(known.clone());
         }
@@ -281,7 +282,12 @@ fn exchange(turns: &[(Role, &str)], redactor: &Redactor) -> Option<Exchange> {
 /// the agent does next is that customer's case.
 fn supplies_data(text: &str, kept: &[String]) -> bool {
     let found = identifiers::find(text);
-    !found.is_empty() && kept.iter().map(|s| s.split_whitespace().count()).sum::<usize>() <= 8
+    !found.is_empty()
+        && kept
+            .iter()
+            .map(|s| s.split_whitespace().count())
+            .sum::<usize>()
+            <= 8
 }
 
 /// What the customer said that describes or asks, sentence by sentence, each ending in
@@ -354,7 +360,10 @@ fn agent_lines(text: &str, redactor: &Redactor) -> Vec<String> {
 /// A message's lines without the greeting line at its top and the sign-off at its end.
 fn body_lines(text: &str, redactor: &Redactor) -> Vec<String> {
     let mut lines: Vec<&str> = text.lines().map(str::trim).collect();
-    while lines.first().is_some_and(|l| l.is_empty() || names::is_greeting_line(l)) {
+    while lines
+        .first()
+        .is_some_and(|l| l.is_empty() || names::is_greeting_line(l))
+    {
         lines.remove(0);
     }
     loop {
@@ -425,18 +434,7 @@ static CASE_ACTION: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A sentence that is nothing but identifiers ("NH-118406, jordan.k@mail.example").
 fn only_data(sentence: &str) -> bool {
-    let found = identifiers::find(sentence);
-    if found.is_empty() {
-        return false;
-    }
-    let mut rest = sentence.to_owned();
-    for f in found.iter().rev() {
-        rest.replace_range(f.span.clone(), "");
-    }
-    rest.split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .count()
-        <= 3
+    !identifiers::find(sentence).is_empty() && identifiers::words_besides(sentence) <= 3
 }
 
 fn is_pleasantry(sentence: &str) -> bool {
@@ -457,7 +455,9 @@ pub(crate) fn sentences(line: &str) -> Vec<String> {
         let ends = match next {
             None => true,
             Some(n) if n.is_whitespace() => after_next.is_none_or(|c| {
-                c.is_uppercase() || c.is_ascii_digit() || matches!(c, '"' | '“' | '(' | '\'' | '¿' | '¡')
+                c.is_uppercase()
+                    || c.is_ascii_digit()
+                    || matches!(c, '"' | '“' | '(' | '\'' | '¿' | '¡')
             }),
             _ => false,
         };
@@ -486,9 +486,29 @@ fn abbreviation(before: &str) -> bool {
         || (word.len() == 1 && word.chars().all(char::is_alphabetic))
         || matches!(
             lower.as_str(),
-            "mr" | "mrs" | "ms" | "dr" | "st" | "no" | "nr" | "vs" | "approx" | "incl" | "ca" | "fig"
-                | "jan" | "feb" | "mar" | "apr" | "jun" | "jul" | "aug" | "sep" | "sept" | "oct"
-                | "nov" | "dec"
+            "mr" | "mrs"
+                | "ms"
+                | "dr"
+                | "st"
+                | "no"
+                | "nr"
+                | "vs"
+                | "approx"
+                | "incl"
+                | "ca"
+                | "fig"
+                | "jan"
+                | "feb"
+                | "mar"
+                | "apr"
+                | "jun"
+                | "jul"
+                | "aug"
+                | "sep"
+                | "sept"
+                | "oct"
+                | "nov"
+                | "dec"
         )
 }
 
@@ -527,14 +547,29 @@ mod tests {
     #[test]
     fn the_question_is_what_the_customer_asked_joined_as_sentences() {
         let p = pair(&[
-            ("customer", "Hi, my thermostat keeps going offline\nIt started since yesterday"),
-            ("agent", "Hi, this is Dana from Nimbus support. Sorry about that! Which router do you have?"),
+            (
+                "customer",
+                "Hi, my thermostat keeps going offline\nIt started since yesterday",
+            ),
+            (
+                "agent",
+                "Hi, this is Dana from Nimbus support. Sorry about that! Which router do you have?",
+            ),
             ("customer", "A Velocore VX6 mesh. Thanks Dana"),
-            ("agent", "This is a known issue with Velocore firmware 2.1.4: switch off Target Wake Time in the Velocore app."),
+            (
+                "agent",
+                "This is a known issue with Velocore firmware 2.1.4: switch off Target Wake Time in the Velocore app.",
+            ),
             ("customer", "Done. Will I have to keep it off forever?"),
-            ("agent", "No. Thermostat firmware 4.12.3 fixes it, and it reaches every thermostat in October."),
+            (
+                "agent",
+                "No. Thermostat firmware 4.12.3 fixes it, and it reaches every thermostat in October.",
+            ),
             ("customer", "No drops since yesterday. Thanks Dana!"),
-            ("agent", "Great to hear! I'll close this conversation.\n\nDana"),
+            (
+                "agent",
+                "Great to hear! I'll close this conversation.\n\nDana",
+            ),
         ]);
         assert_eq!(
             p.question,
@@ -549,10 +584,22 @@ mod tests {
     #[test]
     fn greetings_sign_offs_and_the_customers_own_case_are_left_behind() {
         let p = pair(&[
-            ("customer", "Hello,\n\nCan I return a gift in January?\n\nThanks,\nMarie"),
-            ("agent", "Hi Marie,\n\nWhat a nice gift! Anything delivered between November 15 and December 24 can be returned until January 31.\n\n- Start at nimbushome.example/returns with the order number.\n\nWarm regards,\nSam, Nimbus Home Support"),
-            ("customer", "Perfect, ordered today (NH-121877). Thank you Sam!"),
-            ("agent", "You're welcome, Marie! I can see NH-121877 shipped today with Canada Post.\n\nSam"),
+            (
+                "customer",
+                "Hello,\n\nCan I return a gift in January?\n\nThanks,\nMarie",
+            ),
+            (
+                "agent",
+                "Hi Marie,\n\nWhat a nice gift! Anything delivered between November 15 and December 24 can be returned until January 31.\n\n- Start at nimbushome.example/returns with the order number.\n\nWarm regards,\nSam, Nimbus Home Support",
+            ),
+            (
+                "customer",
+                "Perfect, ordered today (NH-121877). Thank you Sam!",
+            ),
+            (
+                "agent",
+                "You're welcome, Marie! I can see NH-121877 shipped today with Canada Post.\n\nSam",
+            ),
         ]);
         assert_eq!(p.question, "Can I return a gift in January?");
         assert_eq!(
@@ -566,13 +613,22 @@ mod tests {
         let mined = mine(
             &transcript(&[
                 ("customer", "Where is my order NH-104233?"),
-                ("agent", "Hi Jordan! I can see your order shipped yesterday with DHL."),
+                (
+                    "agent",
+                    "Hi Jordan! I can see your order shipped yesterday with DHL.",
+                ),
                 ("customer", "thanks!"),
             ]),
             &MiningContext::default(),
         );
         assert!(
-            matches!(mined, Mined::LeftOut { reason: LeftOut::OnlyAboutTheCustomer, .. }),
+            matches!(
+                mined,
+                Mined::LeftOut {
+                    reason: LeftOut::OnlyAboutTheCustomer,
+                    ..
+                }
+            ),
             "{mined:?}"
         );
     }
@@ -580,20 +636,37 @@ mod tests {
     #[test]
     fn what_follows_the_customer_handing_over_their_data_is_their_case() {
         let p = pair(&[
-            ("customer", "I bought the hub for $89 and now it's $69, can I get the difference back?"),
-            ("agent", "If the price drops within 14 days of delivery, we refund the difference once per item. Could you send me your order number and e-mail?"),
+            (
+                "customer",
+                "I bought the hub for $89 and now it's $69, can I get the difference back?",
+            ),
+            (
+                "agent",
+                "If the price drops within 14 days of delivery, we refund the difference once per item. Could you send me your order number and e-mail?",
+            ),
             ("customer", "NH-118406, jordan.k@mail.example"),
-            ("agent", "Thanks Jordan! Your hub was delivered on October 15, so you're within 14 days. The $20 difference goes back to your Visa in 5 to 10 days."),
+            (
+                "agent",
+                "Thanks Jordan! Your hub was delivered on October 15, so you're within 14 days. The $20 difference goes back to your Visa in 5 to 10 days.",
+            ),
         ]);
         assert!(!p.answer.contains("October 15"), "{}", p.answer);
-        assert!(p.answer.contains("we refund the difference"), "{}", p.answer);
+        assert!(
+            p.answer.contains("we refund the difference"),
+            "{}",
+            p.answer
+        );
     }
 
     #[test]
     fn sentences_do_not_end_inside_times_and_abbreviations() {
         assert_eq!(
             sentences("Order by 1:00 p.m. ET on Friday. E.g. Standard by Dec. 11! Then what?"),
-            ["Order by 1:00 p.m. ET on Friday.", "E.g. Standard by Dec. 11!", "Then what?"]
+            [
+                "Order by 1:00 p.m. ET on Friday.",
+                "E.g. Standard by Dec. 11!",
+                "Then what?"
+            ]
         );
     }
 }

@@ -77,16 +77,15 @@ static CARD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("valid regex"));
 
 /// Separators stay on one line: numbers on two lines are two numbers.
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+|\b00)?\(?\d[\d \t().-]{5,20}\d\b").expect("valid regex")
-});
+static PHONE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:\+|\b00)?\(?\d[\d \t().-]{5,20}\d\b").expect("valid regex"));
 
 static NOT_A_PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"^(?:\d{4}-\d{1,2}-\d{1,2}",          // 2026-11-18
-        r"|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}",   // 18.11.2026, 11/18/26
-        r"|\d{1,3}(?:\.\d{1,3}){3}",           // an IP address
-        r"|\d{1,2}(?:\.\d+){1,3})$",           // a version
+        r"^(?:\d{4}-\d{1,2}-\d{1,2}",        // 2026-11-18
+        r"|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}", // 18.11.2026, 11/18/26
+        r"|\d{1,3}(?:\.\d{1,3}){3}",         // an IP address
+        r"|\d{1,2}(?:\.\d+){1,3})$",         // a version
     ))
     .expect("valid regex")
 });
@@ -112,8 +111,9 @@ static REFERENCE_CUE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
-static TOKEN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"#?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?").expect("valid regex"));
+static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"#?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?").expect("valid regex")
+});
 
 /// Every identifier in `text`, in order, none overlapping another.
 pub fn find(text: &str) -> Vec<Identifier> {
@@ -144,7 +144,11 @@ pub fn find(text: &str) -> Vec<Identifier> {
         add(kind, m.range(), &mut found);
     }
     for m in ADDRESS.find_iter(text) {
-        add(IdentifierKind::Address, trimmed(text, m.range()), &mut found);
+        add(
+            IdentifierKind::Address,
+            trimmed(text, m.range()),
+            &mut found,
+        );
     }
     for m in PHONE.find_iter(text) {
         let span = trimmed(text, m.range());
@@ -170,6 +174,18 @@ pub fn find(text: &str) -> Vec<Identifier> {
     }
     found.sort_by_key(|f| f.span.start);
     found
+}
+
+/// How many words of `text` are left once its identifiers are taken out: a line of contact
+/// details ("NH-118406, jordan.k@mail.example") leaves almost none.
+pub fn words_besides(text: &str) -> usize {
+    let mut rest = text.to_owned();
+    for f in find(text).iter().rev() {
+        rest.replace_range(f.span.clone(), "");
+    }
+    rest.split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count()
 }
 
 /// Whether a token is an order-like identifier. `before` is the text in front of it.

@@ -52,8 +52,7 @@ static THANKS: LazyLock<Regex> = LazyLock::new(|| {
 
 /// ", Greg, thanks" and ", Marie!" address someone.
 static VOCATIVE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r",\s+{NAME}(?:\s*[!?]|,\s+(?i:thanks|thank you))"))
-        .expect("valid regex")
+    Regex::new(&format!(r",\s+{NAME}(?:\s*[!?]|,\s+(?i:thanks|thank you))")).expect("valid regex")
 });
 
 static INTRODUCTION: LazyLock<Regex> = LazyLock::new(|| {
@@ -63,9 +62,8 @@ static INTRODUCTION: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-static HERE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?:^|[,.!]\s*){NAME} here\b")).expect("valid regex")
-});
+static HERE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"(?:^|[,.!]\s*){NAME} here\b")).expect("valid regex"));
 
 static CLOSING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?i:thanks|thank you|thanks again|many thanks|regards|best|best regards|kind regards|warm regards|warmly|cheers|sincerely|all the best|take care|best wishes|saludos|un saludo|atentamente|gracias|cordialement|bien à vous|amicalement|merci|viele grüße|liebe grüße|mit freundlichen grüßen|beste grüße|lg|danke|cordiali saluti|saluti|grazie|atenciosamente|abraços|obrigad[oa]|groeten|met vriendelijke groet|hartelijke groet|bedankt)[,.!]*$")
@@ -81,18 +79,76 @@ static CLOSING_WITH_NAME: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A sign-off line: a name, maybe a surname, maybe ", Company Support" after it.
 static SIGNATURE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^{NAME}(?:\s+(\p{{Lu}}\p{{Ll}}+))?(?:\s*[,–—|-]\s*.{{1,60}})?$"))
-        .expect("valid regex")
+    Regex::new(&format!(
+        r"^{NAME}(?:\s+(\p{{Lu}}\p{{Ll}}+))?(?:\s*[,–—|-]\s*.{{1,60}})?$"
+    ))
+    .expect("valid regex")
 });
 
 /// Capitalised words that follow a greeting or thanks without being anybody's name.
 const NOT_NAMES: &[&str] = &[
-    "team", "there", "all", "everyone", "everybody", "folks", "support", "guys", "again", "sir",
-    "madam", "friend", "friends", "so", "very", "you", "much", "both", "anyway", "man", "mate",
-    "buddy", "bot", "agent", "ladies", "dear", "lots", "in", "for", "a", "the", "again", "great",
-    "ok", "okay", "yes", "no", "good", "hello", "hi", "hey", "thanks", "thank", "please", "sorry",
-    "team", "service", "customer", "care", "help", "desk", "helpdesk", "admin", "staff", "todos",
-    "equipo", "équipe", "tous", "allemaal", "tutti", "zusammen", "miteinander",
+    "team",
+    "there",
+    "all",
+    "everyone",
+    "everybody",
+    "folks",
+    "support",
+    "guys",
+    "again",
+    "sir",
+    "madam",
+    "friend",
+    "friends",
+    "so",
+    "very",
+    "you",
+    "much",
+    "both",
+    "anyway",
+    "man",
+    "mate",
+    "buddy",
+    "bot",
+    "agent",
+    "ladies",
+    "dear",
+    "lots",
+    "in",
+    "for",
+    "a",
+    "the",
+    "again",
+    "great",
+    "ok",
+    "okay",
+    "yes",
+    "no",
+    "good",
+    "hello",
+    "hi",
+    "hey",
+    "thanks",
+    "thank",
+    "please",
+    "sorry",
+    "team",
+    "service",
+    "customer",
+    "care",
+    "help",
+    "desk",
+    "helpdesk",
+    "admin",
+    "staff",
+    "todos",
+    "equipo",
+    "équipe",
+    "tous",
+    "allemaal",
+    "tutti",
+    "zusammen",
+    "miteinander",
 ];
 
 /// Whether `word` is a capitalised word that is nobody's name ("Team", "Support", "There").
@@ -166,7 +222,10 @@ fn signed_name(text: &str) -> Vec<String> {
     let closed = CLOSING.is_match(lines[lines.len() - 2]);
     // A lone word on the last line after a blank line signs the message too ("…\n\nSam").
     let alone = last.split_whitespace().count() == 1
-        && text.trim_end().rsplit_once('\n').is_some_and(|(before, _)| before.ends_with('\n'));
+        && text
+            .trim_end()
+            .rsplit_once('\n')
+            .is_some_and(|(before, _)| before.ends_with('\n'));
     if !(closed || alone) {
         return Vec::new();
     }
@@ -180,18 +239,7 @@ fn signed_name(text: &str) -> Vec<String> {
 
 /// A line of nothing but contact details: e-mail addresses, phone numbers and separators.
 pub fn is_contact_line(line: &str) -> bool {
-    let found = crate::identifiers::find(line);
-    if found.is_empty() {
-        return false;
-    }
-    let mut rest = line.to_owned();
-    for f in found.iter().rev() {
-        rest.replace_range(f.span.clone(), "");
-    }
-    rest.split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .count()
-        <= 2
+    !crate::identifiers::find(line).is_empty() && crate::identifiers::words_besides(line) <= 2
 }
 
 /// A line that only closes a message: "Warm regards,", "Thanks,", "Best, Alex".
@@ -256,7 +304,10 @@ mod tests {
             (Role::Agent, "Hi, this is Dana from Nimbus support. Sorry!"),
             (Role::Agent, "Hi, Lukas here from the Nimbus Europe team."),
             (Role::Customer, "NH-118406, thanks Jordan!"),
-            (Role::Agent, "Great result, Greg, thanks for letting us know!\n\nAlex"),
+            (
+                Role::Agent,
+                "Great result, Greg, thanks for letting us know!\n\nAlex",
+            ),
         ]);
         assert_eq!(
             found,
@@ -276,7 +327,10 @@ mod tests {
     fn greeting_the_team_or_the_business_names_nobody() {
         let found = names(&[
             (Role::Customer, "Hi team, hello Nimbus, thanks again!"),
-            (Role::Agent, "Hi there! Thanks, That is the answer.\n\nNimbus Support"),
+            (
+                Role::Agent,
+                "Hi there! Thanks, That is the answer.\n\nNimbus Support",
+            ),
             (Role::Customer, "Thanks for the help. It works now."),
         ]);
         assert_eq!(found, []);

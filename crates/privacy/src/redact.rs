@@ -57,8 +57,7 @@ static INTRODUCED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:this is|i'm|i am|it's|my name is)\s+$").expect("valid regex")
 });
 
-static SPACES: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[ \t]{2,}").expect("valid regex"));
+static SPACES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[ \t]{2,}").expect("valid regex"));
 static SPACE_BEFORE_PUNCTUATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[ \t]+([,.!?;:)])").expect("valid regex"));
 static DOUBLED_PUNCTUATION: LazyLock<Regex> =
@@ -73,7 +72,10 @@ impl Redactor {
     }
 
     /// Identifiers (as written; normalised here) that stay because they are the business's.
-    pub fn keeping<'a>(mut self, kept: impl IntoIterator<Item = (IdentifierKind, &'a str)>) -> Self {
+    pub fn keeping<'a>(
+        mut self,
+        kept: impl IntoIterator<Item = (IdentifierKind, &'a str)>,
+    ) -> Self {
         self.keep
             .extend(kept.into_iter().map(|(k, t)| identifiers::normalize(k, t)));
         self
@@ -160,7 +162,10 @@ impl Redactor {
         let mut by_length: Vec<&PersonName> = self.names.iter().collect();
         by_length.sort_by_key(|n| std::cmp::Reverse(n.name.len()));
         for person in by_length {
-            for span in names::occurrences(&out.clone(), &person.name).into_iter().rev() {
+            for span in names::occurrences(&out.clone(), &person.name)
+                .into_iter()
+                .rev()
+            {
                 removed.push(Removed::Name);
                 let before = &out[..span.start];
                 let after = &out[span.end..];
@@ -172,7 +177,11 @@ impl Redactor {
                 {
                     let keep_from = out.len() - rest.len();
                     let lead = &out[intro.start()..intro.start() + 1];
-                    let this_is = if lead.chars().all(char::is_uppercase) { "This is " } else { "this is " };
+                    let this_is = if lead.chars().all(char::is_uppercase) {
+                        "This is "
+                    } else {
+                        "this is "
+                    };
                     out.replace_range(intro.start()..keep_from, this_is);
                     continue;
                 }
@@ -183,10 +192,18 @@ impl Redactor {
                     continue;
                 }
                 // Addressing someone: "Thanks Dana!", "welcome, Marie!", "Hi Greg,".
-                let addressed = next.is_none_or(|c| matches!(c, '!' | '?' | '.' | ',' | ';' | ':' | '\n' | ')'));
+                let addressed = next
+                    .is_none_or(|c| matches!(c, '!' | '?' | '.' | ',' | ';' | ':' | '\n' | ')'));
                 if addressed {
-                    let start = before.trim_end_matches([' ', '\t']).trim_end_matches(',').len();
-                    let start = if before[start..].contains('\n') { span.start } else { start };
+                    let start = before
+                        .trim_end_matches([' ', '\t'])
+                        .trim_end_matches(',')
+                        .len();
+                    let start = if before[start..].contains('\n') {
+                        span.start
+                    } else {
+                        start
+                    };
                     out.replace_range(start..span.end, "");
                     continue;
                 }
@@ -213,7 +230,9 @@ fn placeholder(kind: IdentifierKind, text: &str) -> String {
                 .trim_start_matches('#')
                 .split('-')
                 .next()
-                .is_some_and(|p| p.chars().all(|c| c.is_ascii_uppercase()) && text.contains('-')) =>
+                .is_some_and(|p| {
+                    p.chars().all(|c| c.is_ascii_uppercase()) && text.contains('-')
+                }) =>
         {
             "order number".into()
         }
@@ -282,22 +301,48 @@ mod tests {
 
     #[test]
     fn names_leave_greetings_thanks_and_introductions_reading_naturally() {
-        assert_eq!(agent("Hi, this is Dana from Nimbus support."), "Hi, this is Nimbus support.");
-        assert_eq!(agent("Hi, Lukas here from the Nimbus Europe team."), "Hi, this is the Nimbus Europe team.");
-        assert_eq!(agent("You're welcome, Marie! Happy holidays."), "You're welcome! Happy holidays.");
-        assert_eq!(agent("Hi Marie,\n\nWhat a nice gift!"), "Hi,\n\nWhat a nice gift!");
+        assert_eq!(
+            agent("Hi, this is Dana from Nimbus support."),
+            "Hi, this is Nimbus support."
+        );
+        assert_eq!(
+            agent("Hi, Lukas here from the Nimbus Europe team."),
+            "Hi, this is the Nimbus Europe team."
+        );
+        assert_eq!(
+            agent("You're welcome, Marie! Happy holidays."),
+            "You're welcome! Happy holidays."
+        );
+        assert_eq!(
+            agent("Hi Marie,\n\nWhat a nice gift!"),
+            "Hi,\n\nWhat a nice gift!"
+        );
         assert_eq!(agent("Ask Dana about it."), "Ask our team about it.");
     }
 
     #[test]
     fn identifiers_become_placeholders_that_read_naturally() {
-        assert_eq!(agent("Ordered with the gift option (NH-121877)."), "Ordered with the gift option.");
-        assert_eq!(agent("I can see order NH-121877 shipped."), "I can see your order shipped.");
         assert_eq!(
-            redactor().redact("Thermostat T2, serial T2A7K3920114, firmware 4.12.3.", Voice::Customer).text,
+            agent("Ordered with the gift option (NH-121877)."),
+            "Ordered with the gift option."
+        );
+        assert_eq!(
+            agent("I can see order NH-121877 shipped."),
+            "I can see your order shipped."
+        );
+        assert_eq!(
+            redactor()
+                .redact(
+                    "Thermostat T2, serial T2A7K3920114, firmware 4.12.3.",
+                    Voice::Customer
+                )
+                .text,
             "Thermostat T2, my serial number, firmware 4.12.3."
         );
-        assert_eq!(agent("NH-118406 is on its way."), "Your order number is on its way.");
+        assert_eq!(
+            agent("NH-118406 is on its way."),
+            "Your order number is on its way."
+        );
         assert_eq!(
             agent("Mail jordan.k@mail.example or call +1 (206) 555-0142."),
             "Mail your e-mail address or call +1 (206) 555-0142."
@@ -307,9 +352,15 @@ mod tests {
     #[test]
     fn nothing_is_left_after_redaction() {
         let r = redactor();
-        let text = "Thanks Dana! NH-121877, marie@mail.example, 221B Baker Street, +44 20 7946 0958";
+        let text =
+            "Thanks Dana! NH-121877, marie@mail.example, 221B Baker Street, +44 20 7946 0958";
         let redacted = r.redact(text, Voice::Customer);
-        assert_eq!(r.residue(&redacted.text), Vec::<String>::new(), "{}", redacted.text);
+        assert_eq!(
+            r.residue(&redacted.text),
+            Vec::<String>::new(),
+            "{}",
+            redacted.text
+        );
         assert_eq!(redacted.removed.len(), 5);
     }
 }

@@ -79,7 +79,10 @@ impl App {
         // Pairs mined before personal data was removed from them are cleaned by a sync.
         let queued = knowledge.queue_candidate_cleaning().await?;
         if queued > 0 {
-            tracing::info!(sources = queued, "conversation sources queued to clean their mined pairs");
+            tracing::info!(
+                sources = queued,
+                "conversation sources queued to clean their mined pairs"
+            );
         }
         let agent = Agent::new(
             store.clone(),

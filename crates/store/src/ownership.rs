@@ -36,7 +36,9 @@ impl Store {
         );
         let found: bool = on_db!(&self.db, |p| {
             // Only numbered placeholders and fixed expressions are formatted in.
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0).bind(customer.0);
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(ws.0)
+                .bind(customer.0);
             for v in values {
                 q = q.bind(v);
             }
@@ -70,7 +72,9 @@ impl Store {
         );
         let names: Vec<String> = on_db!(&self.db, |p| {
             // Only numbered placeholders and fixed expressions are formatted in.
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(ws.0).bind(customer.0);
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(ws.0)
+                .bind(customer.0);
             for n in first_names {
                 q = q.bind(n);
             }
