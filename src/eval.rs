@@ -80,6 +80,29 @@ pub enum EvalCommand {
         #[arg(long, requires = "misses")]
         all: bool,
     },
+    /// Precision and recall per intent on a labelled JSONL file (`lang`, `intent`, `text`),
+    /// or leave-one-out on the example bank (`--bank-only`); one JSON object of figures.
+    Intents {
+        #[arg(long, required_unless_present = "bank_only")]
+        messages: Option<PathBuf>,
+        #[arg(long)]
+        bank_only: bool,
+        /// Write the misread messages to this JSONL file.
+        #[arg(long)]
+        misses: Option<PathBuf>,
+        /// Weight of the embedding against letter trigrams (0–1).
+        #[arg(long)]
+        dense_weight: Option<f32>,
+        /// Closest examples per intent that make its score.
+        #[arg(long)]
+        k: Option<usize>,
+        /// Best score below which a message is read as a question.
+        #[arg(long)]
+        floor: Option<f32>,
+        /// Lead a hand-over intent needs over the best other intent.
+        #[arg(long)]
+        handover_margin: Option<f32>,
+    },
     /// Cross-channel conversations step by step, each in a fresh data dir; the last line
     /// printed is one JSON object: `passed`, `total`, `scenarios`.
     Scenarios {
@@ -166,6 +189,30 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             scenarios,
             json,
         } => crate::eval_agent::scenarios(config, &corpus, &scenarios, json).await,
+        EvalCommand::Intents {
+            messages,
+            bank_only,
+            misses,
+            dense_weight,
+            k,
+            floor,
+            handover_margin,
+        } => {
+            let d = rapport_agent::intents::ClassifierTuning::default();
+            let tuning = rapport_agent::intents::ClassifierTuning {
+                dense_weight: dense_weight.unwrap_or(d.dense_weight),
+                k: k.unwrap_or(d.k),
+                floor: floor.unwrap_or(d.floor),
+                handover_margin: handover_margin.unwrap_or(d.handover_margin),
+            };
+            let eval = crate::eval_intents::IntentEval {
+                messages: messages.as_deref(),
+                bank_only,
+                tuning,
+                misses: misses.as_deref(),
+            };
+            crate::eval_intents::run(config, eval).await
+        }
     }
 }
 

@@ -81,6 +81,9 @@ pub async fn answers(
     let app = &scratch.app;
     // answerable/unanswerable × answered/escalated
     let mut confusion = [[0usize; 2]; 2];
+    // answerable/unanswerable × decision (escalations by reason): an acknowledged or "don't
+    // know" reply is neither an answer nor a hand-over, and is counted as what it is.
+    let mut by_decision = [DecisionCounts::default(), DecisionCounts::default()];
     let (mut cited_answers, mut citation_hits) = (0, 0);
     let mut latencies = Vec::new();
     let mut wrong = String::new();
@@ -115,6 +118,7 @@ pub async fn answers(
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         let answered = outcome.decision == Decision::Answered;
         confusion[usize::from(!q.answerable)][usize::from(!answered)] += 1;
+        by_decision[usize::from(!q.answerable)].count(&outcome);
         let docs = cited_documents(&outcome);
         if answered && q.answerable {
             cited_answers += 1;
@@ -128,6 +132,7 @@ pub async fn answers(
                 "id": q.id, "question": q.question, "answerable": q.answerable,
                 "decision": outcome.decision, "reason": outcome.reason, "cited": docs,
                 "gold": q.gold_doc_ids, "support": outcome.trace["support"],
+                "intent": outcome.trace["intent"],
                 "reply": outcome.reply,
                 "similarities": outcome.trace["retrieved"].as_array().map(|r| r.iter().map(|c| c["similarity"].clone()).collect::<Vec<_>>()),
                 "retrieved": outcome.trace["retrieved"],
@@ -162,6 +167,10 @@ pub async fn answers(
             "answerable": { "answered": confusion[0][0], "escalated": confusion[0][1] },
             "unanswerable": { "answered": confusion[1][0], "escalated": confusion[1][1] },
         },
+        "decisions": {
+            "answerable": by_decision[0].to_json(),
+            "unanswerable": by_decision[1].to_json(),
+        },
         "p50_ms": pct(0.5),
         "p95_ms": pct(0.95),
     });
@@ -175,6 +184,45 @@ pub async fn answers(
     }
     println!("{}", serde_json::to_string(&figures)?);
     Ok(())
+}
+
+/// Decisions of one kind of question, escalations by reason.
+#[derive(Default)]
+struct DecisionCounts {
+    answered: usize,
+    acknowledged: usize,
+    unknown: usize,
+    escalated: std::collections::BTreeMap<String, usize>,
+    other: usize,
+}
+
+impl DecisionCounts {
+    fn count(&mut self, outcome: &ReplyOutcome) {
+        match outcome.decision {
+            Decision::Answered => self.answered += 1,
+            Decision::Acknowledged => self.acknowledged += 1,
+            Decision::Unknown => self.unknown += 1,
+            Decision::Escalated => {
+                let reason = outcome.reason.clone().unwrap_or_default();
+                // "topic handled by people: refunds" and the like stay apart; counts of
+                // "no supporting knowledge, 3 times in a row" join their reason.
+                let reason = reason.split(',').next().unwrap_or_default().to_owned();
+                *self.escalated.entry(reason).or_default() += 1;
+            }
+            _ => self.other += 1,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "answered": self.answered,
+            "acknowledged": self.acknowledged,
+            "unknown": self.unknown,
+            "escalated": self.escalated.values().sum::<usize>(),
+            "escalated_by_reason": self.escalated,
+            "other": self.other,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -229,7 +277,12 @@ fn judge(expect: &Expect, outcome: &ReplyOutcome) -> Option<String> {
         ));
     }
     if let Some(escalate) = expect.escalate {
-        let escalated = outcome.decision == Decision::Escalated;
+        // Met when the conversation is with a person after the step, whatever the bot said:
+        // handed over now, or already with the team (held, or silent beside them).
+        let escalated = matches!(
+            outcome.decision,
+            Decision::Escalated | Decision::Held | Decision::Silent
+        );
         if escalated != escalate {
             return Some(format!(
                 "expected {}, got {:?} ({})",

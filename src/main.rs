@@ -5,6 +5,7 @@ mod ask;
 mod bench;
 mod eval;
 mod eval_agent;
+mod eval_intents;
 mod ingest;
 
 use std::path::PathBuf;

@@ -561,27 +561,38 @@ async fn a_customer_asking_for_a_person_gets_one_and_the_bot_stays_silent_until_
         .expect("conversation");
 
     // The customer writes again, on another channel: it joins the escalated thread, and the
-    // bot says nothing.
-    let (same, silent) = ask(
+    // bot does not answer, only tells them, there, that the team has it.
+    let (same, held) = ask(
         &app,
         signed_web("s", "u-9", None, Some("+33 6 12 34 56 78")),
         "hello?? anyone there",
     )
     .await;
     assert_eq!(same, contact);
-    assert_eq!(silent.decision, Decision::Silent);
+    assert_eq!(held.decision, Decision::Held);
+    let told = held.reply.clone().unwrap_or_default();
+    assert!(
+        told.contains("with our team") && told.contains("in this chat"),
+        "{told}"
+    );
     let c = body(
         app.get(&format!("/api/v1/conversations/{conversation}"))
             .await,
     )
     .await;
-    let last = c["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .cloned()
-        .expect("messages");
-    assert_eq!(last["channel"], "web");
-    assert_eq!(last["author"], "customer");
+    let messages = c["messages"].as_array().cloned().expect("messages");
+    let customer = &messages[messages.len() - 2];
+    assert_eq!(customer["channel"], "web");
+    assert_eq!(customer["author"], "customer");
+    assert_eq!(messages[messages.len() - 1]["author"], "bot");
+    // A second message on the same channel right after hears nothing more.
+    let (_, quiet) = ask(
+        &app,
+        signed_web("s", "u-9", None, Some("+33 6 12 34 56 78")),
+        "my order number is 55555",
+    )
+    .await;
+    assert_eq!(quiet.decision, Decision::Silent);
 
     let claimed = body(
         post(
@@ -796,6 +807,7 @@ async fn the_same_question_after_an_answer_and_configured_topics_go_to_a_person(
         c.agent.handoff_topics = vec![rapport_agent::guards::HandoffTopic {
             name: "refunds".into(),
             keywords: vec!["refund".into(), "chargeback".into()],
+            examples: Vec::new(),
         }];
     })
     .await
@@ -847,5 +859,116 @@ async fn rapport_speaks_the_customers_language_in_its_own_words() {
         reply.contains("WhatsApp") && reply.contains("equipo"),
         "{reply}"
     );
+    app.stop().await;
+}
+
+fn email(address: &str) -> IdentityClaim {
+    IdentityClaim {
+        channel: Some(Channel::Email),
+        external_id: address.to_owned(),
+        verified_email: Some(address.to_owned()),
+        ..IdentityClaim::default()
+    }
+}
+
+#[tokio::test]
+async fn while_a_person_has_it_the_customer_hears_what_is_pending_once_and_not_over_an_agent_on_sqlite()
+ {
+    while_a_person_has_it_the_customer_hears_what_is_pending(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn while_a_person_has_it_the_customer_hears_what_is_pending_once_and_not_over_an_agent_on_postgres()
+ {
+    while_a_person_has_it_the_customer_hears_what_is_pending(Backend::Postgres).await;
+}
+
+async fn while_a_person_has_it_the_customer_hears_what_is_pending(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let _kb = with_knowledge(&app).await;
+    // Escalated by e-mail, about resetting the thermostat.
+    let (contact, outcome) = ask(
+        &app,
+        email("lucia@example.com"),
+        "I need a person to look at the factory reset of my Thermostat T2, please.",
+    )
+    .await;
+    assert_eq!(
+        outcome.decision,
+        Decision::Escalated,
+        "{:?}",
+        outcome.reason
+    );
+    let notice = outcome.reply.clone().unwrap_or_default();
+    assert!(notice.contains("by email"), "{notice}");
+
+    // Then on the web chat: not answered, not ignored — told what the team has and where the
+    // reply will come.
+    let (same, held) = ask(
+        &app,
+        signed_web("s", "lucia", Some("lucia@example.com"), None),
+        "any news on the thermostat reset? it still does not work",
+    )
+    .await;
+    assert_eq!(same, contact);
+    assert_eq!(held.decision, Decision::Held, "{:?}", held.reason);
+    let told = held.reply.clone().unwrap_or_default();
+    assert!(told.contains("with our team"), "{told}");
+    assert!(told.contains("Resetting the Thermostat T2"), "{told}");
+    assert!(told.contains("in this chat"), "{told}");
+    assert!(held.trace["intent"]["name"].is_string(), "{}", held.trace);
+
+    // A person answers; the customer's next message, right after, is theirs to answer.
+    let escalations = body(app.get("/api/v1/escalations?status=open").await).await;
+    let conversation = escalations["escalations"][0]["conversation_id"]
+        .as_i64()
+        .expect("conversation");
+    let resp = post(
+        &app,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        json!({ "text": "Hola Lucía, lo miro ahora mismo." }),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    let (_, quiet) = ask(
+        &app,
+        email("lucia@example.com"),
+        "ok, I'll wait. Do you need the serial number?",
+    )
+    .await;
+    assert_eq!(quiet.decision, Decision::Silent);
+    assert!(
+        quiet
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("moments ago"),
+        "{:?}",
+        quiet.reason
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn holding_replies_can_be_turned_off() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| c.agent.holding_replies = false).await
+    else {
+        return;
+    };
+    let (_, outcome) = ask(
+        &app,
+        whatsapp("+34600111222"),
+        "Quiero hablar con una persona",
+    )
+    .await;
+    assert_eq!(outcome.decision, Decision::Escalated);
+    // Rapport's own words are all in the customer's language, the channel's name included.
+    let notice = outcome.reply.clone().unwrap_or_default();
+    assert!(notice.contains("por WhatsApp"), "{notice}");
+    let (_, later) = ask(&app, whatsapp("+34600111222"), "¿hola? sigo esperando").await;
+    assert_eq!(later.decision, Decision::Silent);
+    assert!(later.reply.is_none());
     app.stop().await;
 }

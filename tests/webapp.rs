@@ -184,6 +184,21 @@ async fn an_agent_works_an_escalation_in_the_browser() {
     assert!(answer.contains("Change address"), "{answer}");
     assert!(answer.contains("Decision: answered"), "{answer}");
     assert!(answer.contains("Trace"), "{answer}");
+    // The trace shows how the bot read the message: its intent, score and closest examples.
+    assert!(answer.contains("intent question"), "{answer}");
+    let intent = browser
+        .wait_for(
+            "the intent in the trace",
+            "const d = document.querySelector('#play-log .card .intent'); return d ? d.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        intent
+            .as_str()
+            .is_some_and(|t| t.starts_with("question ") && t.contains("by examples")),
+        "{intent}"
+    );
     browser.screenshot(&shots.join("playground.png")).await;
     browser
         .execute(

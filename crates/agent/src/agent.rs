@@ -2,38 +2,29 @@
 //! queued; a worker answers it from the business's knowledge and the customer's cross-channel
 //! history, or hands it to a human with the whole journey. Every bot message keeps its trace.
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use rapport_core::domain::{Author, Channel, ConversationStatus, Direction, Resolution};
+use rapport_core::domain::{Author, ConversationStatus, Direction, Resolution};
 use rapport_core::ids::{ContactId, ConversationId, EscalationId, MessageId, WorkspaceId};
-use rapport_knowledge::{KnowledgeBase, Retrieved, SearchOptions};
+use rapport_knowledge::KnowledgeBase;
 use rapport_store::Store;
-use rapport_store::escalations::NewEscalation;
 use rapport_store::jobs::NewJob;
-use rapport_store::messages::{Inserted, NewMessage, NewReply};
+use rapport_store::messages::{Inserted, NewMessage};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::context::CustomerContext;
-use crate::disclosure;
-use crate::guards::{self, HandoffTopic, Intent, Trigger};
+use crate::guards::{self, HandoffTopic};
 use crate::identity::{IdentityClaim, IdentityResolver};
-use crate::language;
-use crate::model::{
-    AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Generated, ModelAnswer, Persona,
-};
+use crate::intents::{IntentBank, IntentClassifier};
+use crate::model::{ChatModel, ConversationBrief, DeltaSink, Persona};
 use crate::settings::{BusinessHours, WorkspaceSettings};
 use crate::{Error, Result, facts};
 
 /// Job kinds the agent registers with the runner.
 pub const REPLY_JOB: &str = "agent.reply";
 pub const MEMORY_JOB: &str = "agent.memory";
-
-/// Version of the trace's JSON shape.
-const TRACE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
@@ -59,6 +50,13 @@ pub struct AgentSettings {
     pub csat_link_base: Option<String>,
     /// When people answer; `None`: hand-offs never mention hours.
     pub business_hours: Option<BusinessHours>,
+    /// While a person has the conversation, a customer who writes hears that their message is
+    /// with the team (once per quiet stretch) instead of silence.
+    pub holding_replies: bool,
+    /// No holding reply when a person wrote to the customer this recently: they are on it.
+    pub agent_active: chrono::Duration,
+    /// At most one holding reply per channel in this long.
+    pub holding_quiet: chrono::Duration,
 }
 
 impl Default for AgentSettings {
@@ -76,6 +74,9 @@ impl Default for AgentSettings {
             default_region: "US".into(),
             csat_link_base: None,
             business_hours: None,
+            holding_replies: true,
+            agent_active: chrono::Duration::minutes(5),
+            holding_quiet: chrono::Duration::minutes(30),
         }
     }
 }
@@ -126,6 +127,8 @@ pub enum Decision {
     Escalated,
     /// A human owns the conversation; the bot said nothing.
     Silent,
+    /// A human owns the conversation; the bot told the customer it is with the team.
+    Held,
     /// Nothing to do: a newer message will be answered, or this one already was.
     Skipped,
 }
@@ -141,6 +144,19 @@ pub struct ReplyOutcome {
     pub trace: Value,
 }
 
+impl ReplyOutcome {
+    pub(crate) fn skipped(reason: &str) -> ReplyOutcome {
+        ReplyOutcome {
+            decision: Decision::Skipped,
+            reason: Some(reason.to_owned()),
+            reply: None,
+            message_id: None,
+            escalation_id: None,
+            trace: Value::Null,
+        }
+    }
+}
+
 /// How a reply is produced and sent.
 #[derive(Default)]
 pub struct ReplyOptions<'a> {
@@ -154,36 +170,15 @@ pub struct ReplyOptions<'a> {
 /// The agent: resolves customers, answers them, escalates, remembers.
 #[derive(Clone)]
 pub struct Agent {
-    store: Store,
-    knowledge: KnowledgeBase,
-    model: Arc<dyn ChatModel>,
+    pub(crate) store: Store,
+    pub(crate) knowledge: KnowledgeBase,
+    pub(crate) model: Arc<dyn ChatModel>,
     resolver: IdentityResolver,
-    settings: Arc<AgentSettings>,
+    pub(crate) settings: Arc<AgentSettings>,
     /// Words of a message as retrieval sees them, for the repeated-question guard.
-    terms: Arc<rapport_knowledge::sparse::SparseEncoder>,
-}
-
-fn ms(since: Instant) -> u64 {
-    since.elapsed().as_millis() as u64
-}
-
-/// Share of the shorter message's words found in the other: "same question again".
-fn overlap(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
-    let smaller = a.len().min(b.len());
-    if smaller == 0 {
-        return 0.0;
-    }
-    a.intersection(b).count() as f32 / smaller as f32
-}
-
-fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Whatsapp => "WhatsApp",
-        Channel::Instagram => "Instagram",
-        Channel::Web => "this chat",
-        Channel::Email => "email",
-        Channel::Api => "this channel",
-    }
+    pub(crate) terms: Arc<rapport_knowledge::sparse::SparseEncoder>,
+    /// What a message wants, read on the local embedder.
+    pub(crate) intents: IntentClassifier,
 }
 
 impl Agent {
@@ -195,12 +190,23 @@ impl Agent {
     ) -> Agent {
         Agent {
             resolver: IdentityResolver::new(store.clone(), settings.default_region.clone()),
+            intents: IntentClassifier::new(IntentBank::builtin(), knowledge.embedder_handle()),
             store,
             knowledge,
             model,
             settings: Arc::new(settings),
             terms: Arc::default(),
         }
+    }
+
+    /// Keeps the intent examples' vectors in `dir`, so a restart does not embed them again.
+    pub fn with_intent_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Agent {
+        self.intents = self.intents.with_cache_dir(dir);
+        self
+    }
+
+    pub fn intents(&self) -> &IntentClassifier {
+        &self.intents
     }
 
     pub fn store(&self) -> &Store {
@@ -415,479 +421,6 @@ impl Agent {
         Ok(())
     }
 
-    /// Answers the customer message `message_id` of a conversation, or hands it to a human.
-    pub async fn reply(
-        &self,
-        ws: WorkspaceId,
-        conversation_id: ConversationId,
-        message_id: MessageId,
-        options: ReplyOptions<'_>,
-    ) -> Result<ReplyOutcome> {
-        let started = Instant::now();
-        let settings = self.settings_for(ws).await?;
-        let conversation = self.store.conversation(ws, conversation_id).await?;
-        let messages = self
-            .store
-            .conversation_messages(ws, conversation_id)
-            .await?;
-        let skipped = |reason: &str| ReplyOutcome {
-            decision: Decision::Skipped,
-            reason: Some(reason.to_owned()),
-            reply: None,
-            message_id: None,
-            escalation_id: None,
-            trace: Value::Null,
-        };
-        let Some(message) = messages.iter().find(|m| m.id == message_id.0) else {
-            return Err(rapport_store::Error::NotFound {
-                what: "message",
-                id: message_id.0,
-            }
-            .into());
-        };
-        if messages
-            .iter()
-            .any(|m| m.id > message.id && (m.author == "customer" || m.direction == "outbound"))
-        {
-            return Ok(skipped(
-                "a newer message is answered instead, or this one already was",
-            ));
-        }
-        let channel: Channel = message
-            .channel
-            .parse()
-            .map_err(rapport_store::Error::from)?;
-        let root = self
-            .store
-            .root_contact(ws, ContactId(message.contact_id))
-            .await?;
-
-        let t = Instant::now();
-        let customer = CustomerContext::assemble(
-            &self.store,
-            ws,
-            root,
-            Some(message_id),
-            settings.context_tokens,
-        )
-        .await?;
-        let context_ms = ms(t);
-        if matches!(
-            conversation.status()?,
-            ConversationStatus::WaitingHuman | ConversationStatus::Human
-        ) {
-            // Agents are notified by the inbox; the customer hears from them, not the bot.
-            return Ok(ReplyOutcome {
-                decision: Decision::Silent,
-                reason: Some("a human owns the conversation".into()),
-                trace: json!({
-                    "version": TRACE_VERSION,
-                    "decision": Decision::Silent,
-                    "reason": "a human owns the conversation",
-                    "context": {
-                        "contact_id": root.0,
-                        "channels": customer.customer.channels,
-                        "turns": customer.history.len(),
-                        "text": customer.as_text(),
-                    },
-                }),
-                ..skipped("")
-            });
-        }
-        let lang = language::of_customer(
-            &message.text,
-            customer.customer_turns().map(|t| t.text.as_str()),
-        );
-
-        // Guards that stand whatever the model says, counted from the last hand-back.
-        let bot_since = conversation.bot_since;
-        let recent: Vec<_> = messages
-            .iter()
-            .filter(|m| m.id < message.id && bot_since.is_none_or(|s| m.created_at >= s))
-            .collect();
-        let unhelpful = recent
-            .iter()
-            .filter(|m| {
-                m.author == "bot"
-                    && m.metadata
-                        .pointer("/trace/decision")
-                        .and_then(Value::as_str)
-                        == Some("unknown")
-            })
-            .count() as u32;
-        let mut trigger = guards::check(&message.text, &settings.handoff_topics);
-        if trigger.is_none() {
-            trigger = self.repeated_question(&message.text, &recent);
-        }
-        let intent = guards::intent(&message.text);
-        let small_talk = trigger.is_none() && matches!(intent, Intent::Greeting | Intent::Thanks);
-
-        let t = Instant::now();
-        let rewrite = if small_talk {
-            Generated {
-                value: message.text.trim().to_owned(),
-                model: self.model.name().to_owned(),
-                prompt: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-            }
-        } else {
-            self.model.rewrite_query(&message.text, &customer).await?
-        };
-        let rewrite_ms = ms(t);
-        let query = rewrite.value.clone();
-
-        let t = Instant::now();
-        let retrieved = if query.trim().is_empty() || small_talk {
-            Vec::new()
-        } else {
-            self.retrieve(ws, &message.text, &query).await?
-        };
-        let retrieve_ms = ms(t);
-
-        let t = Instant::now();
-        let request = AnswerRequest {
-            question: &message.text,
-            query: &query,
-            channel,
-            language: lang,
-            customer: &customer,
-            chunks: &retrieved,
-            persona: &settings.persona,
-            handoff_topics: &self
-                .settings
-                .handoff_topics
-                .iter()
-                .map(|t| t.name.clone())
-                .collect::<Vec<_>>(),
-        };
-        // A message that goes to a human anyway is not streamed to the customer.
-        let sink = if trigger.is_none() {
-            options.on_delta
-        } else {
-            None
-        };
-        let answer = if small_talk {
-            Generated {
-                value: ModelAnswer::default(),
-                model: self.model.name().to_owned(),
-                prompt: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-            }
-        } else {
-            self.model.answer(&request, sink).await?
-        };
-        let generate_ms = ms(t);
-
-        // Grounding: only retrieved chunks can be cited, and the best of them must match.
-        let retrieved_ids: HashSet<i64> = retrieved.iter().map(|r| r.chunk.id).collect();
-        let citations: Vec<i64> = answer
-            .value
-            .citations
-            .iter()
-            .copied()
-            .filter(|c| retrieved_ids.contains(c))
-            .fold(Vec::new(), |mut v, c| {
-                if !v.contains(&c) {
-                    v.push(c);
-                }
-                v
-            });
-        // The answer is supported when a cited document matches the question: one of its
-        // retrieved chunks, or its title (a help-center title is often the question itself).
-        let cited_documents: HashSet<i64> = retrieved
-            .iter()
-            .filter(|r| citations.contains(&r.chunk.id))
-            .map(|r| r.chunk.document_id)
-            .collect();
-        let support = retrieved
-            .iter()
-            .filter(|r| cited_documents.contains(&r.chunk.document_id))
-            .map(|r| r.similarity.max(r.title_similarity))
-            .fold(0.0_f32, f32::max);
-        let supported = !answer.value.answer.trim().is_empty()
-            && !citations.is_empty()
-            && support >= settings.support_threshold;
-
-        let phrases = language::phrases(lang);
-        let channel_label = channel_name(channel);
-        let (decision, reason, text) = match (&trigger, answer.value.handoff, supported) {
-            (None, _, _) if small_talk => (
-                Decision::Acknowledged,
-                "small talk".to_owned(),
-                if intent == Intent::Greeting {
-                    phrases.small_talk.to_owned()
-                } else {
-                    phrases.welcome.to_owned()
-                },
-            ),
-            (Some(Trigger::HumanRequested), _, _) => (
-                Decision::Escalated,
-                Trigger::HumanRequested.reason(),
-                phrases.human_requested.replace("{channel}", channel_label),
-            ),
-            (Some(trigger), _, _) => (
-                Decision::Escalated,
-                trigger.reason(),
-                phrases.handoff.replace("{channel}", channel_label),
-            ),
-            (None, true, _) if !answer.value.reason.contains("no supporting") => (
-                Decision::Escalated,
-                if answer.value.reason.is_empty() {
-                    "the model asked for a human".to_owned()
-                } else {
-                    answer.value.reason.clone()
-                },
-                phrases.handoff.replace("{channel}", channel_label),
-            ),
-            (None, _, true) => (
-                Decision::Answered,
-                String::new(),
-                answer.value.answer.clone(),
-            ),
-            (None, _, false) if intent == Intent::Statement => (
-                Decision::Acknowledged,
-                "nothing was asked".to_owned(),
-                phrases.noted.to_owned(),
-            ),
-            (None, _, false) => {
-                let escalate = settings.escalate_when_unsure
-                    || unhelpful + 1 >= settings.max_unhelpful_replies;
-                let reason = if settings.escalate_when_unsure || unhelpful == 0 {
-                    "no supporting knowledge".to_owned()
-                } else {
-                    format!("no supporting knowledge, {} times in a row", unhelpful + 1)
-                };
-                (
-                    if escalate {
-                        Decision::Escalated
-                    } else {
-                        Decision::Unknown
-                    },
-                    reason,
-                    phrases.unknown.replace("{channel}", channel_label),
-                )
-            }
-        };
-
-        // The last check: nothing of another customer's goes out in an answer.
-        let disclosure = if decision == Decision::Answered {
-            disclosure::check(
-                &self.store,
-                ws,
-                root,
-                &customer,
-                &message.text,
-                &text,
-                &knowledge_words(&retrieved),
-            )
-            .await?
-        } else {
-            None
-        };
-        let (decision, reason, text) = match &disclosure {
-            Some(d) => (
-                Decision::Escalated,
-                d.reason(),
-                phrases.handoff.replace("{channel}", channel_label),
-            ),
-            None => (decision, reason, text),
-        };
-        // What was withheld is not kept either: not in the trace, not as the agent's draft.
-        let model_text = match &disclosure {
-            Some(d) => format!("[withheld: {}]", d.reason()),
-            None => answer.value.answer.clone(),
-        };
-
-        // Outside business hours a hand-off says when people are back.
-        let after_hours = decision == Decision::Escalated
-            && settings
-                .business_hours
-                .as_ref()
-                .is_some_and(|h| !h.is_open(Utc::now()));
-        let text = match settings.business_hours.as_ref() {
-            Some(h) if after_hours && !h.away_message.trim().is_empty() => {
-                format!("{text}\n\n{}", h.away_message.trim())
-            }
-            _ => text,
-        };
-
-        let mut prompts = Vec::new();
-        for p in [&rewrite.prompt, &answer.prompt].into_iter().flatten() {
-            prompts.push(json!({ "name": p.name, "version": p.version }));
-        }
-        let mut trace = json!({
-            "version": TRACE_VERSION,
-            "decision": decision,
-            "reason": (!reason.is_empty()).then_some(&reason),
-            "language": lang.code,
-            "query": { "original": message.text, "rewritten": query },
-            "retrieved": retrieved.iter().map(trace_chunk).collect::<Vec<_>>(),
-            "citations": citations,
-            "support": support,
-            "support_threshold": settings.support_threshold,
-            "after_hours": after_hours,
-            "model": answer.model,
-            "prompts": prompts,
-            "tokens": {
-                "prompt": answer.prompt_tokens.unwrap_or(0) + rewrite.prompt_tokens.unwrap_or(0),
-                "completion": answer.completion_tokens.unwrap_or(0) + rewrite.completion_tokens.unwrap_or(0),
-            },
-            "privacy": { "withheld": disclosure.as_ref().map(|d| d.kind) },
-            "model_answer": {
-                "answer": model_text,
-                "confidence": answer.value.confidence,
-                "handoff": answer.value.handoff,
-                "reason": answer.value.reason,
-            },
-            "context": {
-                "contact_id": root.0,
-                "channels": customer.customer.channels,
-                "turns": customer.history.len(),
-                "facts": customer.customer.facts,
-                "text": customer.as_text(),
-            },
-            "timings_ms": {
-                "context": context_ms,
-                "rewrite": rewrite_ms,
-                "retrieve": retrieve_ms,
-                "generate": generate_ms,
-            },
-        });
-
-        let mut escalation_id = None;
-        if decision == Decision::Escalated {
-            let t = Instant::now();
-            // The journey includes the message that is being handed over.
-            let journey =
-                CustomerContext::assemble(&self.store, ws, root, None, settings.context_tokens * 2)
-                    .await?;
-            let summary = self
-                .model
-                .summarize_journey(&reason, &journey, &settings.persona)
-                .await?;
-            trace["timings_ms"]["summary"] = json!(ms(t));
-            if let Some(p) = &summary.prompt
-                && let Some(list) = trace["prompts"].as_array_mut()
-            {
-                list.push(json!({ "name": p.name, "version": p.version }));
-            }
-            let draft = (disclosure.is_none() && !answer.value.answer.trim().is_empty())
-                .then(|| answer.value.answer.clone());
-            escalation_id = Some(
-                self.store
-                    .escalate(
-                        ws,
-                        &NewEscalation {
-                            conversation_id,
-                            reason: reason.clone(),
-                            summary: summary.value,
-                            context: json!({
-                                "sources": retrieved.iter().map(trace_chunk).collect::<Vec<_>>(),
-                                "message_id": message_id.0,
-                                "trace": trace.clone(),
-                            }),
-                            draft,
-                        },
-                    )
-                    .await?,
-            );
-        }
-        trace["timings_ms"]["total"] = json!(ms(started));
-        let reply_id = self
-            .store
-            .add_reply(
-                ws,
-                &NewReply {
-                    conversation_id,
-                    contact_id: ContactId(message.contact_id),
-                    author: Author::Bot,
-                    channel,
-                    text: text.clone(),
-                    citations: if decision == Decision::Answered {
-                        json!(citations)
-                    } else {
-                        json!([])
-                    },
-                    metadata: json!({ "trace": trace }),
-                    deliver: options.deliver,
-                },
-            )
-            .await?;
-        tracing::info!(workspace = %ws, conversation = %conversation_id, decision = ?decision, reason = %reason, "replied");
-        Ok(ReplyOutcome {
-            decision,
-            reason: (!reason.is_empty()).then_some(reason),
-            reply: Some(text),
-            message_id: Some(reply_id),
-            escalation_id,
-            trace,
-        })
-    }
-
-    /// Knowledge for a message and its rewritten query. When the rewrite borrowed words from an
-    /// earlier turn, the message alone is searched too and each chunk keeps its better
-    /// similarity: "and can I import tasks into it?" is about importing, even though the
-    /// earlier turn was about exporting.
-    async fn retrieve(
-        &self,
-        ws: WorkspaceId,
-        original: &str,
-        query: &str,
-    ) -> Result<Vec<Retrieved>> {
-        let options = SearchOptions {
-            limit: self.settings.retrieval_limit,
-            ..SearchOptions::default()
-        };
-        let rewritten = self.knowledge.search(ws, query, &options).await?;
-        if original.trim() == query.trim() {
-            return Ok(rewritten);
-        }
-        let alone = self.knowledge.search(ws, original, &options).await?;
-        let mut merged: Vec<Retrieved> = Vec::new();
-        for r in rewritten.into_iter().chain(alone) {
-            match merged.iter_mut().find(|m| m.chunk.id == r.chunk.id) {
-                Some(m) => {
-                    m.similarity = m.similarity.max(r.similarity);
-                    m.title_similarity = m.title_similarity.max(r.title_similarity);
-                    m.token_match = m.token_match.max(r.token_match);
-                }
-                None => merged.push(r),
-            }
-        }
-        merged.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-        merged.truncate(self.settings.retrieval_limit);
-        Ok(merged)
-    }
-
-    /// The customer asks again what the bot just answered: the answer did not help.
-    fn repeated_question(
-        &self,
-        text: &str,
-        recent: &[&rapport_store::messages::TimelineMessage],
-    ) -> Option<Trigger> {
-        let now: HashSet<String> = self.terms.tokens(text).into_iter().collect();
-        if now.len() < 3 {
-            return None;
-        }
-        let mut saw_bot_answer = false;
-        for m in recent.iter().rev() {
-            if m.author == "bot" {
-                saw_bot_answer = true;
-                continue;
-            }
-            if m.author == "customer" && saw_bot_answer {
-                let before: HashSet<String> = self.terms.tokens(&m.text).into_iter().collect();
-                if overlap(&now, &before) >= 0.8 {
-                    return Some(Trigger::Topic("the same question again".into()));
-                }
-                return None;
-            }
-        }
-        None
-    }
-
     /// Refreshes the customer's memory: summary and facts from their whole history.
     pub async fn update_memory(&self, ws: WorkspaceId, contact: ContactId) -> Result<()> {
         let root = self.store.root_contact(ws, contact).await?;
@@ -980,34 +513,4 @@ impl Agent {
         self.schedule_memory_update(ws, ContactId(c.contact_id), chrono::Duration::zero())
             .await
     }
-}
-
-/// Lower-cased words of the retrieved knowledge's titles and headings: the knowledge's own
-/// vocabulary, never a person's name.
-fn knowledge_words(retrieved: &[Retrieved]) -> HashSet<String> {
-    retrieved
-        .iter()
-        .flat_map(|r| [r.chunk.title.as_str(), r.chunk.heading_path.as_str()])
-        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
-        .filter(|w| w.len() > 2)
-        .map(str::to_lowercase)
-        .collect()
-}
-
-fn trace_chunk(r: &Retrieved) -> Value {
-    json!({
-        "chunk_id": r.chunk.id,
-        "document_id": r.chunk.document_id,
-        "source_id": r.chunk.source_id,
-        "source_kind": r.chunk.source_kind,
-        "external_ref": r.chunk.external_ref,
-        "title": r.chunk.title,
-        "url": r.chunk.url,
-        "page": r.chunk.page,
-        "score": r.score,
-        "similarity": r.similarity,
-        "title_similarity": r.title_similarity,
-        "token_match": r.token_match,
-        "text": crate::model::truncate_for_trace(&r.chunk.text),
-    })
 }

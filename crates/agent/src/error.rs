@@ -8,6 +8,9 @@ pub enum Error {
     Store(#[from] rapport_store::Error),
     #[error(transparent)]
     Knowledge(#[from] rapport_knowledge::Error),
+    /// The embedder failed (reading a message's intent).
+    #[error(transparent)]
+    Core(#[from] rapport_core::Error),
     #[error("language model: {0}")]
     Model(#[from] LlmError),
     #[error("prompt {name}: {message}")]

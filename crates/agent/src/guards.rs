@@ -39,6 +39,10 @@ pub enum Trigger {
     HumanRequested,
     Frustration,
     Topic(String),
+    /// What the message asks for is for people (a refund, an account taken over…).
+    Intent(crate::intents::IntentKind),
+    /// The customer says what the bot suggested did not solve it.
+    ProblemPersists,
 }
 
 impl Trigger {
@@ -47,15 +51,24 @@ impl Trigger {
             Trigger::HumanRequested => "the customer asked for a human".into(),
             Trigger::Frustration => "the customer is frustrated".into(),
             Trigger::Topic(t) => format!("topic handled by people: {t}"),
+            Trigger::Intent(kind) => kind
+                .handover_reason()
+                .unwrap_or("the customer's request is for people")
+                .into(),
+            Trigger::ProblemPersists => "the suggested answer did not solve the problem".into(),
         }
     }
 }
 
-/// A topic the business wants people to handle, and the words that raise it.
+/// A topic the business wants people to handle, the words that raise it, and example messages
+/// about it (matched by meaning, like the intents: "I was charged twice" raises "refunds"
+/// without the word "refund").
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct HandoffTopic {
     pub name: String,
     pub keywords: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
 }
 
 impl HandoffTopic {
@@ -150,6 +163,7 @@ pub fn default_topics() -> Vec<HandoffTopic> {
             "sue you".into(),
             "small claims".into(),
         ],
+        examples: Vec::new(),
     }]
 }
 
@@ -217,6 +231,7 @@ mod tests {
         let topics = vec![HandoffTopic {
             name: "refunds".into(),
             keywords: vec!["refund".into(), "chargeback".into()],
+            examples: Vec::new(),
         }];
         assert_eq!(
             check("I want a refund", &topics),

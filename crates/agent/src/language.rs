@@ -1,6 +1,7 @@
 //! The customer's language, so that what Rapport writes itself (hand-off notices, "More:") reads
 //! naturally. Knowledge passages are quoted as they are written.
 
+use rapport_core::domain::Channel;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -172,93 +173,284 @@ fn function_word_scores(text: &str) -> Vec<(&'static str, usize)> {
         .collect()
 }
 
-/// The language of the latest message, else of the customer's earlier messages (newest
-/// first), else English.
-pub fn of_customer<'a>(latest: &str, earlier: impl Iterator<Item = &'a str>) -> Language {
-    detect(latest)
-        .or_else(|| earlier.filter_map(detect).next())
+/// One of the languages we speak, by its ISO 639-1 code.
+pub fn by_code(code: &str) -> Option<Language> {
+    SUPPORTED
+        .iter()
+        .find(|(_, l)| l.code == code)
+        .map(|(_, l)| *l)
+}
+
+/// Letters from which a message's own statistics are trusted over any other evidence.
+const SURE_LETTERS: usize = 40;
+
+/// The customer's language: the latest message's when it is long enough to tell; on a short
+/// one, the language the conversation was already in, else `hint` (the language of the intent
+/// examples closest to the message, which share its words), else whatever the message alone
+/// suggests, else English. A four-word Spanish refund request is not read as French.
+pub fn of_customer<'a>(
+    latest: &str,
+    earlier: impl Iterator<Item = &'a str>,
+    hint: Option<&str>,
+) -> Language {
+    let alone = detect(latest);
+    let letters = latest.chars().filter(|c| c.is_alphabetic()).count();
+    let hint = hint.and_then(by_code);
+    if let Some(l) = alone
+        && (letters >= SURE_LETTERS || hint.is_none_or(|h| h == l))
+    {
+        return l;
+    }
+    earlier
+        .filter_map(detect)
+        .next()
+        .or(hint)
+        .or(alone)
         .unwrap_or(ENGLISH)
 }
 
-/// What Rapport says in its own words, per language.
+/// What Rapport says in its own words, per language. `{channel}` is replaced by the place the
+/// reply comes, with its preposition ([`place`]: "on WhatsApp", "por correo electrónico"), so a
+/// Spanish notice never ends in English words.
 pub struct Phrases {
     pub more: &'static str,
-    /// `{channel}` is replaced by the channel's name.
     pub handoff: &'static str,
     pub unknown: &'static str,
     pub human_requested: &'static str,
-    /// Answer to a greeting or thanks.
+    /// Hand-off of something that cannot wait (an account taken over).
+    pub urgent: &'static str,
+    /// Answer to a greeting.
     pub small_talk: &'static str,
     /// Answer to a statement that asks nothing ("our store number is …").
     pub noted: &'static str,
     /// Answer to thanks or a goodbye.
     pub welcome: &'static str,
+    /// Answer to chit-chat that has nothing to do with the business.
+    pub off_topic: &'static str,
+    /// While a person has the conversation: the customer is not forgotten.
+    pub holding: &'static str,
+    /// The same, naming what is pending: `{topic}`.
+    pub holding_about: &'static str,
+}
+
+/// Where a reply comes, in `lang`, preposition included.
+pub fn place(lang: Language, channel: Channel) -> &'static str {
+    use Channel::*;
+    match (lang.code, channel) {
+        ("es", Whatsapp) => "por WhatsApp",
+        ("es", Instagram) => "por Instagram",
+        ("es", Web) => "en este chat",
+        ("es", Email) => "por correo electrónico",
+        ("es", Api) => "por este canal",
+        ("fr", Whatsapp) => "sur WhatsApp",
+        ("fr", Instagram) => "sur Instagram",
+        ("fr", Web) => "dans ce chat",
+        ("fr", Email) => "par e-mail",
+        ("fr", Api) => "sur ce canal",
+        ("de", Whatsapp) => "auf WhatsApp",
+        ("de", Instagram) => "auf Instagram",
+        ("de", Web) => "in diesem Chat",
+        ("de", Email) => "per E-Mail",
+        ("de", Api) => "über diesen Kanal",
+        ("pt", Whatsapp) => "pelo WhatsApp",
+        ("pt", Instagram) => "pelo Instagram",
+        ("pt", Web) => "neste chat",
+        ("pt", Email) => "por e-mail",
+        ("pt", Api) => "por este canal",
+        ("it", Whatsapp) => "su WhatsApp",
+        ("it", Instagram) => "su Instagram",
+        ("it", Web) => "in questa chat",
+        ("it", Email) => "via e-mail",
+        ("it", Api) => "su questo canale",
+        ("nl", Whatsapp) => "via WhatsApp",
+        ("nl", Instagram) => "via Instagram",
+        ("nl", Web) => "in deze chat",
+        ("nl", Email) => "per e-mail",
+        ("nl", Api) => "via dit kanaal",
+        (_, Whatsapp) => "on WhatsApp",
+        (_, Instagram) => "on Instagram",
+        (_, Web) => "in this chat",
+        (_, Email) => "by email",
+        (_, Api) => "on this channel",
+    }
+}
+
+/// "Our team is back on Monday at 09:00 (Europe/Paris)." in `lang`.
+pub fn back_at(lang: Language, at: crate::settings::NextOpening) -> String {
+    let day = at.weekday.num_days_from_monday() as usize;
+    let names: [&str; 7] = match lang.code {
+        "es" => [
+            "lunes",
+            "martes",
+            "miércoles",
+            "jueves",
+            "viernes",
+            "sábado",
+            "domingo",
+        ],
+        "fr" => [
+            "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+        ],
+        "de" => [
+            "Montag",
+            "Dienstag",
+            "Mittwoch",
+            "Donnerstag",
+            "Freitag",
+            "Samstag",
+            "Sonntag",
+        ],
+        "pt" => [
+            "segunda-feira",
+            "terça-feira",
+            "quarta-feira",
+            "quinta-feira",
+            "sexta-feira",
+            "sábado",
+            "domingo",
+        ],
+        "it" => [
+            "lunedì",
+            "martedì",
+            "mercoledì",
+            "giovedì",
+            "venerdì",
+            "sabato",
+            "domenica",
+        ],
+        "nl" => [
+            "maandag",
+            "dinsdag",
+            "woensdag",
+            "donderdag",
+            "vrijdag",
+            "zaterdag",
+            "zondag",
+        ],
+        _ => [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ],
+    };
+    let (name, time, tz) = (names[day], at.time, at.timezone);
+    match lang.code {
+        "es" => format!("Nuestro equipo vuelve el {name} a las {time} ({tz})."),
+        "fr" => format!("Notre équipe est de retour {name} à {time} ({tz})."),
+        "de" => format!("Unser Team ist am {name} um {time} Uhr ({tz}) wieder da."),
+        "pt" => {
+            let article = if day >= 5 { "no" } else { "na" };
+            format!("A nossa equipa volta {article} {name} às {time} ({tz}).")
+        }
+        "it" => format!("Il nostro team torna {name} alle {time} ({tz})."),
+        "nl" => format!("Ons team is er weer op {name} om {time} ({tz})."),
+        _ => format!("Our team is back on {name} at {time} ({tz})."),
+    }
+}
+
+impl Phrases {
+    /// `template` with the channel's place filled in.
+    pub fn on(&self, template: &str, lang: Language, channel: Channel) -> String {
+        template.replace("{channel}", place(lang, channel))
+    }
 }
 
 pub fn phrases(lang: Language) -> &'static Phrases {
     match lang.code {
         "es" => &Phrases {
             more: "Más información",
-            handoff: "He pasado tu conversación a una persona de nuestro equipo. Te responderá aquí, en {channel}.",
-            unknown: "No tengo la respuesta a eso y no quiero adivinar. Una persona de nuestro equipo te ayudará y te responderá aquí, en {channel}.",
-            human_requested: "Claro. He pasado tu conversación a una persona de nuestro equipo; te responderá aquí, en {channel}.",
+            handoff: "He pasado tu conversación a una persona de nuestro equipo. Te responderá aquí, {channel}.",
+            unknown: "No tengo la respuesta a eso y no quiero adivinar. Una persona de nuestro equipo te ayudará y te responderá aquí, {channel}.",
+            human_requested: "Claro. He pasado tu conversación a una persona de nuestro equipo; te responderá aquí, {channel}.",
+            urgent: "Esto es urgente, así que lo he pasado ahora mismo a nuestro equipo. Te responderán aquí, {channel}.",
             small_talk: "¡Hola! ¿En qué puedo ayudarte?",
             noted: "Gracias, lo tengo en cuenta. ¿En qué más puedo ayudarte?",
             welcome: "¡De nada! Si necesitas algo más, aquí estoy.",
+            off_topic: "Estoy aquí para ayudarte con nuestros productos y tu cuenta. ¿En qué puedo ayudarte?",
+            holding: "Tu mensaje está con nuestro equipo; te responderán aquí, {channel}.",
+            holding_about: "Tu consulta sobre «{topic}» está con nuestro equipo; te responderán aquí, {channel}.",
         },
         "fr" => &Phrases {
             more: "En savoir plus",
-            handoff: "J'ai transmis votre conversation à un membre de notre équipe. Il vous répondra ici, sur {channel}.",
-            unknown: "Je n'ai pas la réponse et je préfère ne pas deviner. Un membre de notre équipe va vous aider et vous répondra ici, sur {channel}.",
-            human_requested: "Bien sûr. J'ai transmis votre conversation à un membre de notre équipe ; il vous répondra ici, sur {channel}.",
+            handoff: "J'ai transmis votre conversation à un membre de notre équipe. Il vous répondra ici, {channel}.",
+            unknown: "Je n'ai pas la réponse et je préfère ne pas deviner. Un membre de notre équipe va vous aider et vous répondra ici, {channel}.",
+            human_requested: "Bien sûr. J'ai transmis votre conversation à un membre de notre équipe ; il vous répondra ici, {channel}.",
+            urgent: "C'est urgent : je l'ai transmis immédiatement à notre équipe. Elle vous répondra ici, {channel}.",
             small_talk: "Bonjour ! Comment puis-je vous aider ?",
             noted: "Merci, c'est noté. Que puis-je faire d'autre pour vous ?",
             welcome: "Avec plaisir ! Je reste là si besoin.",
+            off_topic: "Je suis là pour vous aider avec nos produits et votre compte. Que puis-je faire pour vous ?",
+            holding: "Votre message est entre les mains de notre équipe ; elle vous répondra ici, {channel}.",
+            holding_about: "Votre question sur « {topic} » est entre les mains de notre équipe ; elle vous répondra ici, {channel}.",
         },
         "de" => &Phrases {
             more: "Mehr dazu",
-            handoff: "Ich habe Ihr Anliegen an eine Kollegin oder einen Kollegen weitergegeben. Sie erhalten die Antwort hier auf {channel}.",
-            unknown: "Darauf habe ich keine sichere Antwort, und ich möchte nicht raten. Jemand aus unserem Team hilft Ihnen und antwortet hier auf {channel}.",
-            human_requested: "Gern. Ich habe Ihr Anliegen an jemanden aus unserem Team weitergegeben; die Antwort kommt hier auf {channel}.",
+            handoff: "Ich habe Ihr Anliegen an eine Kollegin oder einen Kollegen weitergegeben. Sie erhalten die Antwort hier {channel}.",
+            unknown: "Darauf habe ich keine sichere Antwort, und ich möchte nicht raten. Jemand aus unserem Team hilft Ihnen und antwortet hier {channel}.",
+            human_requested: "Gern. Ich habe Ihr Anliegen an jemanden aus unserem Team weitergegeben; die Antwort kommt hier {channel}.",
+            urgent: "Das ist dringend, daher habe ich es sofort an unser Team weitergegeben. Die Antwort kommt hier {channel}.",
             small_talk: "Hallo! Wie kann ich helfen?",
             noted: "Danke, ist notiert. Wobei kann ich sonst helfen?",
             welcome: "Gern geschehen! Melden Sie sich, wenn Sie noch etwas brauchen.",
+            off_topic: "Ich helfe Ihnen gern bei Fragen zu unseren Produkten und Ihrem Konto. Worum geht es?",
+            holding: "Ihre Nachricht liegt bei unserem Team; die Antwort kommt hier {channel}.",
+            holding_about: "Ihre Frage zu „{topic}“ liegt bei unserem Team; die Antwort kommt hier {channel}.",
         },
         "pt" => &Phrases {
             more: "Saiba mais",
-            handoff: "Passei a sua conversa para uma pessoa da nossa equipa. Ela vai responder aqui, no {channel}.",
-            unknown: "Não tenho a resposta para isso e não quero adivinhar. Uma pessoa da nossa equipa vai ajudar e responder aqui, no {channel}.",
-            human_requested: "Claro. Passei a sua conversa para uma pessoa da nossa equipa; ela vai responder aqui, no {channel}.",
+            handoff: "Passei a sua conversa para uma pessoa da nossa equipa. Ela vai responder aqui, {channel}.",
+            unknown: "Não tenho a resposta para isso e não quero adivinhar. Uma pessoa da nossa equipa vai ajudar e responder aqui, {channel}.",
+            human_requested: "Claro. Passei a sua conversa para uma pessoa da nossa equipa; ela vai responder aqui, {channel}.",
+            urgent: "Isto é urgente, por isso passei já para a nossa equipa. Vão responder aqui, {channel}.",
             small_talk: "Olá! Como posso ajudar?",
             noted: "Obrigado, fica anotado. Em que mais posso ajudar?",
             welcome: "De nada! Se precisar de mais alguma coisa, estou aqui.",
+            off_topic: "Estou aqui para ajudar com os nossos produtos e a sua conta. Em que posso ajudar?",
+            holding: "A sua mensagem está com a nossa equipa; vão responder aqui, {channel}.",
+            holding_about: "A sua questão sobre «{topic}» está com a nossa equipa; vão responder aqui, {channel}.",
         },
         "it" => &Phrases {
             more: "Per saperne di più",
-            handoff: "Ho passato la tua conversazione a una persona del nostro team. Ti risponderà qui, su {channel}.",
-            unknown: "Non ho la risposta e preferisco non tirare a indovinare. Una persona del nostro team ti aiuterà e ti risponderà qui, su {channel}.",
-            human_requested: "Certo. Ho passato la tua conversazione a una persona del nostro team; ti risponderà qui, su {channel}.",
+            handoff: "Ho passato la tua conversazione a una persona del nostro team. Ti risponderà qui, {channel}.",
+            unknown: "Non ho la risposta e preferisco non tirare a indovinare. Una persona del nostro team ti aiuterà e ti risponderà qui, {channel}.",
+            human_requested: "Certo. Ho passato la tua conversazione a una persona del nostro team; ti risponderà qui, {channel}.",
+            urgent: "È urgente, quindi l'ho passato subito al nostro team. Ti risponderanno qui, {channel}.",
             small_talk: "Ciao! Come posso aiutarti?",
             noted: "Grazie, ne prendo nota. Come posso aiutarti ancora?",
             welcome: "Prego! Se ti serve altro, sono qui.",
+            off_topic: "Sono qui per aiutarti con i nostri prodotti e il tuo account. Come posso aiutarti?",
+            holding: "Il tuo messaggio è nelle mani del nostro team; ti risponderanno qui, {channel}.",
+            holding_about: "La tua richiesta su «{topic}» è nelle mani del nostro team; ti risponderanno qui, {channel}.",
         },
         "nl" => &Phrases {
             more: "Meer info",
-            handoff: "Ik heb je gesprek doorgegeven aan iemand van ons team. Je krijgt hier antwoord, via {channel}.",
-            unknown: "Daar heb ik geen antwoord op en ik wil niet gokken. Iemand van ons team helpt je verder en antwoordt hier, via {channel}.",
-            human_requested: "Natuurlijk. Ik heb je gesprek doorgegeven aan iemand van ons team; je krijgt hier antwoord, via {channel}.",
+            handoff: "Ik heb je gesprek doorgegeven aan iemand van ons team. Je krijgt hier antwoord, {channel}.",
+            unknown: "Daar heb ik geen antwoord op en ik wil niet gokken. Iemand van ons team helpt je verder en antwoordt hier, {channel}.",
+            human_requested: "Natuurlijk. Ik heb je gesprek doorgegeven aan iemand van ons team; je krijgt hier antwoord, {channel}.",
+            urgent: "Dit is dringend, dus ik heb het meteen aan ons team doorgegeven. Je krijgt hier antwoord, {channel}.",
             small_talk: "Hallo! Waarmee kan ik je helpen?",
             noted: "Bedankt, genoteerd. Waarmee kan ik je verder helpen?",
             welcome: "Graag gedaan! Laat het weten als je nog iets nodig hebt.",
+            off_topic: "Ik help je graag met vragen over onze producten en je account. Waarmee kan ik je helpen?",
+            holding: "Je bericht ligt bij ons team; je krijgt hier antwoord, {channel}.",
+            holding_about: "Je vraag over ‘{topic}’ ligt bij ons team; je krijgt hier antwoord, {channel}.",
         },
         _ => &Phrases {
             more: "More",
-            handoff: "I've passed your conversation to a teammate. They'll reply right here on {channel}.",
-            unknown: "I don't know the answer to that, and I'd rather not guess. A teammate will help you and reply right here on {channel}.",
-            human_requested: "Of course. I've passed your conversation to a teammate; they'll reply right here on {channel}.",
+            handoff: "I've passed your conversation to a teammate. They'll reply right here {channel}.",
+            unknown: "I don't know the answer to that, and I'd rather not guess. A teammate will help you and reply right here {channel}.",
+            human_requested: "Of course. I've passed your conversation to a teammate; they'll reply right here {channel}.",
+            urgent: "This is urgent, so I've passed it to our team right away. They'll reply right here {channel}.",
             small_talk: "Hi! How can I help you today?",
             noted: "Thanks, noted. What else can I help you with?",
             welcome: "You're welcome! If you need anything else, I'm here.",
+            off_topic: "I'm here to help with our products and your account. What can I help you with?",
+            holding: "Your message is with our team; they'll reply right here {channel}.",
+            holding_about: "Your question about \u{201c}{topic}\u{201d} is with our team; they'll reply right here {channel}.",
         },
     }
 }
@@ -289,7 +481,25 @@ mod tests {
         let lang = of_customer(
             "ok?",
             ["Mi enchufe inteligente no se enciende desde ayer"].into_iter(),
+            None,
         );
         assert_eq!(lang.code, "es");
+    }
+
+    #[test]
+    fn a_short_first_message_follows_the_closest_examples() {
+        // Letter statistics alone are unsure on four words; the examples sharing them are not.
+        let lang = of_customer("Quiero un reembolso ya", std::iter::empty(), Some("es"));
+        assert_eq!(lang.code, "es");
+        let long = "Bonjour, je voudrais savoir comment ajouter un agent à mon équipe";
+        assert_eq!(of_customer(long, std::iter::empty(), Some("es")).code, "fr");
+    }
+
+    #[test]
+    fn notices_name_the_channel_in_the_customers_language() {
+        let es = by_code("es").expect("spanish");
+        let text = phrases(es).on(phrases(es).handoff, es, Channel::Api);
+        assert!(text.ends_with("por este canal."), "{text}");
+        assert!(!text.contains("channel"), "{text}");
     }
 }

@@ -13,11 +13,13 @@ pub mod facts;
 pub mod guards;
 pub mod identity;
 mod inbox;
+pub mod intents;
 mod jobs;
 pub mod language;
 pub mod llm;
 pub mod model;
 pub mod prompts;
+pub mod reply;
 pub mod settings;
 
 pub use agent::{

@@ -37,6 +37,10 @@ pub struct WorkspaceSettings {
     pub handoff_topics: Option<Vec<HandoffTopic>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub business_hours: Option<BusinessHours>,
+    /// While a person has the conversation, the bot tells a customer who writes that their
+    /// message is with the team (once per quiet stretch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holding_replies: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelTuning>,
 }
@@ -99,9 +103,20 @@ impl WorkspaceSettings {
             if topic.name.trim().is_empty() {
                 problems.push("every hand-off topic needs a name".into());
             }
-            if topic.keywords.iter().all(|k| k.trim().is_empty()) {
+            if topic
+                .keywords
+                .iter()
+                .chain(&topic.examples)
+                .all(|k| k.trim().is_empty())
+            {
                 problems.push(format!(
-                    "the hand-off topic \"{}\" needs at least one keyword",
+                    "the hand-off topic \"{}\" needs at least one keyword or example",
+                    topic.name
+                ));
+            }
+            if topic.examples.iter().any(|e| e.chars().count() > 300) {
+                problems.push(format!(
+                    "an example of the hand-off topic \"{}\" is longer than 300 characters",
                     topic.name
                 ));
             }
@@ -150,6 +165,9 @@ impl WorkspaceSettings {
         }
         if let Some(v) = &self.business_hours {
             s.business_hours = Some(v.clone());
+        }
+        if let Some(v) = self.holding_replies {
+            s.holding_replies = v;
         }
         s
     }
@@ -227,6 +245,34 @@ impl BusinessHours {
     }
 }
 
+/// When people are next at work, as the customer is told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextOpening {
+    pub weekday: Weekday,
+    /// `HH:MM`, local time.
+    pub time: String,
+    pub timezone: String,
+}
+
+impl BusinessHours {
+    /// The next opening after `at`, within a week; `None` when the hours cannot be read.
+    pub fn next_open(&self, at: DateTime<Utc>) -> Option<NextOpening> {
+        let tz = self.timezone.parse::<chrono_tz::Tz>().ok()?;
+        let open = parse_time(&self.open)?;
+        let days: Vec<Weekday> = self.days.iter().filter_map(|d| weekday(d)).collect();
+        let local = at.with_timezone(&tz);
+        (0..8).find_map(|ahead| {
+            let date = local.date_naive() + chrono::Duration::days(ahead);
+            let starts = date.and_time(open).and_local_timezone(tz).earliest()?;
+            (days.contains(&date.weekday()) && starts > local).then(|| NextOpening {
+                weekday: date.weekday(),
+                time: self.open.trim().to_owned(),
+                timezone: self.timezone.clone(),
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -254,6 +300,17 @@ mod tests {
         assert!(!h.is_open(Utc.with_ymd_and_hms(2026, 11, 27, 17, 30, 0).unwrap()));
         // Saturday.
         assert!(!h.is_open(Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn the_next_opening_skips_closed_days() {
+        let h = office();
+        // Friday 17:30 UTC is after hours in Paris; the team is back on Monday morning.
+        let next = h
+            .next_open(Utc.with_ymd_and_hms(2026, 11, 27, 17, 30, 0).unwrap())
+            .expect("opens");
+        assert_eq!(next.weekday, Weekday::Mon);
+        assert_eq!(next.time, h.open);
     }
 
     #[test]

@@ -156,6 +156,11 @@ impl KnowledgeBase {
     pub fn store(&self) -> &Store {
         &self.store
     }
+    /// The embedder, for other readers of meaning (the agent's intent classifier).
+    pub fn embedder_handle(&self) -> Arc<dyn Embedder> {
+        self.embedder.clone()
+    }
+
     pub(crate) fn embedder(&self) -> &dyn Embedder {
         self.embedder.as_ref()
     }

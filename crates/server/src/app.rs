@@ -89,7 +89,16 @@ impl App {
             knowledge.clone(),
             model,
             config.agent_settings(),
-        );
+        )
+        .with_intent_cache(config.model_dir().join("cache"));
+        // The intent examples are embedded once (then read from the cache) before the first
+        // message needs them.
+        let warming = agent.intents().clone();
+        tokio::spawn(async move {
+            if let Err(e) = warming.warm().await {
+                tracing::warn!(error = %e, "intent examples not encoded yet; the first message will try again");
+            }
+        });
         let widget = crate::widget::Widget::new(&config, store.clone())?;
         let whatsapp_media = config.whatsapp_media().transpose()?.map(Arc::new);
         let secret_box = crate::settings::SecretBox::new(

@@ -178,6 +178,12 @@ pub struct AgentConfig {
     pub memory_quiet_minutes: i64,
     /// Directory of prompt files overriding the built-in ones (`RAPPORT_PROMPTS_DIR`).
     pub prompts_dir: Option<PathBuf>,
+    /// While a person has the conversation, tell a customer who writes that the team has it.
+    pub holding_replies: bool,
+    /// No holding reply when a person wrote to the customer within this many minutes.
+    pub agent_active_minutes: i64,
+    /// At most one holding reply per channel within this many minutes.
+    pub holding_quiet_minutes: i64,
 }
 
 impl Default for AgentConfig {
@@ -196,6 +202,9 @@ impl Default for AgentConfig {
             conversation_idle_hours: d.conversation_idle.num_hours(),
             memory_quiet_minutes: d.memory_quiet.num_minutes(),
             prompts_dir: None,
+            holding_replies: d.holding_replies,
+            agent_active_minutes: d.agent_active.num_minutes(),
+            holding_quiet_minutes: d.holding_quiet.num_minutes(),
         }
     }
 }
@@ -1161,6 +1170,9 @@ impl Config {
                     .unwrap_or_else(|| format!("http://{}:{}", self.bind, self.port))
             }),
             business_hours: None,
+            holding_replies: a.holding_replies,
+            agent_active: chrono::Duration::minutes(a.agent_active_minutes.max(0)),
+            holding_quiet: chrono::Duration::minutes(a.holding_quiet_minutes.max(0)),
         }
     }
 

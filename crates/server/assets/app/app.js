@@ -259,11 +259,19 @@ $("#play-form").addEventListener("submit", async (e) => {
     log.prepend(el("div", { class: "card" },
       el("div", { class: "msg customer" }, f.get("text")),
       el("div", { class: "msg bot" }, r.reply || "(no reply)"),
-      el("div", { class: "muted" }, `Decision: ${r.decision}${r.reason ? ` — ${r.reason}` : ""} · support ${Number(t.support || 0).toFixed(2)} · ${t.timings_ms?.total ?? "?"} ms`),
+      el("div", { class: "muted" }, `Decision: ${r.decision}${r.reason ? ` — ${r.reason}` : ""} · intent ${t.intent?.name ?? "–"} · support ${Number(t.support || 0).toFixed(2)} · ${t.timings_ms?.total ?? "?"} ms`),
       el("details", {}, el("summary", {}, "Trace: query, retrieved chunks, citations"), traceView(t))));
     e.target.text.value = "";
   } catch (err) { log.prepend(el("p", { class: "error" }, err.message)); }
 });
+
+// "billing_dispute 0.71 (by examples; next: question 0.64)".
+function intentText(i) {
+  if (!i) return "–";
+  const next = i.runner_up ? `; next: ${i.runner_up.name} ${Number(i.runner_up.score).toFixed(2)}` : "";
+  const trigger = i.trigger ? ` → ${i.trigger}` : "";
+  return `${i.name} ${Number(i.score || 0).toFixed(2)} (by ${i.by}${next})${trigger}`;
+}
 
 function traceView(t) {
   const cited = new Set(t.citations || []);
@@ -271,6 +279,10 @@ function traceView(t) {
   return el("div", { class: "trace" },
     el("dl", {},
       el("dt", {}, "Decision"), el("dd", {}, `${t.decision}${t.reason ? ` — ${t.reason}` : ""}`),
+      el("dt", {}, "Intent"), el("dd", { class: "intent" }, intentText(t.intent)),
+      el("dt", {}, "Closest examples"), el("dd", {}, el("ol", { class: "nearest" }, (t.intent?.nearest || []).slice(0, 3).map((n) =>
+        el("li", {}, `${n.intent} (${n.lang}, ${Number(n.similarity || 0).toFixed(2)}): ${n.text}`)))),
+      el("dt", {}, "Language"), el("dd", {}, t.language || "–"),
       el("dt", {}, "Query as searched"), el("dd", {}, t.query?.rewritten ?? "–"),
       el("dt", {}, "Support"), el("dd", {}, `${Number(t.support || 0).toFixed(2)} (answers from ${Number(t.support_threshold || 0).toFixed(2)})`),
       el("dt", {}, "Model"), el("dd", {}, `${t.model || "–"}${(t.prompts || []).map((p) => ` · ${p.name} v${p.version}`).join("")}`),

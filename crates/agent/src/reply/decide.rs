@@ -1,0 +1,128 @@
+//! Decide: from what the message wants and what the knowledge supports, what the customer is
+//! told — an answer, an acknowledgement, "I don't know", or a hand-over — and why.
+
+use super::{Draft, Incoming, Understanding};
+use crate::agent::{Agent, Decision};
+use crate::guards::Trigger;
+use crate::intents::IntentKind;
+use crate::language::{self, Language};
+
+/// What the customer is told, and why.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// Empty for an answer.
+    pub reason: String,
+    pub text: String,
+    pub language: Language,
+}
+
+impl Verdict {
+    fn new(decision: Decision, reason: impl Into<String>, text: String, lang: Language) -> Verdict {
+        Verdict {
+            decision,
+            reason: reason.into(),
+            text,
+            language: lang,
+        }
+    }
+
+    /// A hand-over with the plain notice.
+    pub(crate) fn handover(incoming: &Incoming, lang: Language, reason: String) -> Verdict {
+        let p = language::phrases(lang);
+        let text = p.on(p.handoff, lang, incoming.channel);
+        Verdict::new(Decision::Escalated, reason, text, lang)
+    }
+}
+
+impl Agent {
+    pub(super) fn decide(
+        &self,
+        incoming: &Incoming,
+        understood: &Understanding,
+        draft: &Draft,
+    ) -> Verdict {
+        let lang = understood.language;
+        let p = language::phrases(lang);
+        let on = |template: &str| p.on(template, lang, incoming.channel);
+        let intent = understood.intent.intent;
+        if understood.small_talk() {
+            let text = if intent == IntentKind::Greeting {
+                p.small_talk
+            } else {
+                p.welcome
+            };
+            return Verdict::new(Decision::Acknowledged, "small talk", text.to_owned(), lang);
+        }
+        match &understood.trigger {
+            Some(Trigger::HumanRequested) => {
+                return Verdict::new(
+                    Decision::Escalated,
+                    Trigger::HumanRequested.reason(),
+                    on(p.human_requested),
+                    lang,
+                );
+            }
+            Some(t @ Trigger::Intent(IntentKind::AccountSecurity)) => {
+                return Verdict::new(Decision::Escalated, t.reason(), on(p.urgent), lang);
+            }
+            Some(t) => return Verdict::handover(incoming, lang, t.reason()),
+            None => {}
+        }
+        let answer = &draft.answer.value;
+        if answer.handoff && !answer.reason.contains("no supporting") {
+            let reason = if answer.reason.is_empty() {
+                "the model asked for a human".to_owned()
+            } else {
+                answer.reason.clone()
+            };
+            return Verdict::handover(incoming, lang, reason);
+        }
+        if draft.supported {
+            return Verdict::new(Decision::Answered, "", answer.answer.clone(), lang);
+        }
+        // Nothing in the knowledge answers it. A message that asks nothing is acknowledged
+        // (only when both its shape and its meaning say so: a problem report is never "noted").
+        if intent == IntentKind::Statement && !understood.asks {
+            return Verdict::new(
+                Decision::Acknowledged,
+                "nothing was asked",
+                p.noted.to_owned(),
+                lang,
+            );
+        }
+        if intent == IntentKind::ChitChat {
+            return Verdict::new(
+                Decision::Acknowledged,
+                "off topic",
+                p.off_topic.to_owned(),
+                lang,
+            );
+        }
+        self.unknown(incoming, understood, lang)
+    }
+
+    /// "I don't know": handed over at once, or after a few of them in a row.
+    fn unknown(&self, incoming: &Incoming, understood: &Understanding, lang: Language) -> Verdict {
+        let settings = &incoming.settings;
+        let unhelpful = understood.unhelpful;
+        let escalate =
+            settings.escalate_when_unsure || unhelpful + 1 >= settings.max_unhelpful_replies;
+        let reason = if settings.escalate_when_unsure || unhelpful == 0 {
+            "no supporting knowledge".to_owned()
+        } else {
+            format!("no supporting knowledge, {} times in a row", unhelpful + 1)
+        };
+        let p = language::phrases(lang);
+        Verdict::new(
+            if escalate {
+                Decision::Escalated
+            } else {
+                Decision::Unknown
+            },
+            reason,
+            p.on(p.unknown, lang, incoming.channel),
+            lang,
+        )
+    }
+}
