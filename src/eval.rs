@@ -102,6 +102,9 @@ pub enum EvalCommand {
         /// Lead a hand-over intent needs over the best other intent.
         #[arg(long)]
         handover_margin: Option<f32>,
+        /// Score below which a hand-over intent is not trusted.
+        #[arg(long)]
+        handover_floor: Option<f32>,
     },
     /// Cross-channel conversations step by step, each in a fresh data dir; the last line
     /// printed is one JSON object: `passed`, `total`, `scenarios`.
@@ -197,6 +200,7 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             k,
             floor,
             handover_margin,
+            handover_floor,
         } => {
             let d = rapport_agent::intents::ClassifierTuning::default();
             let tuning = rapport_agent::intents::ClassifierTuning {
@@ -204,6 +208,8 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
                 k: k.unwrap_or(d.k),
                 floor: floor.unwrap_or(d.floor),
                 handover_margin: handover_margin.unwrap_or(d.handover_margin),
+                handover_floor: handover_floor.unwrap_or(d.handover_floor),
+                ..d
             };
             let eval = crate::eval_intents::IntentEval {
                 messages: messages.as_deref(),

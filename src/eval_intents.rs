@@ -132,7 +132,9 @@ fn figures(
     json!({
         "n": rows.len(),
         "accuracy": ratio(correct, rows.len()),
-        "handover": { "n": truth, "precision": ratio(hit, read), "recall": ratio(hit, truth) },
+        "handover": {
+            "n": truth, "read": read, "precision": ratio(hit, read), "recall": ratio(hit, truth),
+        },
         "intents": per_intent,
         "accuracy_by_language": per_lang
             .into_iter()

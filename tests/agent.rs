@@ -892,7 +892,7 @@ async fn while_a_person_has_it_the_customer_hears_what_is_pending(backend: Backe
     let (contact, outcome) = ask(
         &app,
         email("lucia@example.com"),
-        "I need a person to look at the factory reset of my Thermostat T2, please.",
+        "I need to talk to a person about the factory reset of my Thermostat T2, please.",
     )
     .await;
     assert_eq!(

@@ -292,7 +292,7 @@ async fn the_model_can_ask_for_a_human() {
     let outcome = ask(
         &app,
         whatsapp("+14155550104"),
-        "Why was I charged twice for my thermostat?",
+        "Why does my thermostat show error E7 after the update?",
     )
     .await;
     assert_eq!(outcome.decision, Decision::Escalated);

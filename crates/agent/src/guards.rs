@@ -16,6 +16,11 @@ static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
         r"|mit (einem|einer) (menschen|mitarbeiter|mitarbeiterin|person)",
         r"|falar com (um atendente|uma pessoa|um humano|alguém)",
         r"|parlare con (un operatore|una persona|un umano)",
+        r"|(spreken|praten) met (iemand|een (echte? )?(medewerker|mens|persoon))",
+        r"|\b(someone|anyone|somebody|anybody) (from|on|in|at) (your|the) (team|staff|support|company)",
+        r"|\b(call|ring|phone) me( back)?\b",
+        r"|(ll[aá]ma(me|rme)|me (pueden|puede|podéis) llamar)|rappelez-moi|appelez-moi|rufen sie mich( bitte)? an",
+        r"|(me liguem|me ligue|ligar-me)|(chiamatemi|mi (potete|può) chiamare)|bel me( terug)?\b",
         r")"
     ))
     .expect("valid regex")
@@ -27,7 +32,13 @@ static ANGER: LazyLock<Regex> = LazyLock::new(|| {
         r"ridiculous|useless|unacceptable|outrageous|pathetic|terrible service|worst|scam|rip-?off|furious|angry|",
         r"fed up|sick of|frustrat\w*|disgusted|incompetent|waste of (my )?time|this is a joke|",
         r"not helpful|doesn'?t help|you'?re not helping|stupid bot|wtf|damn|fuck\w*|shit|",
-        r"inaceptable|indignante|harto|inadmissible|scandaleux|unverschämt|frechheit",
+        r"inaceptable|indignante|hart[oa]|vergüenza|p[ée]simo|una estafa|in[uú]til|",
+        r"inadmissible|scandaleux|lamentable|honteux|ras le bol|j'en ai marre|arnaque|",
+        r"unverschämt|frechheit|lächerlich|katastrophal|eine zumutung|",
+        r"absurdo|rid[ií]culo|vergonha|palha[çc]ada|",
+        r"vergogna|pessimo|ridicolo|inaccettabile|che schifo|",
+        r"belachelijk|waardeloo?s|schandalig|ik ben het zat|",
+        r"(de nuevo|otra vez|encore|schon wieder|wieder|de novo|di nuovo|weer)\s+(no|pas|nicht|não|nao|non|niet)\b",
         r")\b"
     ))
     .expect("valid regex")
@@ -139,6 +150,34 @@ static ASKS: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
+/// A request for instructions or a question of what is possible: "how do I…", "can we…", "wie
+/// setze ich…", "hoe reset ik…", anywhere in the message ("changed my password and now
+/// messages stopped, how do I reconnect"). The knowledge answers it, even when it names a
+/// refund, a subscription or a password. ("Can you…" asks us to act, and is not one.)
+static HOW_TO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)(^|[\s,.;:!?¿])",
+        r"(how (do|can|should|would|to)\b|what'?s the (way|best way) to|where (do|can) (i|we) ",
+        r"|\b(can|could|may) (i|we)\b|is (it|there) (possible|a way)|do you (support|accept|offer|have|allow)\b",
+        r"|\bwhat (should|do|can|must) (i|we) do\b|\bwhat now\b",
+        r"|\b(se puede|es posible)\b|puis-je|peut-on|est-ce possible",
+        r"|\b(kann ich|k[öo]nnen wir|ist es m[öo]glich|gibt es)\b|\b(é possível|dá para)\b",
+        r"|\b(si pu[òo]|è possibile)\b|\b(kan ik|kunnen we|is het mogelijk)\b",
+        r"|c[oó]mo (puedo|podemos|se|hago|configuro|cambio|activo|elimino|borro|creo|restablezco)\b",
+        r"|comment (puis-je|peut-on|faire|configurer|supprimer|cr[ée]er|activer|changer|r[ée]initialiser)\b",
+        r"|wie (kann|k[öo]nnen|stelle|setze|l[öo]sche|richte|aktiviere|[äa]ndere|erstelle|mache)\b",
+        r"|como (posso|podemos|fa[çc]o|configuro|altero|ativo|apago|crio|redefino)\b",
+        r"|come (posso|possiamo|si|faccio|imposto|configuro|elimino|cambio|creo)\b",
+        r"|hoe (kan|kunnen|stel|zet|reset|verwijder|maak|wijzig|activeer|koppel)\b)"
+    ))
+    .expect("valid regex")
+});
+
+/// Whether the message asks how to do something (see `HOW_TO`).
+pub fn is_how_to(text: &str) -> bool {
+    HOW_TO.is_match(text)
+}
+
 pub fn intent(text: &str) -> Intent {
     if GREETING.is_match(text) {
         Intent::Greeting
@@ -162,6 +201,14 @@ pub fn default_topics() -> Vec<HandoffTopic> {
             "legal action".into(),
             "sue you".into(),
             "small claims".into(),
+            "abogado".into(),
+            "avocat".into(),
+            "anwalt".into(),
+            "vor gericht".into(),
+            "advogado".into(),
+            "avvocato".into(),
+            "advocaat".into(),
+            "rechtszaak".into(),
         ],
         examples: Vec::new(),
     }]
@@ -212,6 +259,28 @@ mod tests {
             intent("Our store number is +31 6 12345678, the one we'll connect."),
             Intent::Statement
         );
+    }
+
+    #[test]
+    fn how_to_questions_in_our_languages() {
+        for text in [
+            "How do I issue a refund to a customer?",
+            "hi, how can I reset my password",
+            "¿Cómo restablezco la contraseña?",
+            "Wie lösche ich einen Kontakt?",
+            "Hoe stel ik de bot in?",
+            "Can I pay for my subscription with bitcoin?",
+        ] {
+            assert!(is_how_to(text), "{text}");
+        }
+        for text in [
+            "I want my money back",
+            "How dare you charge me twice",
+            "cancel my plan",
+            "Can you refund me?",
+        ] {
+            assert!(!is_how_to(text), "{text}");
+        }
     }
 
     #[test]

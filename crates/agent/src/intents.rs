@@ -85,6 +85,19 @@ impl IntentKind {
         self.handover_reason().is_some()
     }
 
+    /// Hand-over intents whose words are also those of everyday how-to questions (passwords,
+    /// refunds, cancelling, deleting data): a question of how to do it is not a request to
+    /// have it done. Asking for a person, sales and anger have no such look-alikes.
+    pub fn has_how_to_look_alikes(self) -> bool {
+        matches!(
+            self,
+            IntentKind::AccountSecurity
+                | IntentKind::BillingDispute
+                | IntentKind::Cancellation
+                | IntentKind::LegalPrivacy
+        )
+    }
+
     /// The escalation reason agents read, for the intents that hand over.
     pub fn handover_reason(self) -> Option<&'static str> {
         Some(match self {
@@ -235,6 +248,12 @@ pub struct ClassifierTuning {
     /// A hand-over intent must beat the best non-hand-over intent by this much: asking to be
     /// handed over is not to be guessed.
     pub handover_margin: f32,
+    /// A hand-over intent scoring below this is not trusted: the message is read as its best
+    /// other intent. Long product questions share a few words with everything ("password",
+    /// "verification code") and score low everywhere; real requests score high on theirs.
+    pub handover_floor: f32,
+    /// A how-to question ("how do I reset my password?") hands over only from this score.
+    pub how_to_floor: f32,
 }
 
 impl Default for ClassifierTuning {
@@ -244,6 +263,8 @@ impl Default for ClassifierTuning {
             k: 3,
             floor: 0.25,
             handover_margin: 0.0,
+            handover_floor: 0.4,
+            how_to_floor: 0.6,
         }
     }
 }
@@ -526,6 +547,15 @@ impl IntentClassifier {
         {
             reading.intent = IntentKind::Question;
         }
+        // "How do I reset my password?" asks for instructions; only a reading as sure as a
+        // plain request ("how do I get my money back, you charged me twice") hands it over.
+        if reading.intent.has_how_to_look_alikes()
+            && reading.score < self.tuning.how_to_floor
+            && guards::is_how_to(text)
+        {
+            reading.runner_up = Some((reading.intent, reading.score));
+            reading.intent = IntentKind::Question;
+        }
         Ok((reading, encoded))
     }
 
@@ -590,7 +620,9 @@ impl IntentClassifier {
             .unwrap_or((IntentKind::Question, 0.0));
         if score < t.floor {
             (intent, score) = (IntentKind::Question, score);
-        } else if intent.hands_over() && score - best_other.1 < t.handover_margin {
+        } else if intent.hands_over()
+            && (score < t.handover_floor || score - best_other.1 < t.handover_margin)
+        {
             (intent, score) = best_other;
         }
         let runner_up = ranking.iter().find(|(k, _)| *k != intent).copied();

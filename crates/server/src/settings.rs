@@ -312,6 +312,7 @@ pub fn view(
             "escalate_when_unsure": defaults.escalate_when_unsure,
             "max_unhelpful_replies": defaults.max_unhelpful_replies,
             "handoff_topics": defaults.handoff_topics,
+            "holding_replies": defaults.holding_replies,
             "model": model,
             "temperature": config.llm.temperature,
             "max_tokens": config.llm.max_tokens,

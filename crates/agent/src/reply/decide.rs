@@ -7,6 +7,11 @@ use crate::guards::Trigger;
 use crate::intents::IntentKind;
 use crate::language::{self, Language};
 
+/// A statement or chit-chat read with less certainty than this is taken for a request in
+/// disguise ("save a list of our customers from Germany", "do you accept ethereum?"): it is not
+/// merely acknowledged but answered or handed over.
+const ACKNOWLEDGE_SCORE: f32 = 0.4;
+
 /// What the customer is told, and why.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -83,7 +88,10 @@ impl Agent {
         }
         // Nothing in the knowledge answers it. A message that asks nothing is acknowledged
         // (only when both its shape and its meaning say so: a problem report is never "noted").
-        if intent == IntentKind::Statement && !understood.asks {
+        if intent == IntentKind::Statement
+            && understood.intent.score >= ACKNOWLEDGE_SCORE
+            && !understood.asks
+        {
             return Verdict::new(
                 Decision::Acknowledged,
                 "nothing was asked",
@@ -91,7 +99,7 @@ impl Agent {
                 lang,
             );
         }
-        if intent == IntentKind::ChitChat {
+        if intent == IntentKind::ChitChat && understood.intent.score >= ACKNOWLEDGE_SCORE {
             return Verdict::new(
                 Decision::Acknowledged,
                 "off topic",

@@ -563,13 +563,19 @@ const settingsForm = $("#settings-form");
 settingsForm.support_threshold.addEventListener("input", () => { $("#strictness-value").textContent = Number(settingsForm.support_threshold.value).toFixed(2); });
 settingsForm.hours_on.addEventListener("change", () => { $("#hours").disabled = !settingsForm.hours_on.checked; });
 
-function topicsText(topics) { return (topics || []).map((t) => `${t.name}: ${t.keywords.join(", ")}`).join("\n"); }
+// One topic a line: `refunds: refund, chargeback, "I was charged twice for one order"` — quoted
+// entries are example messages, matched by meaning; the others are keywords.
+function topicsText(topics) {
+  return (topics || []).map((t) => `${t.name}: ${[...t.keywords, ...(t.examples || []).map((e) => `"${e}"`)].join(", ")}`).join("\n");
+}
 function topicsOf(text) {
   return text.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
     const at = l.indexOf(":");
     const name = (at < 0 ? l : l.slice(0, at)).trim();
-    const words = (at < 0 ? l : l.slice(at + 1)).split(",").map((k) => k.trim()).filter(Boolean);
-    return { name, keywords: words };
+    const rest = at < 0 ? l : l.slice(at + 1);
+    const examples = [...rest.matchAll(/"([^"]+)"/g)].map((m) => m[1].trim()).filter(Boolean);
+    const keywords = rest.replace(/"[^"]*"/g, "").split(",").map((k) => k.trim()).filter(Boolean);
+    return { name, keywords, examples };
   });
 }
 
@@ -585,6 +591,7 @@ async function loadSettings() {
   $("#strictness-value").textContent = Number(f.support_threshold.value).toFixed(2);
   f.escalate_when_unsure.checked = s.escalate_when_unsure ?? d.escalate_when_unsure ?? true;
   f.max_unhelpful_replies.value = s.max_unhelpful_replies ?? d.max_unhelpful_replies ?? 2;
+  f.holding_replies.checked = s.holding_replies ?? d.holding_replies ?? true;
   f.handoff_topics.value = topicsText(s.handoff_topics ?? d.handoff_topics);
   const h = s.business_hours;
   f.hours_on.checked = !!h;
@@ -615,6 +622,7 @@ settingsForm.addEventListener("submit", async (e) => {
     escalate_when_unsure: f.escalate_when_unsure.checked,
     max_unhelpful_replies: num(f.max_unhelpful_replies.value),
     handoff_topics: topicsOf(f.handoff_topics.value),
+    holding_replies: f.holding_replies.checked,
   };
   if (f.hours_on.checked) {
     settings.business_hours = { timezone: f.timezone.value.trim(), open: f.open.value, close: f.close.value,
