@@ -87,6 +87,9 @@ pub enum EvalCommand {
         messages: Option<PathBuf>,
         #[arg(long)]
         bank_only: bool,
+        /// The keyword rules alone (the reading before the example bank), as a baseline.
+        #[arg(long)]
+        rules_only: bool,
         /// Write the misread messages to this JSONL file.
         #[arg(long)]
         misses: Option<PathBuf>,
@@ -195,6 +198,7 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
         EvalCommand::Intents {
             messages,
             bank_only,
+            rules_only,
             misses,
             dense_weight,
             k,
@@ -214,6 +218,7 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             let eval = crate::eval_intents::IntentEval {
                 messages: messages.as_deref(),
                 bank_only,
+                rules_only,
                 tuning,
                 misses: misses.as_deref(),
             };

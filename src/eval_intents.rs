@@ -31,6 +31,8 @@ struct Labelled {
 pub struct IntentEval<'a> {
     pub messages: Option<&'a Path>,
     pub bank_only: bool,
+    /// Read with the keyword rules alone, as the agent did before the bank: the baseline.
+    pub rules_only: bool,
     pub tuning: ClassifierTuning,
     pub misses: Option<&'a Path>,
 }
@@ -57,7 +59,11 @@ pub async fn run(config: Config, eval: IntentEval<'_>) -> anyhow::Result<()> {
         for m in read_labelled(path)? {
             let truth = IntentKind::from_id(&m.intent)
                 .with_context(|| format!("message {}: no intent named {}", m.id, m.intent))?;
-            let (reading, _) = classifier.understand(&m.text).await?;
+            let reading = if eval.rules_only {
+                IntentReading::by_rule(by_rules_alone(&m.text))
+            } else {
+                classifier.understand(&m.text).await?.0
+            };
             rows.push((m.lang, truth, reading, m.text));
         }
     }
@@ -76,6 +82,23 @@ pub async fn run(config: Config, eval: IntentEval<'_>) -> anyhow::Result<()> {
     }
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// The keyword rules' reading: a request for a person, anger, the legal topic, else the shape
+/// of the message (greeting, thanks, question or statement).
+fn by_rules_alone(text: &str) -> IntentKind {
+    use rapport_agent::guards::{self, Intent, Trigger};
+    match guards::check(text, &guards::default_topics()) {
+        Some(Trigger::HumanRequested) => IntentKind::HumanRequest,
+        Some(Trigger::Frustration) => IntentKind::Frustration,
+        Some(_) => IntentKind::LegalPrivacy,
+        None => match guards::intent(text) {
+            Intent::Greeting => IntentKind::Greeting,
+            Intent::Thanks => IntentKind::Thanks,
+            Intent::Question => IntentKind::Question,
+            Intent::Statement => IntentKind::Statement,
+        },
+    }
 }
 
 fn read_labelled(path: &Path) -> anyhow::Result<Vec<Labelled>> {
