@@ -157,7 +157,7 @@ static ASKS: LazyLock<Regex> = LazyLock::new(|| {
 static HOW_TO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)(^|[\s,.;:!?¿])",
-        r"(how (do|can|should|would|to)\b|what'?s the (way|best way) to|where (do|can) (i|we) ",
+        r"(how (do|can|should|would|to)\b|what('?s| is) the (\w+ )?way to|(best|fastest|easiest|quickest) way to|where (do|can) (i|we) ",
         r"|\b(can|could|may) (i|we)\b|is (it|there) (possible|a way)|do you (support|accept|offer|have|allow)\b",
         r"|\bwhat (should|do|can|must) (i|we) do\b|\bwhat now\b",
         r"|\b(se puede|es posible)\b|puis-je|peut-on|est-ce possible",
@@ -172,6 +172,26 @@ static HOW_TO: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("valid regex")
 });
+
+/// Words of a problem that outlasted a fix: "did all that… still white", "same error",
+/// "keeps saying the login failed", "toujours pas", "immer noch nicht".
+static PERSISTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(still (not|doesn'?t|does not|isn'?t|is not|won'?t|can'?t|no|nothing|the same|white|blank|empty|fail\w*|broken|getting|showing|says|shows|stuck|missing)",
+        r"|did (all )?(that|this|it|everything)|(tried|done) (that|this|it|everything|all)",
+        r"|same (error|problem|issue|thing|result|message)|keeps? (saying|failing|showing|giving|returning|crashing)",
+        r"|nothing (new )?(has )?(shown|changed|happened|arrived|appear\w*)",
+        r"|todav[ií]a no|sigue (sin|igual|fallando|dando)|toujours (pas|le m[eê]me|la m[eê]me)",
+        r"|immer noch (nicht|kein|der gleiche|dasselbe)|ainda n[aã]o|continua (sem|a dar|igual|a n[aã]o)",
+        r"|ancora non|continua a non|sempre lo stesso|nog steeds (niet|geen|hetzelfde)|werkt nog (steeds )?niet)"
+    ))
+    .expect("valid regex")
+});
+
+/// Whether the message reports that a problem remains after what was tried (see `PERSISTS`).
+pub fn reports_persisting_problem(text: &str) -> bool {
+    PERSISTS.is_match(text)
+}
 
 /// Whether the message asks how to do something (see `HOW_TO`).
 pub fn is_how_to(text: &str) -> bool {
@@ -280,6 +300,21 @@ mod tests {
             "Can you refund me?",
         ] {
             assert!(!is_how_to(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_problem_that_outlasted_the_fix() {
+        for text in [
+            "I put darkMode auto in the settings and cleared the cache, the widget is still white",
+            "did all that but chatwoot keeps saying the login failed",
+            "Lo hice y todavía no llegan los correos",
+            "J'ai vidé le cache, toujours pas de widget",
+        ] {
+            assert!(reports_persisting_problem(text), "{text}");
+        }
+        for text in ["Is the old API still supported?", "how do I add a widget"] {
+            assert!(!reports_persisting_problem(text), "{text}");
         }
     }
 

@@ -543,7 +543,8 @@ impl IntentClassifier {
         }
         let mut reading = self.classify_encoded(&encoded).await?;
         if matches!(reading.intent, IntentKind::Greeting | IntentKind::Thanks)
-            && text.split_whitespace().count() > SMALL_TALK_WORDS
+            && (text.split_whitespace().count() > SMALL_TALK_WORDS
+                || (guards::is_how_to(text) && guards::intent(text) == guards::Intent::Question))
         {
             reading.intent = IntentKind::Question;
         }

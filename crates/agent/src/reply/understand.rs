@@ -64,16 +64,31 @@ impl Agent {
         let topics = &incoming.settings.handoff_topics;
         let (reading, encoded) = self.intents.understand(text).await?;
         let recent = incoming.since_hand_back();
+        // The bot answered here, or on another channel last: the customer's history holds
+        // every channel's turns (a hand-off there would have brought this message to a person).
         let bot_answered = recent
             .iter()
-            .any(|m| m.author == "bot" && bot_decision(m) == Some("answered"));
+            .any(|m| m.author == "bot" && bot_decision(m) == Some("answered"))
+            || incoming
+                .customer
+                .history
+                .iter()
+                .rev()
+                .find(|t| t.author != "customer")
+                .is_some_and(|t| t.author == "bot");
         let trigger = match guards::check(text, topics) {
             Some(t) => Some(t),
             None if reading.intent == IntentKind::HumanRequest => Some(Trigger::HumanRequested),
             None if reading.intent.hands_over() => Some(Trigger::Intent(reading.intent)),
             None => match self.topic_by_example(topics, &encoded).await? {
                 Some(topic) => Some(Trigger::Topic(topic)),
-                None if reading.intent == IntentKind::ProblemPersists && bot_answered => {
+                // After an answer, a report that the problem remains means the answer did not
+                // solve it: a person looks, with what the customer already tried.
+                None if bot_answered
+                    && ((reading.intent == IntentKind::ProblemPersists
+                        && reading.score >= self.intents.tuning().handover_floor)
+                        || guards::reports_persisting_problem(text)) =>
+                {
                     Some(Trigger::ProblemPersists)
                 }
                 None => self.repeated_question(text, &recent),
