@@ -399,6 +399,7 @@ pub struct IntentClassifier {
 /// Vectors of the banks encoded in this process, by model and fingerprint: every app in a test
 /// binary shares them.
 static ENCODED: LazyLock<Mutex<HashMap<String, Arc<Encoded>>>> = LazyLock::new(Default::default);
+static ENCODING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl IntentClassifier {
     pub fn new(bank: Arc<IntentBank>, embedder: Arc<dyn Embedder>) -> IntentClassifier {
@@ -446,9 +447,20 @@ impl IntentClassifier {
     async fn encode_bank(&self) -> Result<Arc<Encoded>> {
         let key = format!(
             "{}-{}",
-            self.embedder.model_name().replace(['/', ' '], "_"),
+            self.embedder
+                .model_name()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                })
+                .collect::<String>(),
             self.bank.fingerprint
         );
+        // One encoding at a time in a process: apps starting together wait for the first and
+        // then find its vectors.
+        let _one_at_a_time = ENCODING.lock().await;
         if let Some(e) = ENCODED.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(e);
         }
