@@ -972,3 +972,42 @@ async fn holding_replies_can_be_turned_off() {
     assert!(later.reply.is_none());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn knowledge_that_leaves_it_to_our_team_hands_over_with_the_passage_as_draft() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let resp = post(
+        &app,
+        "/api/v1/knowledge/sources",
+        json!({"kind": "snippets", "name": "FAQ", "snippets": [
+            {"question": "How do I move my account data to the EU region?",
+             "answer": "Contact our support team with your account id; they move the data within a day."}
+        ]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    settled(&app, body(resp).await["id"].as_i64().expect("id")).await;
+    let (_, outcome) = ask(
+        &app,
+        whatsapp("+34600222333"),
+        "How do I move my account data to the EU region?",
+    )
+    .await;
+    assert_eq!(outcome.decision, Decision::Escalated, "{}", outcome.trace);
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some("the knowledge says our team does this")
+    );
+    let escalations = body(app.get("/api/v1/escalations?status=open").await).await;
+    let draft = escalations["escalations"][0]["draft"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        draft.contains("account id"),
+        "the agent gets the passage: {escalations}"
+    );
+    app.stop().await;
+}

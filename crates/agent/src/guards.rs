@@ -193,6 +193,23 @@ pub fn reports_persisting_problem(text: &str) -> bool {
     PERSISTS.is_match(text)
 }
 
+/// Knowledge that says people must do it: "contact our support team to…", "our team will issue the
+/// refund", "open a ticket". Quoting it to the customer answers nothing; a person must act.
+static STAFF_MUST_ACT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b((please )?(contact|e-?mail|reach out to|write to|call|message) (our|the) (support|customer (service|support|success)|help ?desk|billing|sales|account) ?(team|desk|department)?",
+        r"|our (support |billing |customer service )?team (will|can|must|needs to|has to) (issue|process|refund|reset|change|update|delete|cancel|verify|unlock|enable|activate|restore)",
+        r"|(please )?(open|raise|file|submit) a (support )?(ticket|request) with us",
+        r"|only (our|the) (support|billing) team can)\b"
+    ))
+    .expect("valid regex")
+});
+
+/// Whether a knowledge passage says our staff must do it (see `STAFF_MUST_ACT`).
+pub fn staff_must_act(passage: &str) -> bool {
+    STAFF_MUST_ACT.is_match(passage)
+}
+
 /// Whether the message asks how to do something (see `HOW_TO`).
 pub fn is_how_to(text: &str) -> bool {
     HOW_TO.is_match(text)
@@ -316,6 +333,22 @@ mod tests {
         for text in ["Is the old API still supported?", "how do I add a widget"] {
             assert!(!reports_persisting_problem(text), "{text}");
         }
+    }
+
+    #[test]
+    fn passages_that_leave_it_to_our_staff() {
+        assert!(staff_must_act(
+            "To move your data to another region, contact our support team with your account id."
+        ));
+        assert!(staff_must_act(
+            "Our billing team will issue the refund within 5 days."
+        ));
+        assert!(!staff_must_act(
+            "Go to Settings → Inboxes and click Add inbox."
+        ));
+        assert!(!staff_must_act(
+            "Agents can contact the customer from the conversation view."
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::{Draft, Incoming, Understanding};
 use crate::agent::{Agent, Decision};
-use crate::guards::Trigger;
+use crate::guards::{self, Trigger};
 use crate::intents::IntentKind;
 use crate::language::{self, Language};
 
@@ -84,6 +84,14 @@ impl Agent {
             return Verdict::handover(incoming, lang, reason);
         }
         if draft.supported {
+            // The knowledge says our people do it: the passage becomes the agent's draft.
+            if guards::staff_must_act(&answer.answer) {
+                return Verdict::handover(
+                    incoming,
+                    lang,
+                    "the knowledge says our team does this".into(),
+                );
+            }
             return Verdict::new(Decision::Answered, "", answer.answer.clone(), lang);
         }
         // Nothing in the knowledge answers it. A message that asks nothing is acknowledged
