@@ -45,7 +45,10 @@ fn cited_documents(outcome: &ReplyOutcome) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> anyhow::Result<Vec<T>> {
+pub(crate) fn read_jsonl<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<Vec<T>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     text.lines()

@@ -17,6 +17,8 @@ use rapport_server::Config;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::eval_agent::read_jsonl;
+
 #[derive(Deserialize)]
 struct Labelled {
     #[serde(default)]
@@ -56,7 +58,7 @@ pub async fn run(config: Config, eval: IntentEval<'_>) -> anyhow::Result<()> {
         let path = eval
             .messages
             .context("give --messages FILE, or --bank-only")?;
-        for m in read_labelled(path)? {
+        for m in read_jsonl::<Labelled>(path, "labelled message")? {
             let truth = IntentKind::from_id(&m.intent)
                 .with_context(|| format!("message {}: no intent named {}", m.id, m.intent))?;
             let reading = if eval.rules_only {
@@ -99,20 +101,6 @@ fn by_rules_alone(text: &str) -> IntentKind {
             Intent::Statement => IntentKind::Statement,
         },
     }
-}
-
-fn read_labelled(path: &Path) -> anyhow::Result<Vec<Labelled>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            serde_json::from_str(l).with_context(|| {
-                format!("{} line {}: not a labelled message", path.display(), n + 1)
-            })
-        })
-        .collect()
 }
 
 fn ratio(n: usize, of: usize) -> f64 {

@@ -352,31 +352,30 @@ fn trigram_cosine(a: &HashMap<[char; 3], f32>, b: &HashMap<[char; 3], f32>) -> f
         .sum()
 }
 
-fn normalized(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
-}
-
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The bank's examples as the classifier compares them.
+/// The bank's examples as the classifier compares them, in the bank's order.
 struct Encoded {
-    dense: Vec<Vec<f32>>,
-    grams: Vec<HashMap<[char; 3], f32>>,
+    examples: Vec<EncodedText>,
 }
 
-/// A message embedded and split into trigrams, ready to compare with any examples.
+/// A text embedded and split into trigrams, ready to compare with any other. The embedder's
+/// vectors are of unit length (retrieval relies on it too), so a dot product is the cosine.
 pub struct EncodedText {
     dense: Vec<f32>,
     grams: HashMap<[char; 3], f32>,
 }
 
 impl EncodedText {
+    fn new(dense: Vec<f32>, text: &str) -> EncodedText {
+        EncodedText {
+            dense,
+            grams: trigrams(text),
+        }
+    }
+
     /// Similarity with another encoded text under `tuning`.
     pub fn similarity(&self, other: &EncodedText, tuning: &ClassifierTuning) -> f32 {
         tuning.dense_weight * dot(&self.dense, &other.dense)
@@ -392,8 +391,8 @@ pub struct IntentClassifier {
     tuning: ClassifierTuning,
     cache_dir: Option<PathBuf>,
     encoded: Arc<OnceCell<Arc<Encoded>>>,
-    /// Vectors of texts seen before (the admins' hand-off topic examples), by text.
-    seen: Arc<Mutex<HashMap<String, Arc<Vec<f32>>>>>,
+    /// Texts encoded before (the admins' hand-off topic examples), by text.
+    seen: Arc<Mutex<HashMap<String, Arc<EncodedText>>>>,
 }
 
 /// Vectors of the banks encoded in this process, by model and fingerprint: every app in a test
@@ -472,13 +471,7 @@ impl IntentClassifier {
         let dense = match cache.as_deref().and_then(|p| read_cache(p, texts.len())) {
             Some(v) => v,
             None => {
-                let vectors: Vec<Vec<f32>> = self
-                    .embedder
-                    .embed(texts.clone())
-                    .await?
-                    .into_iter()
-                    .map(normalized)
-                    .collect();
+                let vectors = self.embedder.embed(texts.clone()).await?;
                 if let Some(path) = &cache {
                     write_cache(path, &vectors);
                 }
@@ -486,8 +479,11 @@ impl IntentClassifier {
             }
         };
         let encoded = Arc::new(Encoded {
-            dense,
-            grams: texts.iter().map(|t| trigrams(t)).collect(),
+            examples: dense
+                .into_iter()
+                .zip(&texts)
+                .map(|(v, t)| EncodedText::new(v, t))
+                .collect(),
         });
         if let Ok(mut m) = ENCODED.lock() {
             m.insert(key, encoded.clone());
@@ -497,23 +493,23 @@ impl IntentClassifier {
 
     /// Embeds `text` for comparison.
     pub async fn encode(&self, text: &str) -> Result<EncodedText> {
-        let dense = normalized(self.embedder.embed_one(text).await?);
-        Ok(EncodedText {
-            dense,
-            grams: trigrams(text),
-        })
+        Ok(EncodedText::new(self.embedder.embed_one(text).await?, text))
     }
 
     /// Encodes texts that come back often (hand-off topic examples), remembering their vectors.
-    pub async fn encode_remembered(&self, texts: &[String]) -> Result<Vec<EncodedText>> {
-        let missing: Vec<String> = {
+    pub async fn encode_remembered(&self, texts: &[String]) -> Result<Vec<Arc<EncodedText>>> {
+        let mut found: HashMap<String, Arc<EncodedText>> = {
             let seen = self.seen.lock().map_err(|_| poisoned())?;
             texts
                 .iter()
-                .filter(|t| !seen.contains_key(t.as_str()))
-                .cloned()
+                .filter_map(|t| seen.get(t).map(|e| (t.clone(), e.clone())))
                 .collect()
         };
+        let missing: Vec<String> = texts
+            .iter()
+            .filter(|t| !found.contains_key(t.as_str()))
+            .cloned()
+            .collect();
         if !missing.is_empty() {
             let vectors = self.embedder.embed(missing.clone()).await?;
             let mut seen = self.seen.lock().map_err(|_| poisoned())?;
@@ -522,17 +518,13 @@ impl IntentClassifier {
                 seen.clear();
             }
             for (t, v) in missing.into_iter().zip(vectors) {
-                seen.insert(t, Arc::new(normalized(v)));
+                let encoded = Arc::new(EncodedText::new(v, &t));
+                seen.insert(t.clone(), encoded.clone());
+                found.insert(t, encoded);
             }
         }
-        let seen = self.seen.lock().map_err(|_| poisoned())?;
-        Ok(texts
-            .iter()
-            .map(|t| EncodedText {
-                dense: seen.get(t).map(|v| v.as_ref().clone()).unwrap_or_default(),
-                grams: trigrams(t),
-            })
-            .collect())
+        // One per text, in order (the embedder returns one vector per text).
+        Ok(texts.iter().filter_map(|t| found.get(t).cloned()).collect())
     }
 
     /// The intent of `text` as the agent reads it: the keyword rules where they are sure (an
@@ -572,12 +564,7 @@ impl IntentClassifier {
         Ok((reading, encoded))
     }
 
-    /// The intent of `text` by the bank alone.
-    pub async fn classify(&self, text: &str) -> Result<IntentReading> {
-        let message = self.encode(text).await?;
-        self.classify_encoded(&message).await
-    }
-
+    /// The intent of an encoded message by the bank alone.
     pub async fn classify_encoded(&self, message: &EncodedText) -> Result<IntentReading> {
         let encoded = self.encoded().await?;
         Ok(self.read(&encoded, message, None))
@@ -586,26 +573,17 @@ impl IntentClassifier {
     /// Leave-one-out reading of the bank's own example `index` (tuning without a held-out set).
     pub async fn classify_left_out(&self, index: usize) -> Result<IntentReading> {
         let encoded = self.encoded().await?;
-        let message = EncodedText {
-            dense: encoded.dense[index].clone(),
-            grams: encoded.grams[index].clone(),
-        };
-        Ok(self.read(&encoded, &message, Some(index)))
+        Ok(self.read(&encoded, &encoded.examples[index], Some(index)))
     }
 
     fn read(&self, encoded: &Encoded, message: &EncodedText, skip: Option<usize>) -> IntentReading {
         let t = &self.tuning;
         let mut scored: Vec<(usize, f32)> = encoded
-            .dense
+            .examples
             .iter()
-            .zip(&encoded.grams)
             .enumerate()
             .filter(|(i, _)| Some(*i) != skip)
-            .map(|(i, (dense, grams))| {
-                let s = t.dense_weight * dot(&message.dense, dense)
-                    + (1.0 - t.dense_weight) * trigram_cosine(&message.grams, grams);
-                (i, s)
-            })
+            .map(|(i, example)| (i, message.similarity(example, t)))
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
         let mut per_intent: HashMap<IntentKind, Vec<f32>> = HashMap::new();

@@ -33,6 +33,17 @@ pub struct Generated<T> {
 }
 
 impl<T> Generated<T> {
+    /// A value no model call produced (the stage was skipped), under the model's name.
+    pub fn without_call(value: T, model: &str) -> Self {
+        Generated {
+            value,
+            model: model.to_owned(),
+            prompt: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+        }
+    }
+
     pub fn extractive(value: T) -> Self {
         Generated {
             value,

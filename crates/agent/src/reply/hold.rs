@@ -6,8 +6,6 @@
 
 use chrono::Utc;
 use rapport_core::domain::Author;
-use rapport_core::ids::ContactId;
-use rapport_store::messages::NewReply;
 use serde_json::json;
 
 use super::{Incoming, TRACE_VERSION, Understanding};
@@ -123,20 +121,7 @@ impl Agent {
         trace["pending_topic"] = json!(topic);
         trace["after_hours"] = json!(after_hours);
         let reply_id = self
-            .store
-            .add_reply(
-                incoming.ws,
-                &NewReply {
-                    conversation_id: incoming.conversation_id(),
-                    contact_id: ContactId(incoming.message.contact_id),
-                    author: Author::Bot,
-                    channel: incoming.channel,
-                    text: text.clone(),
-                    citations: json!([]),
-                    metadata: json!({ "trace": trace }),
-                    deliver,
-                },
-            )
+            .send_bot_reply(incoming, &text, json!([]), &trace, deliver)
             .await?;
         tracing::info!(workspace = %incoming.ws, conversation = %incoming.conversation.id, "held for the team");
         Ok(ReplyOutcome {

@@ -98,13 +98,7 @@ pub struct Retrieval {
 impl Retrieval {
     fn none(text: &str, model: &str) -> Retrieval {
         Retrieval {
-            rewrite: Generated {
-                value: text.trim().to_owned(),
-                model: model.to_owned(),
-                prompt: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-            },
+            rewrite: Generated::without_call(text.trim().to_owned(), model),
             retrieved: Vec::new(),
             rewrite_ms: 0,
             retrieve_ms: 0,
@@ -318,13 +312,7 @@ impl Agent {
             };
             self.model.answer(&request, sink).await?
         } else {
-            Generated {
-                value: ModelAnswer::default(),
-                model: self.model.name().to_owned(),
-                prompt: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-            }
+            Generated::without_call(ModelAnswer::default(), self.model.name())
         };
         let generate_ms = ms(t);
         let retrieved = &retrieval.retrieved;
@@ -474,25 +462,13 @@ impl Agent {
             );
         }
         trace["timings_ms"]["total"] = json!(ms(started));
+        let citations = if decision == Decision::Answered {
+            json!(draft.citations)
+        } else {
+            json!([])
+        };
         let reply_id = self
-            .store
-            .add_reply(
-                ws,
-                &NewReply {
-                    conversation_id: incoming.conversation_id(),
-                    contact_id: ContactId(incoming.message.contact_id),
-                    author: Author::Bot,
-                    channel: incoming.channel,
-                    text: text.clone(),
-                    citations: if decision == Decision::Answered {
-                        json!(draft.citations)
-                    } else {
-                        json!([])
-                    },
-                    metadata: json!({ "trace": trace }),
-                    deliver,
-                },
-            )
+            .send_bot_reply(incoming, &text, citations, &trace, deliver)
             .await?;
         tracing::info!(workspace = %ws, conversation = %incoming.conversation.id, decision = ?decision, reason = %reason, "replied");
         Ok(ReplyOutcome {
@@ -503,6 +479,33 @@ impl Agent {
             escalation_id,
             trace,
         })
+    }
+
+    /// Stores the bot's message with its trace, through the outbox when `deliver`.
+    pub(super) async fn send_bot_reply(
+        &self,
+        incoming: &Incoming,
+        text: &str,
+        citations: Value,
+        trace: &Value,
+        deliver: bool,
+    ) -> Result<MessageId> {
+        Ok(self
+            .store
+            .add_reply(
+                incoming.ws,
+                &NewReply {
+                    conversation_id: incoming.conversation_id(),
+                    contact_id: ContactId(incoming.message.contact_id),
+                    author: Author::Bot,
+                    channel: incoming.channel,
+                    text: text.to_owned(),
+                    citations,
+                    metadata: json!({ "trace": trace }),
+                    deliver,
+                },
+            )
+            .await?)
     }
 
     /// The trace every bot message keeps: what each stage saw and decided.
