@@ -79,6 +79,29 @@ pub enum EvalCommand {
         /// Write every question's outcome (not only the wrong ones) to the `--misses` file.
         #[arg(long, requires = "misses")]
         all: bool,
+        /// Write every question's answerability features and label (JSONL), the input of
+        /// `eval fit-answerability`.
+        #[arg(long)]
+        features: Option<PathBuf>,
+    },
+    /// Fits the answerability model on `eval answers --features` files with grouped k-fold
+    /// cross-validation; prints the cross-validated rates per set and, with `--write`, saves
+    /// the model fitted on everything.
+    FitAnswerability {
+        /// One file per dev set (repeat the flag).
+        #[arg(long, required = true)]
+        features: Vec<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// L2 penalty on the standardised weights.
+        #[arg(long, default_value_t = 0.01)]
+        l2: f64,
+        /// Where to write the fitted model (e.g. `prompts/answerability.json`).
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// The version the written model carries.
+        #[arg(long, default_value_t = 1)]
+        version: u32,
     },
     /// Precision and recall per intent on a labelled JSONL file (`lang`, `intent`, `text`),
     /// or leave-one-out on the example bank (`--bank-only`); one JSON object of figures.
@@ -174,22 +197,30 @@ pub async fn run(command: EvalCommand, config: Config) -> anyhow::Result<()> {
             misses,
             support_threshold,
             all,
+            features,
         } => {
             let mut config = config;
             if let Some(t) = support_threshold {
                 config.agent.support_threshold = t;
             }
-            crate::eval_agent::answers(
-                config,
-                &corpus,
-                &questions,
+            let run = crate::eval_agent::AnswerRun {
+                corpus: &corpus,
+                questions: &questions,
                 limit,
                 json,
-                misses.as_deref(),
+                misses: misses.as_deref(),
                 all,
-            )
-            .await
+                features: features.as_deref(),
+            };
+            crate::eval_agent::answers(config, run).await
         }
+        EvalCommand::FitAnswerability {
+            features,
+            folds,
+            l2,
+            write,
+            version,
+        } => crate::eval_answerability::fit(&features, folds, l2, write.as_deref(), version),
         EvalCommand::Scenarios {
             corpus,
             scenarios,

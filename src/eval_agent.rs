@@ -25,6 +25,34 @@ struct AnswerQuestion {
     #[serde(default)]
     gold_doc_ids: Vec<String>,
     answerable: bool,
+    /// The information need a paraphrase was written for (StackFAQ): questions of one need are
+    /// never split between fitting and testing.
+    #[serde(default)]
+    source_thread_id: Option<String>,
+}
+
+impl AnswerQuestion {
+    /// The group cross-validation keeps together: the information need, else the gold
+    /// document, else the question itself.
+    fn group(&self) -> String {
+        self.source_thread_id
+            .clone()
+            .or_else(|| self.gold_doc_ids.first().cloned())
+            .unwrap_or_else(|| self.id.to_string())
+    }
+}
+
+/// What `eval answers` runs and where it writes.
+pub struct AnswerRun<'a> {
+    pub corpus: &'a Path,
+    pub questions: &'a Path,
+    pub limit: Option<usize>,
+    pub json: bool,
+    /// The wrongly handled questions (every one with `all`).
+    pub misses: Option<&'a Path>,
+    pub all: bool,
+    /// Every question's answerability features and label, for `eval fit-answerability`.
+    pub features: Option<&'a Path>,
 }
 
 /// Document refs (`external_ref`, the corpus ids) of the chunks a reply cited.
@@ -65,15 +93,22 @@ fn rate(n: usize, of: usize) -> f64 {
     if of == 0 { 0.0 } else { n as f64 / of as f64 }
 }
 
-pub async fn answers(
-    config: Config,
-    corpus: &Path,
-    questions: &Path,
-    limit: Option<usize>,
-    json_out: bool,
-    misses: Option<&Path>,
-    all_outcomes: bool,
-) -> anyhow::Result<()> {
+pub async fn answers(config: Config, run: AnswerRun<'_>) -> anyhow::Result<()> {
+    let AnswerRun {
+        corpus,
+        questions,
+        limit,
+        json: json_out,
+        misses,
+        all: all_outcomes,
+        features,
+    } = run;
+    let set = corpus
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut feature_lines = String::new();
     let mut questions: Vec<AnswerQuestion> = read_jsonl(questions, "question")?;
     if let Some(limit) = limit {
         // Keep both kinds in proportion: every n-th question.
@@ -129,6 +164,15 @@ pub async fn answers(
                 citation_hits += 1;
             }
         }
+        if features.is_some() {
+            feature_lines.push_str(&serde_json::to_string(&json!({
+                "set": set, "id": q.id, "group": q.group(), "answerable": q.answerable,
+                "features": outcome.trace["answerability"]["features"],
+                "decision": outcome.decision,
+                "triggered": !outcome.trace["intent"]["trigger"].is_null(),
+            }))?);
+            feature_lines.push('\n');
+        }
         let wrong_document = answered && !docs.iter().any(|d| q.gold_doc_ids.contains(d));
         if all_outcomes || answered != q.answerable || (q.answerable && wrong_document) {
             wrong.push_str(&serde_json::to_string(&json!({
@@ -136,6 +180,7 @@ pub async fn answers(
                 "decision": outcome.decision, "reason": outcome.reason, "cited": docs,
                 "gold": q.gold_doc_ids, "support": outcome.trace["support"],
                 "intent": outcome.trace["intent"],
+                "answerability": outcome.trace["answerability"],
                 "reply": outcome.reply,
                 "similarities": outcome.trace["retrieved"].as_array().map(|r| r.iter().map(|c| c["similarity"].clone()).collect::<Vec<_>>()),
                 "retrieved": outcome.trace["retrieved"],
@@ -146,6 +191,10 @@ pub async fn answers(
         if !json_out && (i + 1) % 100 == 0 {
             eprintln!("{} / {}", i + 1, questions.len());
         }
+    }
+    if let Some(path) = features {
+        std::fs::write(path, feature_lines)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = misses {
         std::fs::write(path, wrong).with_context(|| format!("cannot write {}", path.display()))?;
@@ -209,7 +258,12 @@ impl DecisionCounts {
                 let reason = outcome.reason.clone().unwrap_or_default();
                 // "topic handled by people: refunds" and the like stay apart; counts of
                 // "no supporting knowledge, 3 times in a row" join their reason.
-                let reason = reason.split(',').next().unwrap_or_default().to_owned();
+                // "not covered by the knowledge: HubSpot" joins the others not covered.
+                let reason = reason
+                    .split([',', ':'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 *self.escalated.entry(reason).or_default() += 1;
             }
             _ => self.other += 1,

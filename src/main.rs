@@ -5,6 +5,7 @@ mod ask;
 mod bench;
 mod eval;
 mod eval_agent;
+mod eval_answerability;
 mod eval_intents;
 mod ingest;
 

@@ -633,10 +633,44 @@ async fn an_unanswerable_question_is_escalated_honestly_with_a_summary() {
     )
     .await;
     assert_eq!(outcome.decision, Decision::Escalated, "{}", outcome.trace);
-    assert_eq!(outcome.reason.as_deref(), Some("no supporting knowledge"));
+    // The customer hears what the knowledge does not cover, in their own spelling.
+    let reason = outcome.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("not covered by the knowledge"),
+        "{reason}"
+    );
     let reply = outcome.reply.unwrap_or_default();
-    assert!(reply.contains("don't know"), "{reply}");
+    assert!(
+        reply.contains("don't cover") && reply.contains("bitcoin"),
+        "{reply}"
+    );
     assert!(!reply.contains("Gift"), "nothing is made up: {reply}");
+    let judged = &outcome.trace["answerability"];
+    assert_eq!(judged["answerable"], false, "{judged}");
+    assert!(
+        judged["absent"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|w| w == "bitcoin")),
+        "{judged}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_informal_question_the_knowledge_answers_is_answered() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let _kb = with_knowledge(&app).await;
+    let (_, outcome) = ask(
+        &app,
+        whatsapp("+447911123457"),
+        "hey so our thermostat T2 has been acting weird all week and my husband thinks we should put it \
+         back the way it came out of the box, like a full factory reset?? how do we even do that",
+    )
+    .await;
+    assert_eq!(outcome.decision, Decision::Answered, "{}", outcome.trace);
+    let reply = outcome.reply.unwrap_or_default();
+    assert!(reply.contains("hold the dial for 10 seconds"), "{reply}");
+    assert_eq!(outcome.trace["answerability"]["answerable"], true);
     app.stop().await;
 }
 

@@ -130,7 +130,9 @@ async fn a_batch_of_questions_is_answered_as_a_table_and_exports_as_csv() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("question,decision,reason,answer,citations,support,top_similarity,total_ms")
+        Some(
+            "question,decision,reason,answer,citations,support,answerability,top_similarity,total_ms"
+        )
     );
     assert!(lines.next().is_some_and(|l| {
         l.starts_with("\"I forgot my password, how do I reset it?\",\"answered\"")

@@ -199,6 +199,20 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             .is_some_and(|t| t.starts_with("question ") && t.contains("by examples")),
         "{intent}"
     );
+    // And whether the knowledge answers it, with what that was judged on.
+    let answerability = browser
+        .wait_for(
+            "the answerability in the trace",
+            "const d = document.querySelector('#play-log .card .answerability'); return d ? d.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        answerability
+            .as_str()
+            .is_some_and(|t| t.starts_with("answerable: ") && t.contains("answers from")),
+        "{answerability}"
+    );
     browser.screenshot(&shots.join("playground.png")).await;
     browser
         .execute(

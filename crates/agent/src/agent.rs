@@ -29,8 +29,9 @@ pub const MEMORY_JOB: &str = "agent.memory";
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
     pub persona: Persona,
-    /// Cosine similarity between the question and the best cited chunk (or its document's
-    /// title) below which the bot says it does not know rather than answer.
+    /// Answer strictness (0–1): moves the answerability model's threshold
+    /// ([`crate::answerability`]); [`crate::answerability::DEFAULT_STRICTNESS`] is the fitted
+    /// balance. Also the similarity a hand-over's topic must reach to be named.
     pub support_threshold: f32,
     /// Hand an unanswerable question to a human at once (true) or only after
     /// `max_unhelpful_replies` "I don't know"s (false).
@@ -63,7 +64,7 @@ impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings {
             persona: Persona::default(),
-            support_threshold: 0.52,
+            support_threshold: crate::answerability::DEFAULT_STRICTNESS,
             escalate_when_unsure: true,
             max_unhelpful_replies: 2,
             handoff_topics: guards::default_topics(),

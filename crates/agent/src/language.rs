@@ -186,12 +186,15 @@ const SURE_LETTERS: usize = 40;
 
 /// The customer's language: the latest message's when it is long enough to tell; on a short
 /// one, the language the conversation was already in, else `hint` (the language of the intent
-/// examples closest to the message, which share its words), else whatever the message alone
-/// suggests, else English. A four-word Spanish refund request is not read as French.
+/// examples closest to the message, which share its words), else the channel's `locale` (a
+/// WhatsApp number's country), else whatever the message alone suggests, else English. A
+/// four-word Spanish refund request is not read as French. Short English words ("ok",
+/// "hello") are written in every language, so an English hint gives way to the locale.
 pub fn of_customer<'a>(
     latest: &str,
     earlier: impl Iterator<Item = &'a str>,
     hint: Option<&str>,
+    locale: Option<Language>,
 ) -> Language {
     let alone = detect(latest);
     let letters = latest.chars().filter(|c| c.is_alphabetic()).count();
@@ -201,12 +204,48 @@ pub fn of_customer<'a>(
     {
         return l;
     }
+    let hint = match (hint, locale) {
+        (Some(h), Some(l)) if h == ENGLISH => Some(l),
+        (h, l) => h.or(l),
+    };
     earlier
         .filter_map(detect)
         .next()
         .or(hint)
         .or(alone)
         .unwrap_or(ENGLISH)
+}
+
+/// The language a phone number's country suggests (E.164 digits, `+` optional), among those
+/// Rapport speaks; `None` for countries of several languages or of none of ours.
+pub fn of_phone(number: &str) -> Option<Language> {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("351", "pt"),
+        ("34", "es"),
+        ("52", "es"),
+        ("54", "es"),
+        ("56", "es"),
+        ("57", "es"),
+        ("51", "es"),
+        ("58", "es"),
+        ("33", "fr"),
+        ("49", "de"),
+        ("43", "de"),
+        ("55", "pt"),
+        ("39", "it"),
+        ("31", "nl"),
+        ("44", "en"),
+        ("61", "en"),
+        ("1", "en"),
+    ];
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 8 {
+        return None;
+    }
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| digits.starts_with(prefix))
+        .and_then(|(_, code)| by_code(code))
 }
 
 /// What Rapport says in its own words, per language. `{channel}` is replaced by the place the
@@ -231,6 +270,11 @@ pub struct Phrases {
     pub holding: &'static str,
     /// The same, naming what is pending: `{topic}`.
     pub holding_about: &'static str,
+    /// "I don't know" when the knowledge never mentions what was asked about: `{terms}`.
+    pub not_covered: &'static str,
+    /// Quotes around a named thing, and the word joining two of them.
+    pub quotes: (&'static str, &'static str),
+    pub and: &'static str,
 }
 
 /// Where a reply comes, in `lang`, preposition included.
@@ -357,6 +401,19 @@ impl Phrases {
     pub fn on(&self, template: &str, lang: Language, channel: Channel) -> String {
         template.replace("{channel}", place(lang, channel))
     }
+
+    /// Named things quoted and joined: “HubSpot” and “Okta”.
+    pub fn quoted(&self, things: &[String]) -> String {
+        let quoted: Vec<String> = things
+            .iter()
+            .map(|t| format!("{}{t}{}", self.quotes.0, self.quotes.1))
+            .collect();
+        match quoted.split_last() {
+            None => String::new(),
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} {} {last}", rest.join(", "), self.and),
+        }
+    }
 }
 
 pub fn phrases(lang: Language) -> &'static Phrases {
@@ -373,6 +430,9 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             off_topic: "Estoy aquí para ayudarte con nuestros productos y tu cuenta. ¿En qué puedo ayudarte?",
             holding: "Tu mensaje está con nuestro equipo; te responderán aquí, {channel}.",
             holding_about: "Tu consulta sobre «{topic}» está con nuestro equipo; te responderán aquí, {channel}.",
+            not_covered: "Nuestros artículos de ayuda no tratan sobre {terms} y no quiero adivinar. Una persona de nuestro equipo te ayudará y te responderá aquí, {channel}.",
+            quotes: ("«", "»"),
+            and: "y",
         },
         "fr" => &Phrases {
             more: "En savoir plus",
@@ -386,6 +446,9 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             off_topic: "Je suis là pour vous aider avec nos produits et votre compte. Que puis-je faire pour vous ?",
             holding: "Votre message est entre les mains de notre équipe ; elle vous répondra ici, {channel}.",
             holding_about: "Votre question sur « {topic} » est entre les mains de notre équipe ; elle vous répondra ici, {channel}.",
+            not_covered: "Nos articles d'aide ne parlent pas de {terms}, et je préfère ne pas deviner. Un membre de notre équipe va vous aider et vous répondra ici, {channel}.",
+            quotes: ("« ", " »"),
+            and: "et",
         },
         "de" => &Phrases {
             more: "Mehr dazu",
@@ -399,6 +462,9 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             off_topic: "Ich helfe Ihnen gern bei Fragen zu unseren Produkten und Ihrem Konto. Worum geht es?",
             holding: "Ihre Nachricht liegt bei unserem Team; die Antwort kommt hier {channel}.",
             holding_about: "Ihre Frage zu „{topic}“ liegt bei unserem Team; die Antwort kommt hier {channel}.",
+            not_covered: "Unsere Hilfeartikel behandeln {terms} nicht, und ich möchte nicht raten. Jemand aus unserem Team hilft Ihnen und antwortet hier {channel}.",
+            quotes: ("„", "“"),
+            and: "und",
         },
         "pt" => &Phrases {
             more: "Saiba mais",
@@ -412,6 +478,9 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             off_topic: "Estou aqui para ajudar com os nossos produtos e a sua conta. Em que posso ajudar?",
             holding: "A sua mensagem está com a nossa equipa; vão responder aqui, {channel}.",
             holding_about: "A sua questão sobre «{topic}» está com a nossa equipa; vão responder aqui, {channel}.",
+            not_covered: "Os nossos artigos de ajuda não falam de {terms} e não quero adivinhar. Uma pessoa da nossa equipa vai ajudar e responder aqui, {channel}.",
+            quotes: ("«", "»"),
+            and: "e",
         },
         "it" => &Phrases {
             more: "Per saperne di più",
@@ -425,6 +494,9 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             off_topic: "Sono qui per aiutarti con i nostri prodotti e il tuo account. Come posso aiutarti?",
             holding: "Il tuo messaggio è nelle mani del nostro team; ti risponderanno qui, {channel}.",
             holding_about: "La tua richiesta su «{topic}» è nelle mani del nostro team; ti risponderanno qui, {channel}.",
+            not_covered: "I nostri articoli di aiuto non parlano di {terms} e preferisco non tirare a indovinare. Una persona del nostro team ti aiuterà e ti risponderà qui, {channel}.",
+            quotes: ("«", "»"),
+            and: "e",
         },
         "nl" => &Phrases {
             more: "Meer info",
@@ -438,6 +510,9 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             off_topic: "Ik help je graag met vragen over onze producten en je account. Waarmee kan ik je helpen?",
             holding: "Je bericht ligt bij ons team; je krijgt hier antwoord, {channel}.",
             holding_about: "Je vraag over ‘{topic}’ ligt bij ons team; je krijgt hier antwoord, {channel}.",
+            not_covered: "Onze helpartikelen gaan niet over {terms}, en ik wil niet gokken. Iemand van ons team helpt je verder en antwoordt hier, {channel}.",
+            quotes: ("‘", "’"),
+            and: "en",
         },
         _ => &Phrases {
             more: "More",
@@ -451,6 +526,9 @@ pub fn phrases(lang: Language) -> &'static Phrases {
             off_topic: "I'm here to help with our products and your account. What can I help you with?",
             holding: "Your message is with our team; they'll reply right here {channel}.",
             holding_about: "Your question about \u{201c}{topic}\u{201d} is with our team; they'll reply right here {channel}.",
+            not_covered: "Our help articles don't cover {terms}, and I'd rather not guess. A teammate will help you and reply right here {channel}.",
+            quotes: ("\u{201c}", "\u{201d}"),
+            and: "and",
         },
     }
 }
@@ -482,6 +560,7 @@ mod tests {
             "ok?",
             ["Mi enchufe inteligente no se enciende desde ayer"].into_iter(),
             None,
+            None,
         );
         assert_eq!(lang.code, "es");
     }
@@ -489,10 +568,37 @@ mod tests {
     #[test]
     fn a_short_first_message_follows_the_closest_examples() {
         // Letter statistics alone are unsure on four words; the examples sharing them are not.
-        let lang = of_customer("Quiero un reembolso ya", std::iter::empty(), Some("es"));
+        let lang = of_customer(
+            "Quiero un reembolso ya",
+            std::iter::empty(),
+            Some("es"),
+            None,
+        );
         assert_eq!(lang.code, "es");
         let long = "Bonjour, je voudrais savoir comment ajouter un agent à mon équipe";
-        assert_eq!(of_customer(long, std::iter::empty(), Some("es")).code, "fr");
+        assert_eq!(
+            of_customer(long, std::iter::empty(), Some("es"), None).code,
+            "fr"
+        );
+    }
+
+    #[test]
+    fn a_short_first_message_on_whatsapp_follows_the_numbers_country() {
+        let spain = of_phone("+34 612 345 678");
+        assert_eq!(spain.map(|l| l.code), Some("es"));
+        // "ok" looks English, and is written everywhere.
+        assert_eq!(
+            of_customer("ok", std::iter::empty(), Some("en"), spain).code,
+            "es"
+        );
+        // Words that look Spanish stay Spanish whatever the number.
+        let us = of_phone("14155550100");
+        assert_eq!(
+            of_customer("Quiero un reembolso", std::iter::empty(), Some("es"), us).code,
+            "es"
+        );
+        assert_eq!(of_phone("351912345678").map(|l| l.code), Some("pt"));
+        assert_eq!(of_phone("4121234567"), None);
     }
 
     #[test]

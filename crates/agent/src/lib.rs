@@ -4,6 +4,7 @@
 //! OpenAI-compatible server when configured.
 
 pub mod agent;
+pub mod answerability;
 pub mod context;
 pub mod csat;
 pub mod customer;

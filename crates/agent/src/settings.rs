@@ -24,8 +24,8 @@ pub struct WorkspaceSettings {
     /// never promise delivery dates").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persona: Option<String>,
-    /// Answer strictness: the similarity between the question and the best cited knowledge
-    /// below which the bot says it does not know (0–1; higher is stricter).
+    /// Answer strictness (0–1; higher is stricter): moves the answerability model's threshold
+    /// ([`crate::answerability`]); 0.52 is the fitted balance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub support_threshold: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]

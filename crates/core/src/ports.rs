@@ -39,6 +39,14 @@ pub trait Embedder: Send + Sync {
             })
             .collect())
     }
+
+    /// Whether the model's vocabulary holds `word` (lower case) as one whole piece: a common
+    /// word of the language it was trained on, rather than a product name, jargon or a word of
+    /// another language. `None` when the embedder cannot tell.
+    fn knows_word(&self, word: &str) -> Option<bool> {
+        let _ = word;
+        None
+    }
 }
 
 /// A text's pooled embedding and its tokens' own vectors.

@@ -7,6 +7,7 @@
 
 mod error;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -61,6 +62,8 @@ pub const DIMENSIONS: usize = 384;
 pub struct LocalEmbedder {
     model: Arc<Mutex<TextEmbedding>>,
     batch_size: usize,
+    /// The tokenizer's whole-word pieces (no `##` continuations, no `[SPECIAL]` tokens).
+    words: HashSet<String>,
 }
 
 impl LocalEmbedder {
@@ -82,10 +85,12 @@ impl LocalEmbedder {
             require_file(&path)?;
             std::fs::read(&path).map_err(|source| Error::Read { path, source })
         };
+        let tokenizer = read("tokenizer.json")?;
+        let words = whole_words(&tokenizer);
         let model = UserDefinedEmbeddingModel::new(
             read("model.onnx")?,
             TokenizerFiles {
-                tokenizer_file: read("tokenizer.json")?,
+                tokenizer_file: tokenizer,
                 config_file: read("config.json")?,
                 special_tokens_map_file: read("special_tokens_map.json")?,
                 tokenizer_config_file: read("tokenizer_config.json")?,
@@ -102,6 +107,7 @@ impl LocalEmbedder {
         Ok(Self {
             model: Arc::new(Mutex::new(model)),
             batch_size: opts.batch_size.max(1),
+            words,
         })
     }
 
@@ -236,6 +242,24 @@ fn embed_tokens_with(
     Ok(out)
 }
 
+/// The whole words of a WordPiece `tokenizer.json`'s vocabulary; empty when it has none (another
+/// kind of tokenizer), so that no word is taken for a rare one by mistake.
+fn whole_words(tokenizer_json: &[u8]) -> HashSet<String> {
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(tokenizer_json) else {
+        return HashSet::new();
+    };
+    parsed["model"]["vocab"]
+        .as_object()
+        .map(|vocab| {
+            vocab
+                .keys()
+                .filter(|w| w.chars().all(char::is_alphanumeric))
+                .map(|w| w.to_lowercase())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn require_file(path: &Path) -> Result<()> {
     if path.is_file() {
         Ok(())
@@ -266,6 +290,10 @@ impl rapport_core::ports::Embedder for LocalEmbedder {
 
     async fn embed(&self, texts: Vec<String>) -> rapport_core::Result<Vec<Vec<f32>>> {
         self.off_runtime(texts, embed_with).await
+    }
+
+    fn knows_word(&self, word: &str) -> Option<bool> {
+        (!self.words.is_empty()).then(|| self.words.contains(word))
     }
 
     async fn embed_with_tokens(

@@ -21,6 +21,7 @@ mod retrieve;
 mod shorthand;
 pub mod sources;
 pub mod sparse;
+mod vocabulary;
 pub mod web;
 
 pub use base::{KnowledgeBase, KnowledgeSettings, SYNC_JOB, SyncReport};
@@ -34,5 +35,6 @@ pub trait PairCondenser: Send + Sync {
     async fn condense(&self, question: &str, answer: &str) -> Option<(String, String)>;
 }
 pub use retrieve::{CURATED_MATCH, Retrieved, SearchOptions};
+pub use vocabulary::QuestionTerm;
 
 pub use error::{Error, Result};

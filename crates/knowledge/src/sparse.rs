@@ -107,6 +107,33 @@ impl SparseEncoder {
         to_sparse(ids.into_iter().map(|id| (id, 1.0)))
     }
 
+    /// The words of `text` that search matches on, each with its index term (its stem), in
+    /// order and once each: no stop words, nothing shorter than three letters, no numbers, and no
+    /// scripts written without spaces (their bigrams are not words a customer would recognise).
+    pub fn words_and_terms(&self, text: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for word in words(text) {
+            if word.chars().count() < 3
+                || word
+                    .chars()
+                    .any(|c| c.is_numeric() || is_unspaced_script(c))
+                || is_stop_word(&word)
+            {
+                continue;
+            }
+            let term = self.stemmer.stem(&word).into_owned();
+            if !out.iter().any(|(_, t)| *t == term) {
+                out.push((word, term));
+            }
+        }
+        out
+    }
+
+    /// The query of one index term alone (from [`Self::words_and_terms`]).
+    pub fn term_query(&self, term: &str) -> SparseVector {
+        to_sparse(std::iter::once((term_id(term), 1.0)))
+    }
+
     /// Index terms of `text`, in order.
     pub fn tokens(&self, text: &str) -> Vec<String> {
         let mut out = Vec::new();

@@ -147,7 +147,8 @@ impl Store {
                  JOIN conversations c ON c.id = m.conversation_id AND NOT c.test \
                  WHERE m.workspace_id = $1 AND m.author = 'bot' AND m.created_at >= $2 AND m.created_at < $3 \
                  AND (m.metadata->'trace'->>'decision' = 'unknown' OR (m.metadata->'trace'->>'decision' = 'escalated' \
-                      AND (m.metadata->'trace'->>'support')::float8 < (m.metadata->'trace'->>'support_threshold')::float8)) \
+                      AND (m.metadata->'trace'->>'reason' LIKE 'no supporting knowledge%' \
+                           OR m.metadata->'trace'->>'reason' LIKE 'not covered%'))) \
                  AND m.metadata->'trace'->'query'->>'original' IS NOT NULL \
                  ORDER BY m.created_at DESC LIMIT $4"
             }
@@ -157,7 +158,8 @@ impl Store {
                  WHERE m.workspace_id = $1 AND m.author = 'bot' AND m.created_at >= $2 AND m.created_at < $3 \
                  AND (json_extract(m.metadata, '$.trace.decision') = 'unknown' \
                       OR (json_extract(m.metadata, '$.trace.decision') = 'escalated' \
-                          AND json_extract(m.metadata, '$.trace.support') < json_extract(m.metadata, '$.trace.support_threshold'))) \
+                          AND (json_extract(m.metadata, '$.trace.reason') LIKE 'no supporting knowledge%' \
+                               OR json_extract(m.metadata, '$.trace.reason') LIKE 'not covered%'))) \
                  AND json_extract(m.metadata, '$.trace.query.original') IS NOT NULL \
                  ORDER BY m.created_at DESC LIMIT $4"
             }

@@ -7,6 +7,7 @@
 
 mod extractive;
 mod llm;
+mod passage;
 
 use async_trait::async_trait;
 use rapport_core::domain::Channel;

@@ -115,21 +115,46 @@ impl Agent {
                 lang,
             );
         }
-        self.unknown(incoming, understood, lang)
+        self.unknown(incoming, understood, draft, lang)
     }
 
-    /// "I don't know": handed over at once, or after a few of them in a row.
-    fn unknown(&self, incoming: &Incoming, understood: &Understanding, lang: Language) -> Verdict {
+    /// "I don't know": handed over at once, or after a few of them in a row. When the question
+    /// names something the knowledge never mentions, the customer hears what is not covered.
+    fn unknown(
+        &self,
+        incoming: &Incoming,
+        understood: &Understanding,
+        draft: &Draft,
+        lang: Language,
+    ) -> Verdict {
         let settings = &incoming.settings;
         let unhelpful = understood.unhelpful;
         let escalate =
             settings.escalate_when_unsure || unhelpful + 1 >= settings.max_unhelpful_replies;
-        let reason = if settings.escalate_when_unsure || unhelpful == 0 {
-            "no supporting knowledge".to_owned()
-        } else {
-            format!("no supporting knowledge, {} times in a row", unhelpful + 1)
-        };
         let p = language::phrases(lang);
+        let named: Vec<String> = draft
+            .answerability
+            .not_covered
+            .iter()
+            .map(|w| as_written(&incoming.message.text, w))
+            .collect();
+        let (what, text) = if named.is_empty() {
+            (
+                "no supporting knowledge".to_owned(),
+                p.on(p.unknown, lang, incoming.channel),
+            )
+        } else {
+            (
+                format!("not covered by the knowledge: {}", named.join(", ")),
+                p.on(p.not_covered, lang, incoming.channel)
+                    .replace("{terms}", &p.quoted(&named)),
+            )
+        };
+        let reason = if settings.escalate_when_unsure || unhelpful == 0 {
+            what
+        } else {
+            format!("{what}, {} times in a row", unhelpful + 1)
+        };
         Verdict::new(
             if escalate {
                 Decision::Escalated
@@ -137,8 +162,29 @@ impl Agent {
                 Decision::Unknown
             },
             reason,
-            p.on(p.unknown, lang, incoming.channel),
+            text,
             lang,
         )
+    }
+}
+
+/// `word` (lower case, accents folded) as the customer spelled it in `text`: "HubSpot".
+fn as_written(text: &str, word: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .find(|w| w.to_lowercase() == word)
+        .map_or_else(|| word.to_owned(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_written;
+
+    #[test]
+    fn a_named_thing_keeps_the_customers_spelling() {
+        assert_eq!(
+            as_written("Do you sync with HubSpot?", "hubspot"),
+            "HubSpot"
+        );
+        assert_eq!(as_written("nothing here", "okta"), "okta");
     }
 }

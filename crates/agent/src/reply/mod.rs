@@ -11,20 +11,23 @@ mod hold;
 mod understand;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use rapport_core::domain::{Author, Channel, ConversationStatus};
 use rapport_core::ids::{ContactId, ConversationId, MessageId, WorkspaceId};
-use rapport_knowledge::{Retrieved, SearchOptions};
+use rapport_knowledge::sparse::SparseEncoder;
+use rapport_knowledge::{QuestionTerm, Retrieved, SearchOptions};
 use rapport_store::escalations::NewEscalation;
 use rapport_store::messages::{Conversation, NewReply, TimelineMessage};
 use serde_json::{Value, json};
 
 use crate::Result;
 use crate::agent::{Agent, AgentSettings, Decision, ReplyOptions, ReplyOutcome};
+use crate::answerability::{AnswerabilityModel, Judgement};
 use crate::context::CustomerContext;
 use crate::disclosure::{self, Disclosure};
+use crate::language::{self, Language};
 use crate::model::{AnswerRequest, DeltaSink, Generated, ModelAnswer};
 
 pub use decide::Verdict;
@@ -32,6 +35,9 @@ pub use understand::Understanding;
 
 /// Version of the trace's JSON shape.
 pub(crate) const TRACE_VERSION: u32 = 2;
+
+/// Tokenises documents the way search does, for answerability's coverage of the question.
+static QUESTION_WORDS: LazyLock<SparseEncoder> = LazyLock::new(SparseEncoder::default);
 
 pub(crate) fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
@@ -50,6 +56,8 @@ pub struct Incoming {
     pub root: ContactId,
     /// The customer's history across channels, without this message.
     pub customer: CustomerContext,
+    /// The language the channel suggests (a WhatsApp number's country), for short messages.
+    pub locale: Option<Language>,
     pub context_ms: u64,
 }
 
@@ -91,6 +99,8 @@ pub struct Retrieval {
     /// The message as a standalone query (the model may borrow words from earlier turns).
     pub rewrite: Generated<String>,
     pub retrieved: Vec<Retrieved>,
+    /// The message's words, as the knowledge knows them.
+    pub terms: Vec<QuestionTerm>,
     pub rewrite_ms: u64,
     pub retrieve_ms: u64,
 }
@@ -100,6 +110,7 @@ impl Retrieval {
         Retrieval {
             rewrite: Generated::without_call(text.trim().to_owned(), model),
             retrieved: Vec::new(),
+            terms: Vec::new(),
             rewrite_ms: 0,
             retrieve_ms: 0,
         }
@@ -117,6 +128,9 @@ pub struct Draft {
     pub citations: Vec<i64>,
     /// Best similarity of a cited document to the question (chunk or title).
     pub support: f32,
+    /// Whether the knowledge found answers the question at all ([`crate::answerability`]).
+    pub answerability: Judgement,
+    /// An answer that cites retrieved knowledge, for a question the knowledge answers.
     pub supported: bool,
     pub generate_ms: u64,
 }
@@ -209,6 +223,8 @@ impl Agent {
             settings.context_tokens,
         )
         .await?;
+        let context_ms = ms(t);
+        let locale = self.locale(ws, &message, channel).await?;
         Ok(Some(Incoming {
             ws,
             settings,
@@ -218,8 +234,29 @@ impl Agent {
             channel,
             root,
             customer,
-            context_ms: ms(t),
+            locale,
+            context_ms,
         }))
+    }
+
+    /// The language the channel suggests: on WhatsApp, the country of the sender's number.
+    async fn locale(
+        &self,
+        ws: WorkspaceId,
+        message: &TimelineMessage,
+        channel: Channel,
+    ) -> Result<Option<Language>> {
+        if channel != Channel::Whatsapp {
+            return Ok(None);
+        }
+        let identities = self
+            .store
+            .identities(ws, &[ContactId(message.contact_id)])
+            .await?;
+        Ok(identities
+            .iter()
+            .find(|i| i.channel == "whatsapp")
+            .and_then(|i| language::of_phone(&i.external_id)))
     }
 
     /// Knowledge for the message, unless it is small talk or goes to a person on a rule.
@@ -236,14 +273,21 @@ impl Agent {
         let rewrite = self.model.rewrite_query(text, &incoming.customer).await?;
         let rewrite_ms = ms(t);
         let t = Instant::now();
-        let retrieved = if rewrite.value.trim().is_empty() {
-            Vec::new()
-        } else {
-            self.search_both(incoming.ws, text, &rewrite.value).await?
-        };
+        if rewrite.value.trim().is_empty() {
+            return Ok(Retrieval {
+                rewrite,
+                rewrite_ms,
+                ..Retrieval::none(text, self.model.name())
+            });
+        }
+        let (retrieved, terms) =
+            futures::try_join!(self.search_both(incoming.ws, text, &rewrite.value), async {
+                Ok(self.knowledge.question_terms(incoming.ws, text).await?)
+            },)?;
         Ok(Retrieval {
             rewrite,
             retrieved,
+            terms,
             rewrite_ms,
             retrieve_ms: ms(t),
         })
@@ -336,13 +380,24 @@ impl Agent {
             .filter(|r| cited_documents.contains(&r.chunk.document_id))
             .map(|r| r.similarity.max(r.title_similarity))
             .fold(0.0_f32, f32::max);
+        let answerability = if retrieved.is_empty() {
+            Judgement::default()
+        } else {
+            AnswerabilityModel::builtin().judge(
+                &retrieval.terms,
+                retrieved,
+                &QUESTION_WORDS,
+                incoming.settings.support_threshold,
+            )
+        };
         let supported = !answer.value.answer.trim().is_empty()
             && !citations.is_empty()
-            && support >= incoming.settings.support_threshold;
+            && answerability.answerable;
         Ok(Draft {
             answer,
             citations,
             support,
+            answerability,
             supported,
             generate_ms,
         })
@@ -537,6 +592,7 @@ impl Agent {
             "citations": draft.citations,
             "support": draft.support,
             "support_threshold": incoming.settings.support_threshold,
+            "answerability": understood.needs_knowledge().then_some(&draft.answerability),
             "model": answer.model,
             "prompts": prompts,
             "tokens": {

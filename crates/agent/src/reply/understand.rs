@@ -102,6 +102,7 @@ impl Agent {
             text,
             incoming.customer.customer_turns().map(|t| t.text.as_str()),
             reading.nearest_lang.as_deref(),
+            incoming.locale,
         );
         Ok(Understanding {
             language,

@@ -259,7 +259,7 @@ $("#play-form").addEventListener("submit", async (e) => {
     log.prepend(el("div", { class: "card" },
       el("div", { class: "msg customer" }, f.get("text")),
       el("div", { class: "msg bot" }, r.reply || "(no reply)"),
-      el("div", { class: "muted" }, `Decision: ${r.decision}${r.reason ? ` — ${r.reason}` : ""} · intent ${t.intent?.name ?? "–"} · support ${Number(t.support || 0).toFixed(2)} · ${t.timings_ms?.total ?? "?"} ms`),
+      el("div", { class: "muted" }, `Decision: ${r.decision}${r.reason ? ` — ${r.reason}` : ""} · intent ${t.intent?.name ?? "–"} · answerable ${t.answerability ? Number(t.answerability.probability).toFixed(2) : "–"} · ${t.timings_ms?.total ?? "?"} ms`),
       el("details", {}, el("summary", {}, "Trace: query, retrieved chunks, citations"), traceView(t))));
     e.target.text.value = "";
   } catch (err) { log.prepend(el("p", { class: "error" }, err.message)); }
@@ -273,6 +273,19 @@ function intentText(i) {
   return `${i.name} ${Number(i.score || 0).toFixed(2)} (by ${i.by}${next})${trigger}`;
 }
 
+// "answerable: 0.83 (answers from 0.50) · not in the knowledge: hubspot".
+function answerabilityText(a) {
+  if (!a) return "not judged (the message did not need the knowledge)";
+  const verdict = a.answerable ? "answerable" : "not answerable";
+  const absent = (a.absent || []).length ? ` · not in the knowledge: ${a.absent.join(", ")}` : "";
+  return `${verdict}: ${Number(a.probability).toFixed(2)} (answers from ${Number(a.threshold).toFixed(2)})${absent}`;
+}
+
+function featuresText(a) {
+  if (!a || !a.features) return "–";
+  return Object.entries(a.features).map(([k, v]) => `${k.replace("_", " ")} ${Number(v).toFixed(2)}`).join(" · ");
+}
+
 function traceView(t) {
   const cited = new Set(t.citations || []);
   const timings = Object.entries(t.timings_ms || {}).map(([k, v]) => `${k} ${v} ms`).join(" · ");
@@ -284,7 +297,9 @@ function traceView(t) {
         el("li", {}, `${n.intent} (${n.lang}, ${Number(n.similarity || 0).toFixed(2)}): ${n.text}`)))),
       el("dt", {}, "Language"), el("dd", {}, t.language || "–"),
       el("dt", {}, "Query as searched"), el("dd", {}, t.query?.rewritten ?? "–"),
-      el("dt", {}, "Support"), el("dd", {}, `${Number(t.support || 0).toFixed(2)} (answers from ${Number(t.support_threshold || 0).toFixed(2)})`),
+      el("dt", {}, "Answerability"), el("dd", { class: "answerability" }, answerabilityText(t.answerability)),
+      el("dt", {}, "Measured"), el("dd", { class: "features" }, featuresText(t.answerability)),
+      el("dt", {}, "Support"), el("dd", {}, Number(t.support || 0).toFixed(2)),
       el("dt", {}, "Model"), el("dd", {}, `${t.model || "–"}${(t.prompts || []).map((p) => ` · ${p.name} v${p.version}`).join("")}`),
       el("dt", {}, "Timings"), el("dd", {}, timings || "–"),
       el("dt", {}, "Customer context"), el("dd", {}, `${t.context?.turns ?? 0} earlier turns on ${(t.context?.channels || []).join(", ") || "no channel"}`)),
@@ -324,11 +339,11 @@ $("#batch-form").addEventListener("submit", async (e) => {
     $("#batch-rows").replaceChildren(...rows.map((r) => el("tr", {},
       el("td", {}, r.question), el("td", {}, r.decision, r.reason ? el("div", { class: "muted" }, r.reason) : null),
       el("td", {}, (r.answer || "").slice(0, 200)), el("td", {}, r.citations.join("; ")),
-      el("td", {}, r.support === null ? "–" : Number(r.support).toFixed(2)))));
+      el("td", {}, r.answerability == null ? "–" : Number(r.answerability).toFixed(2)))));
     // The same table as the API's ?format=csv, built here so the batch is not asked twice.
     const q = (v) => `"${String(v ?? "").replace(/^([=+\-@])/, "'$1").replaceAll('"', '""')}"`;
-    const csv = [["question", "decision", "reason", "answer", "citations", "support", "top_similarity", "total_ms"].join(",")]
-      .concat(rows.map((r) => [r.question, r.decision, r.reason, r.answer, r.citations.join("; "), r.support, r.top_similarity, r.total_ms].map(q).join(",")))
+    const csv = [["question", "decision", "reason", "answer", "citations", "support", "answerability", "top_similarity", "total_ms"].join(",")]
+      .concat(rows.map((r) => [r.question, r.decision, r.reason, r.answer, r.citations.join("; "), r.support, r.answerability, r.top_similarity, r.total_ms].map(q).join(",")))
       .join("\r\n");
     const link = $("#batch-csv");
     link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv" }));

@@ -167,8 +167,11 @@ pub struct BatchRow {
     pub answer: Option<String>,
     /// Titles of the cited documents.
     pub citations: Vec<String>,
-    /// How well the cited knowledge matches the question (the threshold decides).
+    /// How well the cited knowledge matches the question.
     pub support: Option<f64>,
+    /// Probability that the knowledge answers the question (it is answered from the
+    /// strictness's threshold); none when the message did not need the knowledge.
+    pub answerability: Option<f64>,
     /// Similarity of the best retrieved chunk.
     pub top_similarity: Option<f64>,
     pub total_ms: Option<u64>,
@@ -204,6 +207,7 @@ impl BatchRow {
             answer: outcome.reply,
             citations,
             support: trace["support"].as_f64(),
+            answerability: trace["answerability"]["probability"].as_f64(),
             top_similarity: retrieved.first().and_then(|r| r["similarity"].as_f64()),
             total_ms: trace["timings_ms"]["total"].as_u64(),
         }
@@ -302,7 +306,7 @@ fn to_csv(rows: &[BatchRow]) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     }
     let mut out = String::from(
-        "question,decision,reason,answer,citations,support,top_similarity,total_ms\r\n",
+        "question,decision,reason,answer,citations,support,answerability,top_similarity,total_ms\r\n",
     );
     for r in rows {
         let decision = serde_json::to_value(r.decision)
@@ -316,6 +320,9 @@ fn to_csv(rows: &[BatchRow]) -> String {
             field(r.answer.as_deref().unwrap_or_default()),
             field(&r.citations.join("; ")),
             r.support.map(|s| format!("{s:.3}")).unwrap_or_default(),
+            r.answerability
+                .map(|s| format!("{s:.3}"))
+                .unwrap_or_default(),
             r.top_similarity
                 .map(|s| format!("{s:.3}"))
                 .unwrap_or_default(),
@@ -340,6 +347,7 @@ mod tests {
             answer: Some("Say \"hi\",\nthen go".into()),
             citations: vec!["Reset".into(), "Login".into()],
             support: Some(0.61234),
+            answerability: Some(0.9),
             top_similarity: None,
             total_ms: Some(12),
         }];
