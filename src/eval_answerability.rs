@@ -33,6 +33,7 @@ struct Line {
 
 struct Question {
     set: String,
+    set_index: usize,
     fold: usize,
     answerable: bool,
     features: Option<Features>,
@@ -86,7 +87,7 @@ pub fn fit(
 ) -> anyhow::Result<()> {
     let folds = folds.max(2);
     let mut questions = Vec::new();
-    for file in files {
+    for (set_index, file) in files.iter().enumerate() {
         let lines: Vec<Line> = read_jsonl(file, "features line")?;
         // Groups in a stable order, dealt to folds in turn.
         let groups: BTreeSet<&str> = lines.iter().map(|l| l.group.as_str()).collect();
@@ -98,6 +99,7 @@ pub fn fit(
         for l in &lines {
             questions.push(Question {
                 set: l.set.clone(),
+                set_index,
                 fold: fold_of[l.group.as_str()],
                 answerable: l.answerable,
                 features: l.features,
@@ -117,6 +119,7 @@ pub fn fit(
                     features: q.features?,
                     answerable: q.answerable,
                     weight: weights[&(q.set.clone(), q.answerable)],
+                    set: q.set_index,
                 })
             })
             .collect()

@@ -629,7 +629,7 @@ async fn an_unanswerable_question_is_escalated_honestly_with_a_summary() {
     let (_, outcome) = ask(
         &app,
         whatsapp("+447911123456"),
-        "Can I pay for my subscription with cryptocurrency like bitcoin?",
+        "Can I pay for my order with Bitcoin?",
     )
     .await;
     assert_eq!(outcome.decision, Decision::Escalated, "{}", outcome.trace);
@@ -641,7 +641,7 @@ async fn an_unanswerable_question_is_escalated_honestly_with_a_summary() {
     );
     let reply = outcome.reply.unwrap_or_default();
     assert!(
-        reply.contains("don't cover") && reply.contains("bitcoin"),
+        reply.contains("don't cover") && reply.contains("Bitcoin"),
         "{reply}"
     );
     assert!(!reply.contains("Gift"), "nothing is made up: {reply}");

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use rapport_knowledge::sparse::SparseEncoder;
-use rapport_knowledge::{CURATED_MATCH, QuestionTerm, Retrieved};
+use rapport_knowledge::{CHUNKS_COUNTED, CURATED_MATCH, QuestionTerm, Retrieved};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,15 +26,20 @@ use serde_json::Value;
 pub const DEFAULT_STRICTNESS: f32 = 0.52;
 
 /// How far one unit of strictness moves the threshold, in log-odds: the slider's range
-/// (0.30–0.90) spans from answering almost anything retrieved to answering only close matches.
-const STRICTNESS_SLOPE: f32 = 8.0;
+/// (0.30–0.90) spans from answering almost anything retrieved (a threshold of 0.03) to
+/// answering only the closest matches (0.99).
+const STRICTNESS_SLOPE: f32 = 14.0;
+
+/// What a curated answer that matches the question is trusted with, at least.
+const CURATED_PROBABILITY: f32 = 0.95;
 
 /// At most this many not-covered words are named to the customer.
 const MAX_NAMED: usize = 2;
 
 /// When more of the question than this is unknown to the knowledge, the question is more likely
-/// in another language than about unknown things: nothing is named.
-const MAX_ABSENT_SHARE_TO_NAME: f32 = 0.5;
+/// in another language than about unknown things: nothing is named. ("¿Puedo conectar Chatwoot
+/// con Pipedrive?" still names Pipedrive: one word in four is known.)
+const MAX_ABSENT_SHARE_TO_NAME: f32 = 0.8;
 
 /// What is measured of a question's retrieval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -47,8 +52,14 @@ pub struct Features {
     pub token: f32,
     /// How far the best document leads the next one (chunk or title similarity).
     pub margin: f32,
+    /// Share of the three measures (dense, title, token match) whose best document is the
+    /// top-ranked one: independent signals agreeing on one article mean a real match.
+    pub agreement: f32,
     /// Share of the question's content words found in the best document.
     pub coverage: f32,
+    /// The same, each word weighted by how rare it is in the knowledge: the words that single
+    /// out a topic ("Teams", "rate limit") count more than those every article uses.
+    pub specific_coverage: f32,
     /// Share of the question's content words the knowledge never uses.
     pub absent: f32,
     /// How many of those the language model does not know as common words (at most 3).
@@ -56,24 +67,28 @@ pub struct Features {
 }
 
 /// The features' names, in [`Features::values`]' order.
-pub const FEATURE_NAMES: [&str; 7] = [
+pub const FEATURE_NAMES: [&str; 9] = [
     "dense",
     "title",
     "token",
     "margin",
+    "agreement",
     "coverage",
+    "specific_coverage",
     "absent",
     "absent_rare",
 ];
 
 impl Features {
-    pub fn values(&self) -> [f32; 7] {
+    pub fn values(&self) -> [f32; 9] {
         [
             self.dense,
             self.title,
             self.token,
             self.margin,
+            self.agreement,
             self.coverage,
+            self.specific_coverage,
             self.absent,
             self.absent_rare,
         ]
@@ -100,6 +115,20 @@ impl Features {
             [(_, only)] => *only,
             [(_, first), (_, second), ..] => first - second,
         };
+        let best_by = |measure: fn(&Retrieved) -> f32| {
+            retrieved
+                .iter()
+                .max_by(|a, b| measure(a).total_cmp(&measure(b)))
+                .map(|r| r.chunk.document_id)
+        };
+        let agreeing = [
+            best_by(|r| r.similarity),
+            best_by(|r| r.title_similarity),
+            best_by(|r| r.token_match),
+        ]
+        .iter()
+        .filter(|d| top_document.is_some() && **d == top_document)
+        .count();
         let document_words: HashSet<String> = retrieved
             .iter()
             .filter(|r| Some(r.chunk.document_id) == top_document)
@@ -117,6 +146,18 @@ impl Features {
             .iter()
             .filter(|t| document_words.contains(&t.term))
             .count();
+        // A word in one chunk of the knowledge weighs ln(1 + 32) ≈ 3.5, one in 32 or more ln 2.
+        let weight = |t: &QuestionTerm| (1.0 + CHUNKS_COUNTED as f32 / t.chunks.max(1) as f32).ln();
+        let present = terms.iter().filter(|t| t.in_knowledge);
+        let (covered_weight, present_weight) = present.fold((0.0, 0.0), |(c, all), t| {
+            let w = weight(t);
+            let c = if document_words.contains(&t.term) {
+                c + w
+            } else {
+                c
+            };
+            (c, all + w)
+        });
         let absent: Vec<&QuestionTerm> = terms.iter().filter(|t| !t.in_knowledge).collect();
         let rare = absent.iter().filter(|t| t.common != Some(true)).count();
         Features {
@@ -127,7 +168,13 @@ impl Features {
                 .fold(0.0, f32::max),
             token: retrieved.iter().map(|r| r.token_match).fold(0.0, f32::max),
             margin,
+            agreement: agreeing as f32 / 3.0,
             coverage: covered as f32 / n,
+            specific_coverage: if present_weight > 0.0 {
+                covered_weight / present_weight
+            } else {
+                0.0
+            },
             absent: absent.len() as f32 / n,
             absent_rare: rare.min(3) as f32,
         }
@@ -214,6 +261,7 @@ impl AnswerabilityModel {
     /// Judges a retrieval at a strictness.
     pub fn judge(
         &self,
+        question: &str,
         terms: &[QuestionTerm],
         retrieved: &[Retrieved],
         encoder: &SparseEncoder,
@@ -222,11 +270,17 @@ impl AnswerabilityModel {
         let features = Features::of(terms, retrieved, encoder);
         let probability = self.probability(&features);
         let threshold = self.threshold_at(strictness);
-        // An answer an admin wrote for this very question needs no model to trust it.
+        // An answer an admin wrote for this very question is trusted at any but the strictest
+        // settings.
         let curated = retrieved.first().is_some_and(|r| {
             matches!(r.chunk.source_kind.as_str(), "snippets" | "conversations")
                 && r.similarity >= CURATED_MATCH
         });
+        let probability = if curated {
+            probability.max(CURATED_PROBABILITY)
+        } else {
+            probability
+        };
         let absent: Vec<String> = terms
             .iter()
             .filter(|t| !t.in_knowledge)
@@ -235,7 +289,8 @@ impl AnswerabilityModel {
         let not_covered = if features.absent <= MAX_ABSENT_SHARE_TO_NAME {
             terms
                 .iter()
-                .filter(|t| !t.in_knowledge && t.common == Some(false))
+                .filter(|t| !t.in_knowledge && t.common != Some(true))
+                .filter(|t| written_as_name(question, &t.word))
                 .take(MAX_NAMED)
                 .map(|t| t.word.clone())
                 .collect()
@@ -243,7 +298,7 @@ impl AnswerabilityModel {
             Vec::new()
         };
         Judgement {
-            answerable: curated || probability >= threshold,
+            answerable: probability >= threshold,
             probability,
             threshold,
             features,
@@ -267,22 +322,41 @@ pub struct Judgement {
     pub not_covered: Vec<String>,
 }
 
+/// Whether `word` (lower case) is written in `question` the way names are: with a capital
+/// letter other than a sentence's first ("HubSpot", "Okta", "GDPR"). A word the knowledge
+/// lacks that is written in lower case is as likely a typo or a compound ("coworker") as a
+/// name, and naming it to the customer would sound absurd.
+fn written_as_name(question: &str, word: &str) -> bool {
+    let mut sentence_start = true;
+    for w in question.split_whitespace() {
+        let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
+        let named = !sentence_start && bare.chars().any(char::is_uppercase);
+        if bare.to_lowercase() == word && (named || bare.chars().skip(1).any(char::is_uppercase)) {
+            return true;
+        }
+        sentence_start = w.ends_with(['.', '!', '?', ':']);
+    }
+    false
+}
+
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// One labelled question for fitting: its features, whether the knowledge answers it, and its
-/// weight (so that each set and each class count as much as the others).
+/// One labelled question for fitting: its features, whether the knowledge answers it, its
+/// weight (so that each set and each class count as much as the others) and which dev set it
+/// comes from.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub features: Features,
     pub answerable: bool,
     pub weight: f64,
+    pub set: usize,
 }
 
 /// Fits a logistic model by Newton's method with an L2 penalty `l2` on the standardised weights
-/// (not the bias), then picks the threshold that maximises the smaller of the weighted answer
-/// rate on answerable samples and escalation rate on the rest.
+/// (not the bias), then picks the threshold that maximises the worst of the answer rates on
+/// answerable samples and escalation rates on the rest, set by set.
 pub fn fit(samples: &[Sample], l2: f64) -> AnswerabilityModel {
     const N: usize = FEATURE_NAMES.len();
     let total: f64 = samples.iter().map(|s| s.weight).sum::<f64>().max(1e-9);
@@ -355,31 +429,32 @@ pub fn fit(samples: &[Sample], l2: f64) -> AnswerabilityModel {
     model
 }
 
-/// The threshold that maximises min(answer rate on answerable, escalation rate on the rest),
-/// both weighted; ties go to the middle of the best run of candidates.
+/// The threshold that maximises the worst rate of any set — its answer rate on answerable
+/// samples or its escalation rate on the rest; ties go to the middle of the best run of
+/// candidates.
 pub fn balanced_threshold(model: &AnswerabilityModel, samples: &[Sample]) -> f32 {
     let scored: Vec<(f32, &Sample)> = samples
         .iter()
         .map(|s| (model.probability(&s.features), s))
         .collect();
+    let sets = samples.iter().map(|s| s.set + 1).max().unwrap_or(0);
     let candidates: Vec<f32> = (1..200).map(|i| i as f32 / 200.0).collect();
     let worst_rate = |t: f32| {
-        let (mut a, mut a_all, mut u, mut u_all) = (0.0, 0.0, 0.0, 0.0);
+        // Per set and class: how many are decided right, of how many.
+        let mut right = vec![[0.0f64; 2]; sets];
+        let mut all = vec![[0.0f64; 2]; sets];
         for (p, s) in &scored {
-            if s.answerable {
-                a_all += s.weight;
-                if *p >= t {
-                    a += s.weight;
-                }
-            } else {
-                u_all += s.weight;
-                if *p < t {
-                    u += s.weight;
-                }
+            let class = usize::from(!s.answerable);
+            all[s.set][class] += s.weight;
+            if (*p >= t) == s.answerable {
+                right[s.set][class] += s.weight;
             }
         }
-        let rate = |n: f64, of: f64| if of > 0.0 { n / of } else { 1.0 };
-        rate(a, a_all).min(rate(u, u_all))
+        right
+            .iter()
+            .zip(&all)
+            .flat_map(|(r, a)| (0..2).filter(|c| a[*c] > 0.0).map(|c| r[c] / a[c]))
+            .fold(1.0, f64::min)
     };
     let rates: Vec<f64> = candidates.iter().map(|t| worst_rate(*t)).collect();
     let best = rates.iter().copied().fold(0.0, f64::max);
@@ -430,6 +505,7 @@ mod tests {
             },
             answerable,
             weight: 1.0,
+            set: 0,
         }
     }
 
@@ -441,25 +517,41 @@ mod tests {
     }
 
     #[test]
-    fn a_question_about_words_the_knowledge_never_uses_is_less_answerable() {
+    fn a_close_match_that_stands_out_is_answerable_and_a_vague_one_is_not() {
         let model = AnswerabilityModel::builtin();
         let close = Features {
-            dense: 0.6,
-            title: 0.6,
-            token: 0.7,
-            margin: 0.1,
+            dense: 0.7,
+            title: 0.7,
+            token: 0.65,
+            margin: 0.3,
+            agreement: 1.0,
             coverage: 0.8,
+            specific_coverage: 0.8,
             absent: 0.0,
             absent_rare: 0.0,
         };
-        let unknown_name = Features {
-            coverage: 0.5,
+        let vague = Features {
+            dense: 0.3,
+            title: 0.25,
+            token: 0.35,
+            margin: 0.01,
+            agreement: 0.33,
+            coverage: 0.2,
+            specific_coverage: 0.2,
             absent: 0.3,
-            absent_rare: 1.0,
-            ..close
+            absent_rare: 2.0,
         };
-        assert!(model.probability(&close) > model.probability(&unknown_name));
         assert!(model.probability(&close) >= model.threshold);
+        assert!(model.probability(&vague) < model.threshold);
+    }
+
+    #[test]
+    fn only_words_written_like_names_are_named() {
+        assert!(written_as_name("Do you integrate with HubSpot?", "hubspot"));
+        assert!(written_as_name("can we use Okta for logins", "okta"));
+        assert!(written_as_name("GDPR? we need it", "gdpr"));
+        assert!(!written_as_name("Coworker access please", "coworker"));
+        assert!(!written_as_name("how do i add my coworker", "coworker"));
     }
 
     #[test]

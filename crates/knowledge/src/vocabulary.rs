@@ -13,6 +13,9 @@ use crate::shorthand::spell_out;
 /// Most words of one question looked up (a pasted e-mail is not read to the end).
 const MAX_TERMS: usize = 16;
 
+/// Chunks counted per word: enough to tell a rare word from a common one.
+pub const CHUNKS_COUNTED: usize = 32;
+
 /// A word of the question and what the knowledge and the language model know of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuestionTerm {
@@ -22,6 +25,9 @@ pub struct QuestionTerm {
     pub term: String,
     /// Whether any chunk of the workspace's knowledge has it (stemmed, as search matches).
     pub in_knowledge: bool,
+    /// How many chunks have it, counted up to [`CHUNKS_COUNTED`]: how specific the word is
+    /// to some of the knowledge.
+    pub chunks: usize,
     /// Whether the embedding model knows it as a common word, rather than a name, jargon or a
     /// word of another language; `None` when the model cannot tell.
     pub common: Option<bool>,
@@ -29,7 +35,7 @@ pub struct QuestionTerm {
 
 impl KnowledgeBase {
     /// The question's content words, each looked up in the workspace's knowledge: one sparse
-    /// lookup per word, all at once.
+    /// lookup per word (counting up to [`CHUNKS_COUNTED`] chunks), all at once.
     pub async fn question_terms(
         &self,
         ws: WorkspaceId,
@@ -46,7 +52,7 @@ impl KnowledgeBase {
                 sparse: Some(self.sparse().term_query(term)),
                 source_ids: None,
                 source_kinds: None,
-                limit: 1,
+                limit: CHUNKS_COUNTED,
             })
         });
         let found = futures::future::try_join_all(lookups).await?;
@@ -56,6 +62,7 @@ impl KnowledgeBase {
             .map(|((word, term), hits)| QuestionTerm {
                 common: self.embedder().knows_word(&word),
                 in_knowledge: !hits.is_empty(),
+                chunks: hits.len(),
                 word,
                 term,
             })

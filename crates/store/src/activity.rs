@@ -31,7 +31,7 @@ impl Store {
         ws: WorkspaceId,
         limit: i64,
     ) -> Result<Vec<EscalationState>> {
-        let sql = "SELECT id, conversation_id, status FROM escalations WHERE workspace_id = $1 \
+        let sql = "SELECT id, conversation_id, status FROM escalations WHERE +workspace_id = $1 \
                    ORDER BY id DESC LIMIT $2";
         Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(ws.0)
@@ -48,7 +48,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<NewMessage>> {
         let sql = "SELECT id, conversation_id, contact_id, author FROM messages \
-                   WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+                   WHERE +workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3";
         Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(ws.0)
             .bind(after)

@@ -235,7 +235,7 @@ impl Store {
         let sql = "WITH RECURSIVE cluster(id) AS ( \
                        SELECT id FROM contacts WHERE workspace_id = $1 AND id = $2 \
                        UNION SELECT c.id FROM contacts c JOIN cluster ON c.merged_into = cluster.id \
-                       WHERE c.workspace_id = $1) \
+                       WHERE +c.workspace_id = $1) \
                    SELECT id FROM cluster ORDER BY id";
         let ids: Vec<i64> = on_db!(&self.db, |p| sqlx::query_scalar(sql)
             .bind(ws.0)
@@ -432,7 +432,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT id, contact_id, key, value, source_message_id, corrected_at, updated_at FROM contact_facts \
-             WHERE workspace_id = $1 AND deleted_at IS NULL AND contact_id IN ({}) ORDER BY updated_at DESC, id DESC",
+             WHERE +workspace_id = $1 AND deleted_at IS NULL AND contact_id IN ({}) ORDER BY updated_at DESC, id DESC",
             placeholders(2, contacts.len())
         );
         on_db!(&self.db, |p| {

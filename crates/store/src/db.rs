@@ -151,7 +151,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // After a checkpoint the WAL file is cut back to 64 MiB: a burst of writes while
+            // readers kept it from restarting does not leave a file that size for good.
+            .pragma("journal_size_limit", "67108864");
         Ok(SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)

@@ -128,7 +128,7 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             escalation_columns!(),
-            " FROM escalations WHERE workspace_id = $1 AND conversation_id = $2 AND status <> 'resolved' \
+            " FROM escalations WHERE +workspace_id = $1 AND conversation_id = $2 AND status <> 'resolved' \
              ORDER BY id DESC LIMIT 1"
         );
         Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
@@ -148,7 +148,7 @@ impl Store {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT {} FROM escalations WHERE workspace_id = $1 AND status <> 'resolved' AND conversation_id IN \
+            "SELECT {} FROM escalations WHERE +workspace_id = $1 AND status <> 'resolved' AND conversation_id IN \
              (SELECT id FROM conversations WHERE workspace_id = $1 AND contact_id IN ({})) \
              ORDER BY id DESC LIMIT 1",
             escalation_columns!(),

@@ -571,7 +571,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT channel FROM messages WHERE workspace_id = $1 AND contact_id IN ({}) \
+            "SELECT channel FROM messages WHERE +workspace_id = $1 AND contact_id IN ({}) \
              GROUP BY channel ORDER BY MIN(id)",
             placeholders(2, contacts.len())
         );

@@ -384,6 +384,7 @@ impl Agent {
             Judgement::default()
         } else {
             AnswerabilityModel::builtin().judge(
+                &incoming.message.text,
                 &retrieval.terms,
                 retrieved,
                 &QUESTION_WORDS,
