@@ -39,12 +39,17 @@ pub enum BenchCommand {
     },
     /// WhatsApp webhook acknowledgement latency: signed posts on loopback, each verified,
     /// parsed, its customer resolved, the message stored and its reply queued before the 200.
+    /// The customers are stored first (one post each, timed apart), so the measured posts meet
+    /// a database of that size; replies are not run.
     Webhook {
         #[arg(long, default_value_t = 1000)]
         posts: usize,
-        /// Distinct customers the posts come from.
+        /// Distinct customers, stored before the measured posts, which come from them in turn.
         #[arg(long, default_value_t = 100)]
         customers: usize,
+        /// Senders posting at once (closed loop: each sends its next post on the 200).
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
     },
     /// Query latency of hybrid search (embed, dense and sparse search, fusion, title and token
     /// rescoring, reading the chunks) with and without token rescoring, memory and sizes on
@@ -70,7 +75,11 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             queries,
         } => embed(config, chunks, words, queries).await,
         BenchCommand::Ingest { corpus } => ingest(config, &corpus).await,
-        BenchCommand::Webhook { posts, customers } => webhook(config, posts, customers).await,
+        BenchCommand::Webhook {
+            posts,
+            customers,
+            concurrency,
+        } => webhook(config, posts, customers, concurrency).await,
         BenchCommand::Query {
             points,
             queries,
@@ -90,11 +99,78 @@ fn scratch_config(config: &Config, dir: &Path) -> Config {
     scratch
 }
 
-async fn webhook(config: &Config, posts: usize, customers: usize) -> anyhow::Result<()> {
-    const SECRET: &str = "bench-app-secret";
+const WEBHOOK_SECRET: &str = "bench-app-secret";
+
+/// One signed WhatsApp text from customer `customer`, message number `n`.
+fn whatsapp_post(customer: usize, n: usize) -> anyhow::Result<(Vec<u8>, String)> {
+    let wa_id = format!("1415{customer:07}");
+    let body = serde_json::to_vec(&serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
+            "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
+            "messages": [{"from": wa_id, "id": format!("wamid.bench.{n}"), "timestamp": "1700000000",
+                          "type": "text", "text": {"body": "Where is my order? It has not arrived yet."}}]
+        }}]}]
+    }))?;
+    let signature = rapport_channels::whatsapp::sign(WEBHOOK_SECRET, &body);
+    Ok((body, signature))
+}
+
+/// Posts messages `from..to` (customer `n % customers`) with `concurrency` senders; returns
+/// each post's latency in ms and the wall time in seconds.
+async fn post_webhooks(
+    url: &str,
+    from: usize,
+    to: usize,
+    customers: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let client = reqwest::Client::new();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(from));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (client, next, url) = (client.clone(), next.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= to {
+                        return anyhow::Ok(latencies);
+                    }
+                    let (body, signature) = whatsapp_post(n % customers.max(1), n)?;
+                    let t = Instant::now();
+                    let resp = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-hub-signature-256", signature)
+                        .body(body)
+                        .send()
+                        .await?;
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                    anyhow::ensure!(resp.status() == 200, "post {n} answered {}", resp.status());
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(to - from);
+    for sender in senders {
+        latencies.extend(sender.await??);
+    }
+    Ok((latencies, started.elapsed().as_secs_f64()))
+}
+
+async fn webhook(
+    config: &Config,
+    posts: usize,
+    customers: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
     let mut config = scratch_config(config, scratch.path());
-    config.secrets.whatsapp_app_secret = Some(rapport_server::config::Secret::new(SECRET));
+    config.secrets.whatsapp_app_secret = Some(rapport_server::config::Secret::new(WEBHOOK_SECRET));
     // The acknowledgement alone: replies would compete for the same two cores.
     config.jobs.workers = 0;
     let app = App::build(config).await?;
@@ -102,35 +178,20 @@ async fn webhook(config: &Config, posts: usize, customers: usize) -> anyhow::Res
     let url = format!("http://{}/webhooks/whatsapp", listener.local_addr()?);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let backend = app.store.backend().as_str();
+    let store = app.store.clone();
     let running = app.start(listener, shutdown.clone());
-    let client = reqwest::Client::new();
-    let mut latencies = Vec::with_capacity(posts);
-    let started = Instant::now();
-    for i in 0..posts {
-        let wa_id = format!("1415555{:04}", i % customers.max(1));
-        let body = serde_json::to_vec(&serde_json::json!({
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
-                "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
-                "messages": [{"from": wa_id, "id": format!("wamid.bench.{i}"), "timestamp": "1700000000",
-                              "type": "text", "text": {"body": "Where is my order? It has not arrived yet."}}]
-            }}]}]
-        }))?;
-        let signature = rapport_channels::whatsapp::sign(SECRET, &body);
-        let t = Instant::now();
-        let resp = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", signature)
-            .body(body)
-            .send()
-            .await?;
-        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-        anyhow::ensure!(resp.status() == 200, "post {i} answered {}", resp.status());
-    }
-    let total = started.elapsed().as_secs_f64();
+    let customers = customers.max(1);
+    let (_, seeding) = post_webhooks(&url, 0, customers, customers, concurrency).await?;
+    let (mut latencies, total) =
+        post_webhooks(&url, customers, customers + posts, customers, concurrency).await?;
+    // Every acknowledged message is stored, once.
+    let stored: i64 = store
+        .message_counts()
+        .await?
+        .iter()
+        .filter(|(channel, direction, _)| channel == "whatsapp" && direction == "inbound")
+        .map(|(_, _, n)| n)
+        .sum();
     shutdown.cancel();
     running.stopped().await?;
     latencies.sort_by(f64::total_cmp);
@@ -140,11 +201,15 @@ async fn webhook(config: &Config, posts: usize, customers: usize) -> anyhow::Res
         serde_json::to_string_pretty(&serde_json::json!({
             "posts": posts,
             "customers": customers,
+            "concurrency": concurrency,
             "backend": backend,
+            "seeding_posts_per_second": customers as f64 / seeding,
             "p50_ms": pct(0.5),
             "p99_ms": pct(0.99),
             "max_ms": latencies.last(),
             "posts_per_second": posts as f64 / total,
+            "messages_stored": stored,
+            "messages_expected": customers + posts,
         }))?
     );
     Ok(())

@@ -181,6 +181,7 @@ pub async fn answers(config: Config, run: AnswerRun<'_>) -> anyhow::Result<()> {
                 "gold": q.gold_doc_ids, "support": outcome.trace["support"],
                 "intent": outcome.trace["intent"],
                 "answerability": outcome.trace["answerability"],
+                "timings_ms": outcome.trace["timings_ms"],
                 "reply": outcome.reply,
                 "similarities": outcome.trace["retrieved"].as_array().map(|r| r.iter().map(|c| c["similarity"].clone()).collect::<Vec<_>>()),
                 "retrieved": outcome.trace["retrieved"],

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use rapport_knowledge::sparse::SparseEncoder;
-use rapport_knowledge::{CHUNKS_COUNTED, CURATED_MATCH, QuestionTerm, Retrieved};
+use rapport_knowledge::{CURATED_MATCH, QuestionTerm, Retrieved};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -57,9 +57,6 @@ pub struct Features {
     pub agreement: f32,
     /// Share of the question's content words found in the best document.
     pub coverage: f32,
-    /// The same, each word weighted by how rare it is in the knowledge: the words that single
-    /// out a topic ("Teams", "rate limit") count more than those every article uses.
-    pub specific_coverage: f32,
     /// Share of the question's content words the knowledge never uses.
     pub absent: f32,
     /// How many of those the language model does not know as common words (at most 3).
@@ -67,20 +64,19 @@ pub struct Features {
 }
 
 /// The features' names, in [`Features::values`]' order.
-pub const FEATURE_NAMES: [&str; 9] = [
+pub const FEATURE_NAMES: [&str; 8] = [
     "dense",
     "title",
     "token",
     "margin",
     "agreement",
     "coverage",
-    "specific_coverage",
     "absent",
     "absent_rare",
 ];
 
 impl Features {
-    pub fn values(&self) -> [f32; 9] {
+    pub fn values(&self) -> [f32; 8] {
         [
             self.dense,
             self.title,
@@ -88,7 +84,6 @@ impl Features {
             self.margin,
             self.agreement,
             self.coverage,
-            self.specific_coverage,
             self.absent,
             self.absent_rare,
         ]
@@ -146,18 +141,6 @@ impl Features {
             .iter()
             .filter(|t| document_words.contains(&t.term))
             .count();
-        // A word in one chunk of the knowledge weighs ln(1 + 32) ≈ 3.5, one in 32 or more ln 2.
-        let weight = |t: &QuestionTerm| (1.0 + CHUNKS_COUNTED as f32 / t.chunks.max(1) as f32).ln();
-        let present = terms.iter().filter(|t| t.in_knowledge);
-        let (covered_weight, present_weight) = present.fold((0.0, 0.0), |(c, all), t| {
-            let w = weight(t);
-            let c = if document_words.contains(&t.term) {
-                c + w
-            } else {
-                c
-            };
-            (c, all + w)
-        });
         let absent: Vec<&QuestionTerm> = terms.iter().filter(|t| !t.in_knowledge).collect();
         let rare = absent.iter().filter(|t| t.common != Some(true)).count();
         Features {
@@ -170,11 +153,6 @@ impl Features {
             margin,
             agreement: agreeing as f32 / 3.0,
             coverage: covered as f32 / n,
-            specific_coverage: if present_weight > 0.0 {
-                covered_weight / present_weight
-            } else {
-                0.0
-            },
             absent: absent.len() as f32 / n,
             absent_rare: rare.min(3) as f32,
         }
@@ -526,7 +504,6 @@ mod tests {
             margin: 0.3,
             agreement: 1.0,
             coverage: 0.8,
-            specific_coverage: 0.8,
             absent: 0.0,
             absent_rare: 0.0,
         };
@@ -537,7 +514,6 @@ mod tests {
             margin: 0.01,
             agreement: 0.33,
             coverage: 0.2,
-            specific_coverage: 0.2,
             absent: 0.3,
             absent_rare: 2.0,
         };

@@ -493,7 +493,16 @@ impl IntentClassifier {
 
     /// Embeds `text` for comparison.
     pub async fn encode(&self, text: &str) -> Result<EncodedText> {
-        Ok(EncodedText::new(self.embedder.embed_one(text).await?, text))
+        // With its tokens, so that searching the knowledge for the same message reuses it
+        // (the embedder remembers recent texts).
+        let vector = self
+            .embedder
+            .embed_with_tokens(vec![text.to_owned()])
+            .await?
+            .pop()
+            .map(|e| e.vector)
+            .ok_or_else(|| rapport_core::Error::Embedder("no vector returned".into()))?;
+        Ok(EncodedText::new(vector, text))
     }
 
     /// Encodes texts that come back often (hand-off topic examples), remembering their vectors.

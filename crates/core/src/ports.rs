@@ -186,6 +186,16 @@ pub trait VectorIndex: Send + Sync {
     async fn delete_source(&self, workspace_id: WorkspaceId, source_id: SourceId) -> Result<()>;
     /// Best matches first. Never returns points of another workspace.
     async fn search(&self, query: IndexQuery) -> Result<Vec<IndexHit>>;
+
+    /// Several searches, answered in order. An index that pays per call (a thread hand-off,
+    /// a round trip) answers them in one.
+    async fn search_many(&self, queries: Vec<IndexQuery>) -> Result<Vec<Vec<IndexHit>>> {
+        let mut out = Vec::with_capacity(queries.len());
+        for query in queries {
+            out.push(self.search(query).await?);
+        }
+        Ok(out)
+    }
     /// Number of points stored for a workspace.
     async fn count(&self, workspace_id: WorkspaceId) -> Result<u64>;
     /// Cheap check that the index can be read, for `/readyz`.

@@ -6,6 +6,7 @@
 //! thread pool, never on the async runtime; batches keep the per-call overhead low.
 
 mod error;
+mod recent;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use fastembed::{
 
 pub use error::{Error, Result};
 use rapport_core::ports::{EmbeddedToken, TokenEmbedding};
+pub use recent::RecentEmbeddings;
 
 /// Where the model files are and how to run them.
 #[derive(Debug, Clone)]

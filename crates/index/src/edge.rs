@@ -606,20 +606,46 @@ impl VectorIndex for EdgeIndex {
     }
 
     async fn search(&self, query: IndexQuery) -> rapport_core::Result<Vec<IndexHit>> {
-        // An explicit empty list of sources or kinds narrows the search to nothing.
-        if query.limit == 0
-            || query.source_ids.as_ref().is_some_and(Vec::is_empty)
-            || query.source_kinds.as_ref().is_some_and(Vec::is_empty)
-        {
-            return Ok(Vec::new());
+        let mut found = self.search_many(vec![query]).await?;
+        Ok(found.pop().unwrap_or_default())
+    }
+
+    /// All on one blocking thread: a question's word lookups are a dozen tiny queries, and a
+    /// thread hand-off each would cost more than the queries.
+    async fn search_many(
+        &self,
+        queries: Vec<IndexQuery>,
+    ) -> rapport_core::Result<Vec<Vec<IndexHit>>> {
+        let mut requests = Vec::with_capacity(queries.len());
+        for query in queries {
+            // An explicit empty list of sources or kinds narrows the search to nothing.
+            let nothing = query.limit == 0
+                || query.source_ids.as_ref().is_some_and(Vec::is_empty)
+                || query.source_kinds.as_ref().is_some_and(Vec::is_empty);
+            requests.push(if nothing {
+                None
+            } else {
+                query_request(query, self.inner.dimensions)?
+            });
         }
-        let Some(request) = query_request(query, self.inner.dimensions)? else {
-            return Ok(Vec::new());
-        };
-        let points = self
-            .blocking(move |inner| Ok(inner.shard().query(request)?))
+        if requests.iter().all(Option::is_none) {
+            return Ok(vec![Vec::new(); requests.len()]);
+        }
+        let answers = self
+            .blocking(move |inner| {
+                requests
+                    .into_iter()
+                    .map(|r| match r {
+                        Some(request) => Ok(inner.shard().query(request)?),
+                        None => Ok(Vec::new()),
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
             .await?;
-        Ok(points.into_iter().map(to_hit).collect::<Result<Vec<_>>>()?)
+        Ok(answers
+            .into_iter()
+            .map(|points| points.into_iter().map(to_hit).collect::<Result<Vec<_>>>())
+            .collect::<Result<Vec<_>>>()?)
     }
 
     async fn optimize(&self) -> rapport_core::Result<()> {

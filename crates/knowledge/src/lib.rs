@@ -35,6 +35,6 @@ pub trait PairCondenser: Send + Sync {
     async fn condense(&self, question: &str, answer: &str) -> Option<(String, String)>;
 }
 pub use retrieve::{CURATED_MATCH, Retrieved, SearchOptions};
-pub use vocabulary::{CHUNKS_COUNTED, QuestionTerm};
+pub use vocabulary::QuestionTerm;
 
 pub use error::{Error, Result};

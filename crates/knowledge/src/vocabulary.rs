@@ -13,9 +13,6 @@ use crate::shorthand::spell_out;
 /// Most words of one question looked up (a pasted e-mail is not read to the end).
 const MAX_TERMS: usize = 16;
 
-/// Chunks counted per word: enough to tell a rare word from a common one.
-pub const CHUNKS_COUNTED: usize = 32;
-
 /// A word of the question and what the knowledge and the language model know of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuestionTerm {
@@ -25,9 +22,6 @@ pub struct QuestionTerm {
     pub term: String,
     /// Whether any chunk of the workspace's knowledge has it (stemmed, as search matches).
     pub in_knowledge: bool,
-    /// How many chunks have it, counted up to [`CHUNKS_COUNTED`]: how specific the word is
-    /// to some of the knowledge.
-    pub chunks: usize,
     /// Whether the embedding model knows it as a common word, rather than a name, jargon or a
     /// word of another language; `None` when the model cannot tell.
     pub common: Option<bool>,
@@ -35,7 +29,7 @@ pub struct QuestionTerm {
 
 impl KnowledgeBase {
     /// The question's content words, each looked up in the workspace's knowledge: one sparse
-    /// lookup per word (counting up to [`CHUNKS_COUNTED`] chunks), all at once.
+    /// lookup per word, all in one call to the index.
     pub async fn question_terms(
         &self,
         ws: WorkspaceId,
@@ -44,25 +38,25 @@ impl KnowledgeBase {
         let question = spell_out(question);
         let mut words = self.sparse().words_and_terms(&question);
         words.truncate(MAX_TERMS);
-        let lookups = words.iter().map(|(_, term)| {
-            self.index().search(IndexQuery {
+        let lookups = words
+            .iter()
+            .map(|(_, term)| IndexQuery {
                 workspace_id: ws,
                 mode: SearchMode::Sparse,
                 dense: Vec::new(),
                 sparse: Some(self.sparse().term_query(term)),
                 source_ids: None,
                 source_kinds: None,
-                limit: CHUNKS_COUNTED,
+                limit: 1,
             })
-        });
-        let found = futures::future::try_join_all(lookups).await?;
+            .collect();
+        let found = self.index().search_many(lookups).await?;
         Ok(words
             .into_iter()
             .zip(found)
             .map(|((word, term), hits)| QuestionTerm {
                 common: self.embedder().knows_word(&word),
                 in_knowledge: !hits.is_empty(),
-                chunks: hits.len(),
                 word,
                 term,
             })

@@ -50,6 +50,9 @@ pub struct App {
     pub(crate) metrics: Arc<Metrics>,
 }
 
+/// Texts the embedder remembers: enough for the replies being worked on at once.
+const RECENT_EMBEDDINGS: usize = 64;
+
 impl App {
     /// Opens the database (and migrates it), loads the embedder and opens the vector index.
     pub async fn build(config: Config) -> Result<App> {
@@ -64,7 +67,12 @@ impl App {
         tracing::info!(model = rapport_embed::MODEL_NAME, "embedder ready");
 
         let index = open_index(&config).await?;
-        let embedder: Arc<dyn Embedder> = Arc::new(embedder);
+        // A message is embedded to read its intent and again to search for it: the second
+        // time comes from the last few texts embedded.
+        let embedder: Arc<dyn Embedder> = Arc::new(rapport_embed::RecentEmbeddings::new(
+            Arc::new(embedder),
+            RECENT_EMBEDDINGS,
+        ));
         let model = chat_model(&config)?;
         tracing::info!(model = model.name(), "chat model ready");
         let mut knowledge = KnowledgeBase::new(
