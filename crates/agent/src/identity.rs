@@ -289,9 +289,11 @@ impl IdentityResolver {
                 tracing::info!(workspace = %ws, survivor = %survivor, merged = %other, key = kind.as_str(), "contacts merged on a verified key");
             }
         }
-        self.store
-            .fill_contact_profile(ws, identity_contact, &profile)
-            .await?;
+        if !created {
+            self.store
+                .fill_contact_profile(ws, identity_contact, &profile)
+                .await?;
+        }
         Ok(Resolved {
             contact: root,
             identity_contact,

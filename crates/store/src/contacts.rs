@@ -292,7 +292,8 @@ impl Store {
     }
 
     /// Fills the profile fields that are still empty (a name learned later never overwrites
-    /// one an agent typed).
+    /// one an agent typed). Writes nothing when nothing would change: it runs on every inbound
+    /// message.
     pub async fn fill_contact_profile(
         &self,
         ws: WorkspaceId,
@@ -300,7 +301,9 @@ impl Store {
         c: &NewContact,
     ) -> Result<()> {
         let sql = "UPDATE contacts SET name = COALESCE(name, $1), email = COALESCE(email, $2), \
-                   phone = COALESCE(phone, $3), updated_at = $4 WHERE workspace_id = $5 AND id = $6";
+                   phone = COALESCE(phone, $3), updated_at = $4 WHERE workspace_id = $5 AND id = $6 \
+                   AND ((name IS NULL AND $1 IS NOT NULL) OR (email IS NULL AND $2 IS NOT NULL) \
+                        OR (phone IS NULL AND $3 IS NOT NULL))";
         on_db!(&self.db, |p| sqlx::query(sql)
             .bind(&c.name)
             .bind(&c.email)

@@ -358,6 +358,6 @@ mod tests {
             "{csv}"
         );
         assert!(csv.contains("\"Say \"\"hi\"\",\nthen go\""));
-        assert!(csv.contains("\"Reset; Login\",0.612,,12"));
+        assert!(csv.contains("\"Reset; Login\",0.612,0.900,,12"));
     }
 }
