@@ -131,14 +131,18 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             WAIT,
         )
         .await;
-    // Indexing runs in the background: open the source until its document is listed.
+    // Indexing runs in the background: open the source until its document is listed (every 2 s,
+    // not on every poll: ten requests a second would trip the API's rate limit).
     browser
         .wait_for(
             "the source's documents",
             "const doc = Array.from(document.querySelectorAll('#documents button'))\
                .find(b => b.textContent.toLowerCase().includes('returns'));\
              if (doc) { doc.click(); return true; }\
-             Array.from(document.querySelectorAll('#sources button')).find(b => b.textContent === 'Policies')?.click();\
+             if (!window.policiesOpenedAt || Date.now() - window.policiesOpenedAt > 2000) {\
+               window.policiesOpenedAt = Date.now();\
+               Array.from(document.querySelectorAll('#sources button')).find(b => b.textContent === 'Policies')?.click();\
+             }\
              return null;",
             WAIT,
         )
