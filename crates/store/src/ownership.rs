@@ -23,16 +23,21 @@ impl Store {
         }
         let list = placeholders(3, values.len());
         let others = "NOT IN (SELECT id FROM contacts WHERE id = $2 OR merged_into = $2)";
+        // Each arm has an index that starts with what it looks up (the key's kind, the identity's
+        // external id, the lower-cased e-mail, the phone), so that the check does not walk the
+        // workspace's contacts: at 20,000 customers it took 14.7 ms with one `OR` arm.
         let sql = format!(
             "SELECT EXISTS (\
                SELECT 1 FROM contact_facts WHERE workspace_id = $1 AND deleted_at IS NULL \
                  AND value IN ({list}) AND contact_id {others} \
                UNION ALL SELECT 1 FROM contact_keys WHERE workspace_id = $1 \
-                 AND value IN ({list}) AND contact_id {others} \
+                 AND kind IN ('phone', 'email') AND value IN ({list}) AND contact_id {others} \
                UNION ALL SELECT 1 FROM contact_identities WHERE workspace_id = $1 \
                  AND external_id IN ({list}) AND contact_id {others} \
                UNION ALL SELECT 1 FROM contacts WHERE workspace_id = $1 \
-                 AND (lower(email) IN ({list}) OR phone IN ({list})) AND id {others})"
+                 AND lower(email) IN ({list}) AND id {others} \
+               UNION ALL SELECT 1 FROM contacts WHERE workspace_id = $1 \
+                 AND phone IN ({list}) AND id {others})"
         );
         let found: bool = on_db!(&self.db, |p| {
             // Only numbered placeholders and fixed expressions are formatted in.
