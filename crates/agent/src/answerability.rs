@@ -335,6 +335,7 @@ pub struct Sample {
 /// Fits a logistic model by Newton's method with an L2 penalty `l2` on the standardised weights
 /// (not the bias), then picks the threshold that maximises the worst of the answer rates on
 /// answerable samples and escalation rates on the rest, set by set.
+#[allow(clippy::needless_range_loop)] // Newton's step over the gradient and Hessian by index.
 pub fn fit(samples: &[Sample], l2: f64) -> AnswerabilityModel {
     const N: usize = FEATURE_NAMES.len();
     let total: f64 = samples.iter().map(|s| s.weight).sum::<f64>().max(1e-9);
@@ -446,6 +447,8 @@ pub fn balanced_threshold(model: &AnswerabilityModel, samples: &[Sample]) -> f32
 }
 
 /// Solves `a · x = b` by Gaussian elimination with partial pivoting; `None` when singular.
+// Row and column indices read as the textbook algorithm does.
+#[allow(clippy::needless_range_loop)]
 fn solve<const M: usize>(mut a: [[f64; M]; M], mut b: [f64; M]) -> Option<[f64; M]> {
     for col in 0..M {
         let pivot = (col..M).max_by(|i, j| a[*i][col].abs().total_cmp(&a[*j][col].abs()))?;
