@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use rapport_core::Result;
 use rapport_core::ports::{Embedder, TokenEmbedding};
 
+/// Longest batch whose texts are looked up and remembered (a question and its sentences).
+const REMEMBERED_BATCH: usize = 8;
+
 /// An embedder that remembers its last `capacity` texts (with their token vectors).
 pub struct RecentEmbeddings {
     inner: Arc<dyn Embedder>,
@@ -54,7 +57,6 @@ impl Embedder for RecentEmbeddings {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
-        // Batches (ingestion) go straight through; one text may have been seen a moment ago.
         if let [text] = texts.as_slice()
             && let Some(e) = self.remembered(text)
         {
@@ -64,34 +66,30 @@ impl Embedder for RecentEmbeddings {
     }
 
     async fn embed_with_tokens(&self, texts: Vec<String>) -> Result<Vec<TokenEmbedding>> {
-        let known: Vec<Option<TokenEmbedding>> = texts.iter().map(|t| self.remembered(t)).collect();
+        // Ingestion's batches go straight through: only a question and its sentences recur.
+        if texts.len() > REMEMBERED_BATCH {
+            return self.inner.embed_with_tokens(texts).await;
+        }
+        let mut out: Vec<Option<TokenEmbedding>> =
+            texts.iter().map(|t| self.remembered(t)).collect();
         let missing: Vec<String> = texts
             .iter()
-            .zip(&known)
-            .filter(|(_, k)| k.is_none())
+            .zip(&out)
+            .filter(|(_, known)| known.is_none())
             .map(|(t, _)| t.clone())
             .collect();
-        let mut computed = if missing.is_empty() {
-            Vec::new()
-        } else {
-            self.inner.embed_with_tokens(missing.clone()).await?
-        }
-        .into_iter();
-        // Only short batches (a question and its sentences) are worth remembering.
-        if texts.len() <= 8 {
-            for (text, e) in missing.iter().zip(computed.clone()) {
+        if !missing.is_empty() {
+            let computed = self.inner.embed_with_tokens(missing.clone()).await?;
+            let mut computed = missing.iter().zip(computed);
+            for slot in out.iter_mut().filter(|slot| slot.is_none()) {
+                let (text, e) = computed.next().ok_or_else(|| {
+                    rapport_core::Error::Embedder("fewer embeddings than texts".into())
+                })?;
                 self.remember(text, &e);
+                *slot = Some(e);
             }
         }
-        known
-            .into_iter()
-            .map(|k| match k {
-                Some(e) => Ok(e),
-                None => computed.next().ok_or_else(|| {
-                    rapport_core::Error::Embedder("fewer embeddings than texts".into())
-                }),
-            })
-            .collect()
+        Ok(out.into_iter().flatten().collect())
     }
 
     fn knows_word(&self, word: &str) -> Option<bool> {
