@@ -3,6 +3,7 @@
 //! handed to a human ([`agent`]), through a [`model::ChatModel`] — extractive by default, any
 //! OpenAI-compatible server when configured.
 
+pub mod actions;
 pub mod agent;
 pub mod answerability;
 pub mod context;

@@ -12,6 +12,7 @@
 //! 20,000 customers the contact cluster took 10.7 ms instead of 8 µs). The plus keeps the
 //! condition and takes the index off the table; PostgreSQL reads it the same way.
 
+pub mod actions;
 pub mod activity;
 pub mod analytics;
 pub mod contacts;

@@ -85,7 +85,10 @@ impl Http {
             // target's, which would leave the guard blind.
             .no_proxy();
         if let Some(classify) = classify {
-            builder = builder.dns_resolver(GuardedResolver { classify });
+            builder = builder.dns_resolver(GuardedResolver {
+                classify,
+                hint: guard::CRAWL_HINT,
+            });
         }
         Ok(Self {
             client: builder.build()?,

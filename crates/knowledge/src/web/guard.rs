@@ -22,8 +22,8 @@ use url::{Host, Url};
 /// public one.
 pub type Classifier = fn(IpAddr) -> Option<&'static str>;
 
-/// What admins see next to the reason, since the fix is a setting.
-const HINT: &str = "set knowledge.web.allow_private_addresses to crawl private networks";
+/// What admins see next to the crawler's refusals, since the fix is a setting.
+pub const CRAWL_HINT: &str = "set knowledge.web.allow_private_addresses to crawl private networks";
 
 /// Whether `ip` is an ordinary public unicast address the crawler may connect to.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -105,9 +105,14 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// Refuses non-HTTP URLs and IP-literal hosts the classifier rejects; names are left to
 /// [`GuardedResolver`]. The error is the reason, for "refused to fetch URL: reason".
 pub fn check_url(url: &Url, classify: Classifier) -> Result<(), String> {
+    check_url_hinted(url, classify, CRAWL_HINT)
+}
+
+/// [`check_url`] for another caller of the guard, whose setting the `hint` names.
+pub fn check_url_hinted(url: &Url, classify: Classifier, hint: &str) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
-            "only http and https URLs can be crawled, not {}:",
+            "only http and https URLs can be fetched, not {}:",
             url.scheme()
         ));
     }
@@ -118,7 +123,7 @@ pub fn check_url(url: &Url, classify: Classifier) -> Result<(), String> {
         None => return Err("the URL has no host".into()),
     };
     match classify(ip) {
-        Some(kind) => Err(format!("{ip} is {kind}; {HINT}")),
+        Some(kind) => Err(format!("{ip} is {kind}; {hint}")),
         None => Ok(()),
     }
 }
@@ -126,7 +131,7 @@ pub fn check_url(url: &Url, classify: Classifier) -> Result<(), String> {
 /// The guard's verdict, carried through reqwest's error chain so the crawler can tell a refusal
 /// from a network failure and show it as such.
 #[derive(Debug, Clone)]
-pub(crate) struct Refusal(pub(crate) String);
+pub struct Refusal(pub String);
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,13 +143,15 @@ impl std::error::Error for Refusal {}
 
 /// System DNS resolution with the non-public addresses taken out.
 #[derive(Clone, Copy)]
-pub(crate) struct GuardedResolver {
-    pub(crate) classify: Classifier,
+pub struct GuardedResolver {
+    pub classify: Classifier,
+    /// What the refusal tells the admin to change.
+    pub hint: &'static str,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let classify = self.classify;
+        let (classify, hint) = (self.classify, self.hint);
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
@@ -161,7 +168,7 @@ impl Resolve for GuardedResolver {
             if allowed.is_empty() {
                 let error: Box<dyn std::error::Error + Send + Sync> = match refused {
                     Some((ip, kind)) => Box::new(Refusal(format!(
-                        "{host} resolves to {ip}, which is {kind}; {HINT}"
+                        "{host} resolves to {ip}, which is {kind}; {hint}"
                     ))),
                     None => format!("{host} has no address").into(),
                 };
