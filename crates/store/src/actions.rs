@@ -131,15 +131,12 @@ impl Store {
         definition: &Value,
         secrets: &Value,
     ) -> Result<StoredAction> {
-        if self.actions(ws).await?.iter().any(|a| a.name == name) {
-            return Err(Error::Conflict(format!("an action named {name:?} exists")));
-        }
         let now = Utc::now();
         let sql = format!(
             "INSERT INTO actions (workspace_id, name, enabled, definition, secrets, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {ACTION_COLUMNS}"
         );
-        on_db!(&self.db, |p| Ok(sqlx::query_as(sqlx::AssertSqlSafe(
+        let created = on_db!(&self.db, |p| sqlx::query_as(sqlx::AssertSqlSafe(
             sql.clone()
         ))
         .bind(ws.0)
@@ -149,7 +146,8 @@ impl Store {
         .bind(Json(secrets))
         .bind(now)
         .fetch_one(p)
-        .await?))
+        .await);
+        created.map_err(|e| name_taken(e, name))
     }
 
     /// Replaces an action's name, state, definition and secrets.
@@ -162,14 +160,6 @@ impl Store {
         definition: &Value,
         secrets: &Value,
     ) -> Result<StoredAction> {
-        if self
-            .actions(ws)
-            .await?
-            .iter()
-            .any(|a| a.name == name && a.id != id)
-        {
-            return Err(Error::Conflict(format!("an action named {name:?} exists")));
-        }
         let sql = format!(
             "UPDATE actions SET name = $1, enabled = $2, definition = $3, secrets = $4, updated_at = $5 \
              WHERE workspace_id = $6 AND id = $7 RETURNING {ACTION_COLUMNS}"
@@ -185,7 +175,8 @@ impl Store {
         .bind(ws.0)
         .bind(id)
         .fetch_optional(p)
-        .await?);
+        .await)
+        .map_err(|e| name_taken(e, name))?;
         updated.ok_or(Error::NotFound { what: "action", id })
     }
 
@@ -390,5 +381,15 @@ impl Store {
             .await?
             .rows_affected());
         Ok(())
+    }
+}
+
+/// The workspace's `UNIQUE (workspace_id, name)` turned into a conflict the admin can read.
+fn name_taken(e: sqlx::Error, name: &str) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            Error::Conflict(format!("an action named {name:?} exists"))
+        }
+        _ => Error::Database(e),
     }
 }

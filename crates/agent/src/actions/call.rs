@@ -192,18 +192,8 @@ impl ActionHttp {
             })?;
             Ok((status.as_u16(), body))
         };
-        let (status, body) = tokio::time::timeout(call.timeout, read)
-            .await
-            .map_err(|_| {
-                at(CallFailure::new(
-                    "timeout",
-                    format!(
-                        "the API did not answer within {} ms",
-                        call.timeout.as_millis()
-                    ),
-                ))
-            })?
-            .map_err(at)?;
+        // reqwest's timeout covers the whole exchange, body included.
+        let (status, body) = read.await.map_err(at)?;
         Ok(CallAnswer {
             status,
             body,

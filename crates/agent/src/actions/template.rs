@@ -26,33 +26,23 @@ pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_fuel(Some(FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
-    env.set_auto_escape_callback(|name| match name {
-        "json" => AutoEscape::Json,
-        _ => AutoEscape::None,
-    });
     env
 }
 
 /// Renders `source` over `context`.
 pub fn render(source: &str, context: &Value, escape: Escape) -> Result<String, String> {
-    let env = environment();
+    let mut env = environment();
+    if escape == Escape::Json {
+        env.set_auto_escape_callback(|_| AutoEscape::Json);
+    }
     let context = match escape {
         Escape::Url => percent_encoded(context),
         _ => context.clone(),
     };
-    let rendered = match escape {
-        Escape::Json => {
-            let mut env = env;
-            env.add_template_owned("json".to_owned(), source.to_owned())
-                .map_err(|e| e.to_string())?;
-            env.get_template("json")
-                .and_then(|t| t.render(TemplateValue::from_serialize(&context)))
-        }
-        _ => env
-            .template_from_str(source)
-            .and_then(|t| t.render(TemplateValue::from_serialize(&context))),
-    }
-    .map_err(|e| e.to_string())?;
+    let rendered = env
+        .template_from_str(source)
+        .and_then(|t| t.render(TemplateValue::from_serialize(&context)))
+        .map_err(|e| e.to_string())?;
     if rendered.len() > MAX_RENDERED {
         return Err(format!(
             "the rendered template is over {MAX_RENDERED} bytes"
