@@ -279,7 +279,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_resolver_drops_private_addresses() {
-        let resolver = GuardedResolver { classify };
+        let resolver = GuardedResolver {
+            classify,
+            hint: CRAWL_HINT,
+        };
         let name: Name = "localhost".parse().unwrap();
         let err = match resolver.resolve(name).await {
             Ok(_) => panic!("localhost must be refused"),
@@ -288,7 +291,10 @@ mod tests {
         assert!(err.downcast_ref::<Refusal>().is_some(), "{err}");
         assert!(err.to_string().contains("loopback"), "{err}");
 
-        let open = GuardedResolver { classify: |_| None };
+        let open = GuardedResolver {
+            classify: |_| None,
+            hint: CRAWL_HINT,
+        };
         let addrs: Vec<_> = match open.resolve("localhost".parse().unwrap()).await {
             Ok(a) => a.collect(),
             Err(e) => panic!("{e}"),
