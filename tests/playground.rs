@@ -131,7 +131,7 @@ async fn a_batch_of_questions_is_answered_as_a_table_and_exports_as_csv() {
     assert_eq!(
         lines.next(),
         Some(
-            "question,decision,reason,answer,citations,support,answerability,top_similarity,total_ms"
+            "question,decision,reason,answer,citations,support,answerability,top_similarity,total_ms,action,expected_action"
         )
     );
     assert!(lines.next().is_some_and(|l| {

@@ -458,3 +458,113 @@ async fn an_agent_works_an_escalation_in_the_browser() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// A shop API that knows one order, for the customer who owns it.
+fn shop(r: &common::fake_http::Recorded, _n: usize) -> common::fake_http::Reply {
+    if r.path == "/orders/4821" && r.query.contains("34612345678") {
+        common::fake_http::Reply::json(200, json!({"status": "shipped"}))
+    } else {
+        common::fake_http::Reply::json(404, json!({"error": "no such order"}))
+    }
+}
+
+#[tokio::test]
+async fn an_admin_defines_an_action_in_settings_and_runs_it_in_the_playground() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let shop = FakeHttp::start(shop).await;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let shots = browser::screenshot_dir();
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return !document.getElementById('login').hidden",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('login-form');\
+             f.email.value = arguments[0]; f.password.value = arguments[1];\
+             f.querySelector('button').click(); return true;",
+            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the inbox after signing in",
+            "return !document.getElementById('app').hidden && location.pathname === '/app/inbox'",
+            WAIT,
+        )
+        .await;
+    browser.goto(&app.url("/app/settings")).await;
+    browser
+        .wait_for(
+            "the actions card with its starter definition",
+            "return document.querySelector('#action-form textarea').value.includes('order_id') || null",
+            WAIT,
+        )
+        .await;
+    let definition = json!({
+        "description": "Looks up where the customer's order is",
+        "examples": ["where is my order?"],
+        "url": format!("{}/orders/{{{{ order_id }}}}?phone={{{{ identity.phone }}}}", shop.url),
+        "inputs": [{"name": "order_id", "kind": "order_id", "question": "What is your order number?"}],
+        "reply": "Order {{ order_id }} is {{ response.status }}.",
+        "allow_private_addresses": true
+    });
+    browser
+        .execute(
+            "const f = document.getElementById('action-form');\
+             f.name.value = 'order_status'; f.definition.value = arguments[0];\
+             f.querySelector('button[type=submit]').click(); return true;",
+            json!([serde_json::to_string_pretty(&definition).expect("JSON")]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the action saved and listed",
+            "return document.getElementById('action-status').textContent.startsWith('Saved')\
+               && document.getElementById('actions').textContent.includes('order_status') || null",
+            WAIT,
+        )
+        .await;
+    browser.screenshot(&shots.join("settings-actions.png")).await;
+
+    browser.goto(&app.url("/app/playground")).await;
+    browser
+        .wait_for(
+            "the playground",
+            "return !document.getElementById('page-playground').hidden || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('play-form');\
+             f.channel.value = 'whatsapp'; f.phone.value = '+34 612 345 678';\
+             f.text.value = 'where is my order 4821?';\
+             f.querySelector('button').click(); return true;",
+            json!([]),
+        )
+        .await;
+    let shown = browser
+        .wait_for(
+            "the bot's answer and the call it made",
+            "const card = document.querySelector('#play-log .card');\
+             return card && card.querySelector('.action-call') ? card.textContent : null;",
+            WAIT,
+        )
+        .await;
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(shown.contains("Order 4821 is shipped."), "{shown}");
+    assert!(shown.contains("Action order_status"), "{shown}");
+    assert!(shown.contains("→ 200"), "{shown}");
+    browser.screenshot(&shots.join("playground-action.png")).await;
+    assert_eq!(shop.requests().len(), 1);
+    browser.quit().await;
+    app.stop().await;
+}

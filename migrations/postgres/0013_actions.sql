@@ -35,6 +35,8 @@ CREATE TABLE action_calls (
 );
 CREATE INDEX action_calls_conversation ON action_calls (conversation_id, id);
 CREATE INDEX action_calls_workspace ON action_calls (workspace_id, created_at);
+-- The per-customer rate limit counts a customer's recent calls.
+CREATE INDEX action_calls_contact ON action_calls (workspace_id, contact_id, created_at);
 
 -- An action waiting on the customer: an input to give or a write to confirm. Kept per customer
 -- (the root contact), not per conversation, so it survives a channel switch.

@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 pub struct Recorded {
     pub method: String,
     pub path: String,
+    /// The query string, without `?` (empty when there is none).
+    pub query: String,
     /// Lower-case header names.
     pub headers: HashMap<String, String>,
     pub raw: Vec<u8>,
@@ -140,6 +142,7 @@ fn answer(
     let recorded = Recorded {
         method: method.to_string(),
         path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
         headers: headers
             .iter()
             .map(|(k, v)| {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rapport_core::domain::{Author, ConversationStatus, Direction, Resolution};
+use rapport_core::ports::{Sealer, Unsealed};
 use rapport_core::ids::{ContactId, ConversationId, EscalationId, MessageId, WorkspaceId};
 use rapport_knowledge::KnowledgeBase;
 use rapport_store::Store;
@@ -14,6 +15,7 @@ use rapport_store::messages::{Inserted, NewMessage};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::actions::call::ActionHttp;
 use crate::context::CustomerContext;
 use crate::guards::{self, HandoffTopic};
 use crate::identity::{IdentityClaim, IdentityResolver};
@@ -58,6 +60,8 @@ pub struct AgentSettings {
     pub agent_active: chrono::Duration,
     /// At most one holding reply per channel in this long.
     pub holding_quiet: chrono::Duration,
+    /// How long a right one-time code proves the customer to actions.
+    pub verified_for: chrono::Duration,
 }
 
 impl Default for AgentSettings {
@@ -78,6 +82,7 @@ impl Default for AgentSettings {
             holding_replies: true,
             agent_active: chrono::Duration::minutes(5),
             holding_quiet: chrono::Duration::minutes(30),
+            verified_for: chrono::Duration::hours(24),
         }
     }
 }
@@ -180,6 +185,10 @@ pub struct Agent {
     pub(crate) terms: Arc<rapport_knowledge::sparse::SparseEncoder>,
     /// What a message wants, read on the local embedder.
     pub(crate) intents: IntentClassifier,
+    /// Opens an action's sealed API keys.
+    pub(crate) sealer: Arc<dyn Sealer>,
+    /// The guarded HTTP clients actions call with (`None` only if TLS could not start).
+    pub(crate) action_http: Option<ActionHttp>,
 }
 
 impl Agent {
@@ -197,7 +206,17 @@ impl Agent {
             model,
             settings: Arc::new(settings),
             terms: Arc::default(),
+            sealer: Arc::new(Unsealed),
+            action_http: ActionHttp::new()
+                .map_err(|e| tracing::error!(error = %e, "actions cannot call out"))
+                .ok(),
         }
+    }
+
+    /// Seals and opens the secrets of actions (the server's settings key).
+    pub fn with_sealer(mut self, sealer: Arc<dyn Sealer>) -> Agent {
+        self.sealer = sealer;
+        self
     }
 
     /// Keeps the intent examples' vectors in `dir`, so a restart does not embed them again.

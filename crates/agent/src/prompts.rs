@@ -32,6 +32,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "faq_extraction",
         include_str!("../../../prompts/faq_extraction.jinja"),
     ),
+    (
+        "action_tools",
+        include_str!("../../../prompts/action_tools.jinja"),
+    ),
 ];
 
 /// Which prompt (and which version of it) produced a model call.

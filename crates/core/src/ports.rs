@@ -206,3 +206,26 @@ pub trait VectorIndex: Send + Sync {
         Ok(())
     }
 }
+
+/// Seals the secrets an admin saves (channel credentials, an action's API keys) so they rest
+/// encrypted in the database, and opens them when they are used. The server's implementation
+/// keys it with `RAPPORT_SETTINGS_KEY`; without a key documents pass through as they are.
+pub trait Sealer: Send + Sync {
+    fn seal(&self, doc: &serde_json::Value) -> std::result::Result<serde_json::Value, String>;
+    fn open(&self, stored: &serde_json::Value) -> std::result::Result<serde_json::Value, String>;
+}
+
+/// Keeps documents as they are: for tools and tests that run without a settings key.
+pub struct Unsealed;
+
+impl Sealer for Unsealed {
+    fn seal(&self, doc: &serde_json::Value) -> std::result::Result<serde_json::Value, String> {
+        Ok(doc.clone())
+    }
+    fn open(&self, stored: &serde_json::Value) -> std::result::Result<serde_json::Value, String> {
+        if stored.get("sealed").is_some() {
+            return Err("these secrets are sealed and no settings key is set".into());
+        }
+        Ok(stored.clone())
+    }
+}

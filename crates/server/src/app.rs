@@ -92,13 +92,22 @@ impl App {
                 "conversation sources queued to clean their mined pairs"
             );
         }
+        let secret_box = crate::settings::SecretBox::new(
+            config.secrets.settings_key.as_ref().map(|k| k.expose()),
+        );
+        if !secret_box.seals() {
+            tracing::warn!(
+                "RAPPORT_SETTINGS_KEY is not set: channel and action secrets saved in Settings are stored unsealed"
+            );
+        }
         let agent = Agent::new(
             store.clone(),
             knowledge.clone(),
             model,
             config.agent_settings(),
         )
-        .with_intent_cache(config.model_dir().join("cache"));
+        .with_intent_cache(config.model_dir().join("cache"))
+        .with_sealer(Arc::new(secret_box.clone()));
         // The intent examples are embedded once (then read from the cache) before the first
         // message needs them.
         let warming = agent.intents().clone();
@@ -109,14 +118,6 @@ impl App {
         });
         let widget = crate::widget::Widget::new(&config, store.clone())?;
         let whatsapp_media = config.whatsapp_media().transpose()?.map(Arc::new);
-        let secret_box = crate::settings::SecretBox::new(
-            config.secrets.settings_key.as_ref().map(|k| k.expose()),
-        );
-        if !secret_box.seals() {
-            tracing::warn!(
-                "RAPPORT_SETTINGS_KEY is not set: channel secrets saved in Settings are stored unsealed"
-            );
-        }
         let config = Arc::new(config);
         let channels = Arc::new(crate::settings::LiveChannels::new(
             config.clone(),

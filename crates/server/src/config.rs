@@ -184,6 +184,8 @@ pub struct AgentConfig {
     pub agent_active_minutes: i64,
     /// At most one holding reply per channel within this many minutes.
     pub holding_quiet_minutes: i64,
+    /// A right one-time code proves the customer to actions for this many hours.
+    pub verified_hours: i64,
 }
 
 impl Default for AgentConfig {
@@ -205,6 +207,7 @@ impl Default for AgentConfig {
             holding_replies: d.holding_replies,
             agent_active_minutes: d.agent_active.num_minutes(),
             holding_quiet_minutes: d.holding_quiet.num_minutes(),
+            verified_hours: d.verified_for.num_hours(),
         }
     }
 }
@@ -1173,6 +1176,7 @@ impl Config {
             holding_replies: a.holding_replies,
             agent_active: chrono::Duration::minutes(a.agent_active_minutes.max(0)),
             holding_quiet: chrono::Duration::minutes(a.holding_quiet_minutes.max(0)),
+            verified_for: chrono::Duration::hours(a.verified_hours.clamp(1, 24 * 90)),
         }
     }
 

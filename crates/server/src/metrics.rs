@@ -17,6 +17,8 @@ pub struct Metrics {
     pub replies: IntCounterVec,
     pub reply_seconds: HistogramVec,
     pub model_tokens: IntCounterVec,
+    pub action_calls: IntCounterVec,
+    pub action_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -94,6 +96,23 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition is valid");
+        let action_calls = IntCounterVec::new(
+            Opts::new(
+                "action_calls_total",
+                "Calls the agent made to actions' APIs, by action and outcome",
+            ),
+            &["action", "outcome"],
+        )
+        .expect("static metric definition is valid");
+        let action_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "action_call_seconds",
+                "Time an action's API took to answer",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["action"],
+        )
+        .expect("static metric definition is valid");
         let build = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running binary"),
             &["version"],
@@ -111,6 +130,8 @@ impl Metrics {
             Box::new(replies.clone()),
             Box::new(reply_seconds.clone()),
             Box::new(model_tokens.clone()),
+            Box::new(action_calls.clone()),
+            Box::new(action_seconds.clone()),
             Box::new(build),
         ] {
             registry
@@ -129,6 +150,8 @@ impl Metrics {
             replies,
             reply_seconds,
             model_tokens,
+            action_calls,
+            action_seconds,
         }
     }
 
@@ -154,6 +177,19 @@ impl Metrics {
         for kind in ["prompt", "completion"] {
             if let Some(n) = outcome.trace["tokens"][kind].as_u64().filter(|n| *n > 0) {
                 self.model_tokens.with_label_values(&[kind]).inc_by(n);
+            }
+        }
+        let action = &outcome.trace["action"];
+        if let (Some(name), Some(call_outcome)) =
+            (action["name"].as_str(), action["call"]["outcome"].as_str())
+        {
+            self.action_calls
+                .with_label_values(&[name, call_outcome])
+                .inc();
+            if let Some(ms) = action["call"]["latency_ms"].as_f64() {
+                self.action_seconds
+                    .with_label_values(&[name])
+                    .observe(ms / 1000.0);
             }
         }
     }

@@ -30,6 +30,15 @@ pub struct SecretBox {
     key: Option<[u8; 32]>,
 }
 
+impl rapport_core::ports::Sealer for SecretBox {
+    fn seal(&self, doc: &Value) -> Result<Value, String> {
+        SecretBox::seal(self, doc)
+    }
+    fn open(&self, stored: &Value) -> Result<Value, String> {
+        SecretBox::open(self, stored)
+    }
+}
+
 /// Where a sealed document keeps its nonce and ciphertext (base64).
 const SEALED: &str = "sealed";
 

@@ -255,6 +255,26 @@ impl Store {
         .await?))
     }
 
+    /// Calls of `action` made for the customer since `since` that reached the API or were
+    /// refused for them (declined writes do not count): the per-customer rate limit.
+    pub async fn count_action_calls(
+        &self,
+        ws: WorkspaceId,
+        contact: ContactId,
+        action: i64,
+        since: DateTime<Utc>,
+    ) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM action_calls WHERE workspace_id = $1 AND contact_id = $2 \
+                   AND created_at >= $3 AND action_id = $4 AND outcome <> 'declined'";
+        on_db!(&self.db, |p| Ok(sqlx::query_scalar(sql)
+            .bind(ws.0)
+            .bind(contact.0)
+            .bind(since)
+            .bind(action)
+            .fetch_one(p)
+            .await?))
+    }
+
     /// The customer's action in progress, unless it has expired.
     pub async fn action_session(
         &self,

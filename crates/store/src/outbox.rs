@@ -168,6 +168,27 @@ impl Store {
         if thread.len() > 20 {
             thread.drain(..thread.len() - 20);
         }
+        // A message addressed by the agent itself (a verification code to the e-mail address
+        // on file) goes there, outside any thread.
+        if let Some(to) = m.metadata.get("to").and_then(Value::as_str) {
+            return Ok(Delivery {
+                workspace_id: m.workspace_id,
+                message_id: message_id.0,
+                conversation_id: m.conversation_id,
+                contact_id: m.contact_id,
+                channel,
+                author: m.author,
+                kind: m.kind,
+                text: m.text,
+                recipient: Some(to.to_owned()),
+                metadata: m.metadata,
+                reply_to: None,
+                thread: Vec::new(),
+                subject: m.subject,
+                last_customer_message_at,
+                attempt,
+            });
+        }
         Ok(Delivery {
             workspace_id: m.workspace_id,
             message_id: message_id.0,

@@ -46,6 +46,12 @@ pub struct ActionDefinition {
     /// Memory facts written from the answer: key and a template for the value.
     #[serde(default)]
     pub facts: Vec<FactSpec>,
+    /// Whose data the answer is, a template over it (`{{ response.customer.email }}
+    /// {{ response.customer.phone }}`; several handles may be named): when
+    /// set, an answer that names anyone but the proven customer (e-mail, phone or user id) is
+    /// withheld — the agent's own check, for an API that returns any order by its number.
+    #[serde(default)]
+    pub owner: Option<String>,
     /// Hosts the call may go to besides the URL's own (after rendering).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
@@ -231,6 +237,9 @@ impl ActionDefinition {
         }
         if let Some(c) = &self.confirm {
             templates.push(("confirm", c));
+        }
+        if let Some(o) = &self.owner {
+            templates.push(("owner", o));
         }
         for f in &self.facts {
             templates.push(("fact", &f.value));

@@ -23,8 +23,8 @@ use super::retry::{Backoff, Failure};
 use super::transport::{StatusAware, classify};
 use super::wire::{self, Usage};
 use super::{
-    ChatMessage, Completion, FieldStream, JsonSchema, LlmError, LlmSettings, Result, Role,
-    parse_json_lenient,
+    ChatMessage, Completion, FieldStream, JsonSchema, LlmError, LlmSettings, Result, Role, Tool,
+    ToolCall, ToolTurn, parse_json_lenient,
 };
 
 /// A chat model behind an OpenAI-compatible API. Cheap to clone: clones share one connection
@@ -214,6 +214,96 @@ impl OpenAiCompatible {
             .complete_streaming(messages, Some(schema), &mut forward)
             .await?;
         self.read_or_repair(messages, schema, first).await
+    }
+
+    /// One turn with `tools` offered (`tool_choice: auto`): the model answers in text or asks
+    /// for calls. Not streamed; retried like [`Self::complete`].
+    #[instrument(skip_all, fields(model = %self.model(), tools = tools.len()))]
+    pub async fn complete_with_tools(
+        &self,
+        messages: &[Value],
+        tools: &[Tool],
+    ) -> Result<ToolTurn> {
+        if messages.is_empty() {
+            return Err(LlmError::Config(
+                "a completion needs at least one message".into(),
+            ));
+        }
+        let s = self.tuning();
+        let mut request = serde_json::json!({
+            "model": s.model,
+            "messages": messages,
+            "tools": tools.iter().map(|t| serde_json::json!({
+                "type": "function",
+                "function": { "name": t.name, "description": t.description, "parameters": t.parameters },
+            })).collect::<Vec<_>>(),
+            "tool_choice": "auto",
+            "stream": false,
+        });
+        if let Some(t) = s.temperature {
+            request["temperature"] = serde_json::json!(t);
+        }
+        if let Some(m) = s.max_tokens {
+            request["max_tokens"] = serde_json::json!(m);
+        }
+        let mut backoff = self.backoff();
+        loop {
+            backoff.start_attempt();
+            match self.tool_turn_once(&request).await {
+                Ok(turn) => return Ok(turn),
+                Err(failure) => self.wait_or_give_up(&backoff, failure).await?,
+            }
+        }
+    }
+
+    async fn tool_turn_once(&self, request: &Value) -> std::result::Result<ToolTurn, Failure> {
+        let limit = self.inner.settings.timeout;
+        let chat = self.inner.client.chat();
+        let call = chat.create_byot::<_, wire::ChatCompletion>(request);
+        let reply = match timeout(limit, call).await {
+            Err(_) => return Err(self.timed_out()),
+            Ok(reply) => reply.map_err(|e| classify(e, limit))?,
+        };
+        if let Some(error) = &reply.error {
+            return Err(server_reported(error));
+        }
+        let message = reply
+            .choices
+            .and_then(|choices| choices.into_iter().next())
+            .and_then(|c| c.message)
+            .ok_or_else(|| {
+                Failure::fatal(LlmError::Malformed("the reply has no message".into()))
+            })?;
+        let calls = message
+            .tool_calls
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let f = c.function.as_ref()?;
+                Some(ToolCall {
+                    id: c.id.clone().unwrap_or_else(|| format!("call_{i}")),
+                    name: f.name.clone()?,
+                    arguments: match &f.arguments {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => "{}".into(),
+                    },
+                })
+            })
+            .collect();
+        let usage = reply.usage.unwrap_or_default();
+        let text = message.text().unwrap_or_default();
+        Ok(ToolTurn {
+            text: strip_reasoning(&text).to_owned(),
+            calls,
+            model: reply
+                .model
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| self.inner.settings.model.clone()),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+        })
     }
 
     async fn read_or_repair(
@@ -487,6 +577,16 @@ fn to_request_message(message: &ChatMessage) -> ChatCompletionRequestMessage {
         Role::User => ChatCompletionRequestUserMessage::from(content).into(),
         Role::Assistant => ChatCompletionRequestAssistantMessage::from(content).into(),
     }
+}
+
+/// A chat message as the raw request JSON (for [`OpenAiCompatible::complete_with_tools`]).
+pub fn chat_message_json(message: &ChatMessage) -> Value {
+    let role = match message.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    };
+    serde_json::json!({ "role": role, "content": message.content })
 }
 
 /// The parsed object, or what is wrong with the reply, in words the model can act on.

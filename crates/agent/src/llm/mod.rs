@@ -19,7 +19,7 @@ mod wire;
 use std::fmt;
 use std::time::Duration;
 
-pub use client::OpenAiCompatible;
+pub use client::{OpenAiCompatible, chat_message_json};
 pub use error::LlmError;
 pub use field_stream::FieldStream;
 pub use lenient::parse_json_lenient;
@@ -133,6 +133,37 @@ pub struct Completion {
     /// Whether a JSON repair request was needed. Text streamed before the repair came from the
     /// rejected reply, so a caller that showed it should replace it with the final value.
     pub repaired: bool,
+}
+
+/// A function the model may call: an action offered as a tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    /// `a-z A-Z 0-9 _ -`, at most 64 characters.
+    pub name: String,
+    pub description: String,
+    /// The JSON schema of its arguments.
+    pub parameters: serde_json::Value,
+}
+
+/// One call the model asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them (JSON text, maybe invalid).
+    pub arguments: String,
+}
+
+/// A turn of a conversation with tools: what the model said, the calls it asked for, and the
+/// cost. A message of the conversation is a raw chat-completions message (`role`, `content`,
+/// `tool_calls`, `tool_call_id`), since tool turns carry more than text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolTurn {
+    pub text: String,
+    pub calls: Vec<ToolCall>,
+    pub model: String,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
 }
 
 /// A JSON schema for structured output, sent as `response_format: {type: json_schema}`.

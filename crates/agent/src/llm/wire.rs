@@ -29,6 +29,22 @@ pub(super) struct Message {
     /// A string, or (rarely) an array of `{type: text, text}` parts.
     pub content: Option<Value>,
     pub refusal: Option<String>,
+    /// The functions the model calls, when it was offered tools.
+    pub tool_calls: Option<Vec<ToolCall>>,
+}
+
+/// `{"id", "type": "function", "function": {"name", "arguments"}}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ToolCall {
+    pub id: Option<String>,
+    pub function: Option<FunctionCall>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct FunctionCall {
+    pub name: Option<String>,
+    /// A JSON object as a string (some servers send the object itself).
+    pub arguments: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]

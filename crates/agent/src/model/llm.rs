@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 
 use super::{
     AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Generated, MemoryUpdate, ModelAnswer,
-    Persona,
+    Persona, ToolRequest,
 };
 use crate::Result;
 use crate::context::{CustomerContext, Turn};
-use crate::llm::{Completion, JsonSchema, OpenAiCompatible};
+use crate::llm::{Completion, JsonSchema, OpenAiCompatible, ToolTurn, chat_message_json};
 use crate::prompts::{Prompts, RenderedPrompt};
 
 /// Turns of history a query rewrite sees: enough to resolve "this", short enough to be cheap.
@@ -74,6 +74,37 @@ fn string_field(v: &Value, field: &str) -> String {
 impl ChatModel for LlmChatModel {
     fn name(&self) -> &str {
         self.client.model()
+    }
+
+    async fn tool_turn(
+        &self,
+        request: &ToolRequest<'_>,
+    ) -> Result<Option<Generated<ToolTurn>>> {
+        let skip = request.customer.history.len().saturating_sub(REWRITE_TURNS);
+        let rendered = self.prompts.render(
+            "action_tools",
+            json!({
+                "bot_name": request.persona.bot_name,
+                "business_name": request.persona.business_name,
+                "instructions": request.persona.instructions,
+                "language_name": request.language.name,
+                "question": request.question,
+                "history": &request.customer.history[skip..],
+            }),
+        )?;
+        let mut messages: Vec<Value> = rendered.messages.iter().map(chat_message_json).collect();
+        messages.extend(request.exchange.iter().cloned());
+        let turn = self
+            .client
+            .complete_with_tools(&messages, request.tools)
+            .await?;
+        Ok(Some(Generated {
+            model: turn.model.clone(),
+            prompt: Some(rendered.prompt.clone()),
+            prompt_tokens: turn.prompt_tokens,
+            completion_tokens: turn.completion_tokens,
+            value: turn,
+        }))
     }
 
     fn retune(&self, tuning: &crate::settings::ModelTuning) {

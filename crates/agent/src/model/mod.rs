@@ -135,6 +135,17 @@ pub struct ConversationBrief {
     pub escalation_reason: Option<String>,
 }
 
+/// A turn of the conversation with the workspace's actions offered to a model as tools.
+pub struct ToolRequest<'a> {
+    pub question: &'a str,
+    pub customer: &'a CustomerContext,
+    pub persona: &'a Persona,
+    pub language: crate::language::Language,
+    pub tools: &'a [crate::llm::Tool],
+    /// This turn's calls and their results so far (raw chat messages), empty at first.
+    pub exchange: &'a [serde_json::Value],
+}
+
 /// Streams answer text to a live client (web chat) while it is generated.
 pub type DeltaSink<'a> = &'a mut (dyn FnMut(&str) + Send);
 
@@ -178,6 +189,16 @@ pub trait ChatModel: Send + Sync {
 
     /// A reusable question and answer from a resolved conversation, if it holds one.
     async fn extract_faq(&self, turns: &[Turn]) -> Result<Generated<Option<(String, String)>>>;
+
+    /// One turn with actions offered as tools (function calling): the calls the model asks
+    /// for, or its text. `None`: this model does not call tools, and actions are matched by
+    /// their example messages instead.
+    async fn tool_turn(
+        &self,
+        _request: &ToolRequest<'_>,
+    ) -> Result<Option<Generated<crate::llm::ToolTurn>>> {
+        Ok(None)
+    }
 }
 
 /// A chunk's text as a trace keeps it: enough to recognise, not the whole page.

@@ -20,6 +20,8 @@ pub struct Verdict {
     pub reason: String,
     pub text: String,
     pub language: Language,
+    /// What an action did this turn (the trace's `action`), when one ran.
+    pub action: Option<serde_json::Value>,
 }
 
 impl Verdict {
@@ -29,6 +31,21 @@ impl Verdict {
             reason: reason.into(),
             text,
             language: lang,
+            action: None,
+        }
+    }
+
+    /// The verdict of a turn an action handled.
+    pub(crate) fn acted(
+        decision: Decision,
+        reason: String,
+        text: String,
+        lang: Language,
+        action: serde_json::Value,
+    ) -> Verdict {
+        Verdict {
+            action: Some(action),
+            ..Verdict::new(decision, reason, text, lang)
         }
     }
 

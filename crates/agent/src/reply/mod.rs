@@ -6,6 +6,7 @@
 //! **holds** it. Each stage is a function with typed input and output, and each output
 //! records itself in the trace, so a new stage (an action, say) slots in between two others.
 
+mod act;
 mod decide;
 mod hold;
 mod understand;
@@ -135,6 +136,20 @@ pub struct Draft {
     pub generate_ms: u64,
 }
 
+impl Draft {
+    /// No answer drafted: an action answered instead.
+    fn none(model: &str) -> Draft {
+        Draft {
+            answer: Generated::without_call(ModelAnswer::default(), model),
+            citations: Vec::new(),
+            support: 0.0,
+            answerability: Judgement::default(),
+            supported: false,
+            generate_ms: 0,
+        }
+    }
+}
+
 impl Agent {
     /// Answers the customer message `message_id` of a conversation, or hands it to a human.
     pub async fn reply(
@@ -153,6 +168,29 @@ impl Agent {
         let understood = self.understand(&incoming).await?;
         if incoming.human_owned()? {
             return self.hold(&incoming, &understood, options.deliver).await;
+        }
+        let t = Instant::now();
+        if let Some(mut verdict) = self.act(&incoming, &understood, options.deliver).await? {
+            if let Some(action) = verdict.action.as_mut() {
+                action["ms"] = json!(ms(t));
+            }
+            let retrieval = Retrieval::none(&incoming.message.text, self.model.name());
+            let draft = Draft::none(self.model.name());
+            let (verdict, withheld) = self
+                .check_disclosure(&incoming, &retrieval, verdict)
+                .await?;
+            return self
+                .respond(
+                    &incoming,
+                    &understood,
+                    &retrieval,
+                    &draft,
+                    verdict,
+                    withheld,
+                    options.deliver,
+                    started,
+                )
+                .await;
         }
         let retrieval = self.retrieve_for(&incoming, &understood).await?;
         // A message that goes to a human anyway is not streamed to the customer.
@@ -427,7 +465,10 @@ impl Agent {
         .await?;
         Ok(match found {
             Some(d) => (
-                Verdict::handover(incoming, verdict.language, d.reason()),
+                Verdict {
+                    action: verdict.action.clone(),
+                    ..Verdict::handover(incoming, verdict.language, d.reason())
+                },
                 Some(d),
             ),
             None => (verdict, None),
@@ -454,6 +495,7 @@ impl Agent {
             decision,
             reason,
             text,
+            action,
             ..
         } = verdict;
         // Outside business hours a hand-off says when people are back.
@@ -472,6 +514,10 @@ impl Agent {
             withheld.as_ref(),
         );
         trace["after_hours"] = json!(after_hours);
+        if let Some(action) = action {
+            trace["action"] = action;
+            trace["timings_ms"]["act"] = trace["action"]["ms"].clone();
+        }
         let mut escalation_id = None;
         if decision == Decision::Escalated {
             let t = Instant::now();

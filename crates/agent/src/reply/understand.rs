@@ -28,6 +28,8 @@ pub struct Understanding {
     pub asks: bool,
     /// "I don't know" replies since the bot last took the conversation back.
     pub unhelpful: u32,
+    /// The message as the intent bank reads it, for matching other examples (actions).
+    pub(crate) encoded: EncodedText,
     pub ms: u64,
 }
 
@@ -110,6 +112,7 @@ impl Agent {
             trigger,
             asks: guards::intent(text) == Intent::Question,
             unhelpful,
+            encoded,
             ms: ms(started),
         })
     }

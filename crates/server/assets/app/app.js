@@ -209,12 +209,20 @@ function renderDetail(esc, conv, messages, contact) {
         el("button", { class: "link", onclick: () => { reply.value = esc.draft; reply.focus(); } }, "Use this draft")) : null),
     el("div", { class: "card" },
       el("h2", {}, "Timeline on every channel"),
-      el("ul", { class: "timeline" }, messages.map((m) => el("li", { class: `msg ${m.internal_note ? "note" : m.author}` },
-        el("div", { class: "meta" }, el("span", { class: `badge ${m.channel}` }, m.channel), `${m.author} · ${ago(m.created_at)}`,
-          m.delivery_status ? ` · ${m.delivery_status}` : ""),
-        el("div", {}, m.text),
-        m.delivery_error ? el("div", { class: "failed" }, m.delivery_error,
-          m.delivery_status === "failed" ? act("Retry", () => api("POST", `/api/v1/messages/${m.id}/retry`), "link") : null) : null)))),
+      el("ul", { class: "timeline" }, [
+        ...messages.map((m) => ({ at: m.created_at, node: el("li", { class: `msg ${m.internal_note ? "note" : m.author}` },
+          el("div", { class: "meta" }, el("span", { class: `badge ${m.channel}` }, m.channel), `${m.author} · ${ago(m.created_at)}`,
+            m.delivery_status ? ` · ${m.delivery_status}` : ""),
+          // A one-time code is the customer's secret, not the team's reading.
+          el("div", {}, m.kind === "verification_code" ? "One-time code sent to the customer (hidden)" : m.text),
+          m.delivery_error ? el("div", { class: "failed" }, m.delivery_error,
+            m.delivery_status === "failed" ? act("Retry", () => api("POST", `/api/v1/messages/${m.id}/retry`), "link") : null) : null) })),
+        // The calls the bot's actions made: events on the timeline, not messages.
+        ...(conv.actions || []).map((a) => ({ at: a.created_at, node: el("li", { class: "event action" },
+          el("div", { class: "meta" }, `action · ${ago(a.created_at)}`),
+          el("div", {}, `${a.action_name}: ${a.outcome}${a.http_status ? ` (HTTP ${a.http_status}, ${a.latency_ms} ms)` : ""}`,
+            a.confirmed_by ? " · confirmed by the customer" : "", a.error ? ` — ${a.error}` : a.summary ? ` — ${a.summary}` : "")) })),
+      ].sort((x, y) => new Date(x.at) - new Date(y.at)).map((i) => i.node))),
     el("div", { class: "card reply" },
       reply,
       el("div", { class: "actions" },
@@ -254,16 +262,28 @@ $("#play-form").addEventListener("submit", async (e) => {
   for (const k of ["name", "phone", "email"]) if (f.get(k)) customer[k] = f.get(k);
   const log = $("#play-log");
   try {
-    const r = await api("POST", "/api/v1/playground/messages", { channel: f.get("channel"), customer, text: f.get("text") });
+    const r = await api("POST", "/api/v1/playground/messages", { channel: f.get("channel"), customer, signed: f.get("signed") === "on", text: f.get("text") });
     const t = r.trace || {};
     log.prepend(el("div", { class: "card" },
       el("div", { class: "msg customer" }, f.get("text")),
       el("div", { class: "msg bot" }, r.reply || "(no reply)"),
+      t.action ? el("div", { class: "action-call" }, actionText(t.action)) : null,
       el("div", { class: "muted" }, `Decision: ${r.decision}${r.reason ? ` — ${r.reason}` : ""} · intent ${t.intent?.name ?? "–"} · answerable ${t.answerability ? Number(t.answerability.probability).toFixed(2) : "–"} · ${t.timings_ms?.total ?? "?"} ms`),
       el("details", {}, el("summary", {}, "Trace: query, retrieved chunks, citations"), traceView(t))));
     e.target.text.value = "";
   } catch (err) { log.prepend(el("p", { class: "error" }, err.message)); }
 });
+
+// "Action order_status: GET https://shop.example/orders/4821 → 200 in 84 ms (ok; identity by channel)".
+function actionText(a) {
+  const steps = { asked: `asked for ${a.asked}`, confirm: "asked to confirm", code_sent: `sent a code to ${a.code_to}`,
+    wrong_code: "wrong code", code_locked: "too many wrong codes", code_throttled: "too many codes",
+    declined: "the customer said no", refused: "refused: not this customer's data", rate_limited: "over its hourly limit",
+    cannot_verify: "no address on file to verify" };
+  const call = a.call ? `${a.call.method || ""} ${a.call.url || ""} → ${a.call.status ?? a.call.error ?? "?"}${a.call.latency_ms !== undefined ? ` in ${a.call.latency_ms} ms` : ""} (${a.call.outcome || "?"})` : "";
+  const test = a.test_code ? ` · test code ${a.test_code}` : "";
+  return `Action ${a.name}: ${a.step === "called" ? call : steps[a.step] || a.step}${a.identity ? ` · identity by ${a.identity}` : " · identity not proven"}${test}`;
+}
 
 // "billing_dispute 0.71 (by examples; next: question 0.64)".
 function intentText(i) {
@@ -292,6 +312,7 @@ function traceView(t) {
   return el("div", { class: "trace" },
     el("dl", {},
       el("dt", {}, "Decision"), el("dd", {}, `${t.decision}${t.reason ? ` — ${t.reason}` : ""}`),
+      t.action ? [el("dt", {}, "Action"), el("dd", { class: "action" }, actionText(t.action))] : null,
       el("dt", {}, "Intent"), el("dd", { class: "intent" }, intentText(t.intent)),
       el("dt", {}, "Closest examples"), el("dd", {}, el("ol", { class: "nearest" }, (t.intent?.nearest || []).slice(0, 3).map((n) =>
         el("li", {}, `${n.intent} (${n.lang}, ${Number(n.similarity || 0).toFixed(2)}): ${n.text}`)))),
@@ -594,7 +615,63 @@ function topicsOf(text) {
   });
 }
 
+// Actions -----------------------------------------------------------------------------------
+
+const ACTION_TEMPLATE = {
+  description: "Looks up where the customer's order is",
+  examples: ["where is my order?", "has my order shipped yet?"],
+  url: "https://shop.example/api/orders/{{ order_id }}?email={{ identity.email or '' }}",
+  headers: [{ name: "Authorization", value: "", secret: true }],
+  inputs: [{ name: "order_id", kind: "order_id", fact: "order_number", question: "What is your order number?" }],
+  reply: "Order {{ order_id }} is {{ response.status }}.",
+  owner: "{{ response.customer.email }}",
+};
+const actionForm = $("#action-form");
+function editAction(a) {
+  actionForm.id.value = a ? a.id : "";
+  actionForm.name.value = a ? a.name : "";
+  actionForm.enabled.checked = a ? a.enabled : true;
+  actionForm.definition.value = JSON.stringify(a ? a.definition : ACTION_TEMPLATE, null, 2);
+  $("#action-status").textContent = a && a.secret_headers.length ? `Saved secrets: ${a.secret_headers.join(", ")} (leave a value empty to keep it)` : "";
+}
+$("#action-new").addEventListener("click", () => editAction(null));
+async function loadActions() {
+  let actions, calls;
+  try {
+    ({ actions } = await api("GET", "/api/v1/actions"));
+    ({ calls } = await api("GET", "/api/v1/action-calls?limit=20"));
+  } catch (err) { $("#action-status").textContent = err.message; return; }
+  $("#actions").replaceChildren(...(actions.length ? actions.map((a) => el("tr", {},
+    el("td", {}, a.name), el("td", {}, a.definition.description || ""), el("td", {}, a.definition.writes ? "yes" : ""),
+    el("td", {}, a.enabled ? "yes" : "no"),
+    el("td", {}, el("button", { type: "button", class: "link", onclick: () => editAction(a) }, "edit"), " ",
+      el("button", { type: "button", class: "link", onclick: async () => {
+        if (!confirm(`Delete the action ${a.name}?`)) return;
+        try { await api("DELETE", `/api/v1/actions/${a.id}`); loadActions(); } catch (err) { $("#action-status").textContent = err.message; }
+      } }, "delete"))))
+    : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No actions yet: the bot answers from the knowledge only."))]));
+  $("#action-calls").replaceChildren(...calls.map((c) => el("tr", {},
+    el("td", {}, ago(c.created_at)), el("td", {}, c.action_name), el("td", {}, c.outcome), el("td", {}, c.http_status ?? ""),
+    el("td", {}, `${c.latency_ms} ms`), el("td", {}, c.error || c.summary))));
+  if (!actionForm.definition.value) editAction(null);
+}
+actionForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const status = $("#action-status");
+  let definition;
+  try { definition = JSON.parse(actionForm.definition.value); } catch (err) { status.textContent = `The definition is not JSON: ${err.message}`; return; }
+  const body = { name: actionForm.name.value.trim(), enabled: actionForm.enabled.checked, definition };
+  try {
+    const id = actionForm.id.value;
+    const saved = await api(id ? "PUT" : "POST", id ? `/api/v1/actions/${id}` : "/api/v1/actions", body);
+    editAction(saved);
+    status.textContent = `Saved ${saved.name}.`;
+    loadActions();
+  } catch (err) { status.textContent = err.message; }
+});
+
 async function loadSettings() {
+  loadActions();
   let view;
   try { view = await api("GET", "/api/v1/settings"); } catch (err) { $("#settings-status").textContent = err.message; return; }
   state.settings = view;

@@ -339,7 +339,8 @@ pub async fn delete_fact(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A conversation with its messages (bot messages carry their decision trace).
+/// A conversation with its messages (bot messages carry their decision trace) and the calls
+/// actions made in it.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", responses((status = 200, body = Object)))]
 pub async fn get_conversation(
     State(app): State<App>,
@@ -358,9 +359,17 @@ pub async fn get_conversation(
         .store
         .open_escalation(caller.workspace, ConversationId(id))
         .await?;
-    Ok(Json(
-        json!({ "conversation": conversation, "messages": messages, "open_escalation": escalation }),
-    ))
+    // The calls actions made here: events on the timeline, not messages.
+    let actions = app
+        .store
+        .action_calls_of(caller.workspace, ConversationId(id))
+        .await?;
+    Ok(Json(json!({
+        "conversation": conversation,
+        "messages": messages,
+        "open_escalation": escalation,
+        "actions": actions,
+    })))
 }
 
 /// Gives the conversation back to the bot (escalations close; guards count afresh).

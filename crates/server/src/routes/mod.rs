@@ -1,5 +1,6 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod actions;
 pub mod analytics;
 pub mod api_channel;
 pub mod app;
@@ -29,6 +30,7 @@ pub fn api_v1() -> Router<App> {
         .merge(auth::router())
         .merge(playground::router())
         .merge(settings::router())
+        .merge(actions::router())
         .merge(analytics::router())
         .merge(events::router())
 }

@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    analytics, api_channel, auth, customers, events, health, knowledge, playground, settings,
+    actions, analytics, api_channel, auth, customers, events, health, knowledge, playground, settings,
     widget,
 };
 
@@ -27,7 +27,9 @@ use crate::routes::{
         customers::post_agent_message, customers::retry_delivery, customers::get_media, api_channel::post_api_message,
         auth::login, auth::logout, auth::me, auth::change_password, auth::list_users, auth::create_user,
         auth::update_user, auth::list_tokens, auth::create_token, auth::revoke_token,
-        playground::ask, playground::batch, settings::get_settings, settings::put_settings, analytics::get_report, analytics::get_unanswered, events::events,
+        playground::ask, playground::batch, settings::get_settings, settings::put_settings,
+        actions::list_actions, actions::create_action, actions::get_action, actions::update_action,
+        actions::delete_action, actions::list_action_calls, actions::list_all_calls, analytics::get_report, analytics::get_unanswered, events::events,
         widget::start_session, widget::send_message, widget::list_messages, widget::events),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
@@ -37,7 +39,7 @@ use crate::routes::{
         customers::FactBody, customers::AssignBody, customers::ResolveBody, customers::AgentMessage, customers::AgentMessageSent,
         api_channel::ApiChannelMessage, auth::Login, auth::Me, auth::PasswordChange, auth::NewUser,
         auth::UserChange, auth::NewToken, playground::PlaygroundMessage, playground::PlaygroundReply,
-        playground::Batch, playground::BatchRow, crate::settings::SettingsChange,
+        playground::Batch, playground::BatchRow, actions::ActionBody, crate::settings::SettingsChange,
         widget::StartSession, widget::SessionView, widget::SendMessage, widget::MessageAccepted,
         widget::History, crate::widget::Appearance)),
     tags((name = "operations", description = "Health, readiness, metrics"),
@@ -48,6 +50,7 @@ use crate::routes::{
          (name = "widget", description = "The web chat widget's public API: a visitor token, not a user's session; CORS for the allowed origins"),
          (name = "analytics", description = "Resolution, escalation, deflection, FCR, response and handle times, repeat contacts and CSAT, per channel and per journey"),
          (name = "settings", description = "The workspace's settings: bot persona, strictness, hand-off rules, business hours, model, channel credentials (write-only). Admins only"),
+         (name = "actions", description = "HTTP calls the agent makes for a verified customer (order status, a cancellation) and the audit of every call. Admins only; secret header values are write-only"),
          (name = "playground", description = "Test the bot as a simulated customer, one message or a batch"),
          (name = "auth", description = "Signing in, users and API tokens. Every other `/api/v1` route (but the widget's) needs a session cookie (with `X-CSRF-Token` on changes) or `Authorization: Bearer <API token>`"))
 )]

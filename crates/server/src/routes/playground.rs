@@ -149,6 +149,10 @@ pub struct Batch {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub channel: Option<Channel>,
+    /// The action each question should run, in the same order (`""`: none); each row then
+    /// says whether it did.
+    #[serde(default)]
+    pub expected_actions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -175,6 +179,13 @@ pub struct BatchRow {
     /// Similarity of the best retrieved chunk.
     pub top_similarity: Option<f64>,
     pub total_ms: Option<u64>,
+    /// The action that ran for the question, if one did.
+    pub action: Option<String>,
+    /// What the batch expected (`""`: no action), when it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_as_expected: Option<bool>,
 }
 
 impl BatchRow {
@@ -210,7 +221,19 @@ impl BatchRow {
             answerability: trace["answerability"]["probability"].as_f64(),
             top_similarity: retrieved.first().and_then(|r| r["similarity"].as_f64()),
             total_ms: trace["timings_ms"]["total"].as_u64(),
+            action: trace["action"]["name"].as_str().map(str::to_owned),
+            expected_action: None,
+            action_as_expected: None,
         }
+    }
+
+    fn expecting(mut self, expected: Option<&String>) -> Self {
+        if let Some(e) = expected {
+            let e = e.trim().to_owned();
+            self.action_as_expected = Some(self.action.as_deref().unwrap_or_default() == e);
+            self.expected_action = Some(e);
+        }
+        self
     }
 }
 
@@ -262,7 +285,7 @@ pub async fn batch(
             .agent
             .ask(caller.workspace, &inbound, ReplyOptions::default())
             .await?;
-        rows.push(BatchRow::of(question, outcome));
+        rows.push(BatchRow::of(question, outcome).expecting(body.expected_actions.get(i)));
     }
     if format.format.as_deref() == Some("csv") {
         return Ok((
@@ -285,10 +308,13 @@ pub async fn batch(
         .iter()
         .filter(|r| r.decision == rapport_agent::Decision::Escalated)
         .count();
+    let expected: Vec<bool> = rows.iter().filter_map(|r| r.action_as_expected).collect();
     Ok(Json(serde_json::json!({
         "total": rows.len(),
         "answered": answered,
         "escalated": escalated,
+        "actions_as_expected": (!expected.is_empty())
+            .then(|| expected.iter().filter(|ok| **ok).count()),
         "rows": rows,
     }))
     .into_response())
@@ -306,7 +332,7 @@ fn to_csv(rows: &[BatchRow]) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     }
     let mut out = String::from(
-        "question,decision,reason,answer,citations,support,answerability,top_similarity,total_ms\r\n",
+        "question,decision,reason,answer,citations,support,answerability,top_similarity,total_ms,action,expected_action\r\n",
     );
     for r in rows {
         let decision = serde_json::to_value(r.decision)
@@ -327,6 +353,8 @@ fn to_csv(rows: &[BatchRow]) -> String {
                 .map(|s| format!("{s:.3}"))
                 .unwrap_or_default(),
             r.total_ms.map(|s| s.to_string()).unwrap_or_default(),
+            field(r.action.as_deref().unwrap_or_default()),
+            field(r.expected_action.as_deref().unwrap_or_default()),
         ];
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
@@ -350,6 +378,9 @@ mod tests {
             answerability: Some(0.9),
             top_similarity: None,
             total_ms: Some(12),
+            action: None,
+            expected_action: None,
+            action_as_expected: None,
         }];
         let csv = to_csv(&rows);
         let line = csv.lines().nth(1).expect("a row");
