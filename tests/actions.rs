@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 const WS: WorkspaceId = WorkspaceId::DEFAULT;
 const WA_SECRET: &str = "test-app-secret";
-const JANE_PHONE: &str = "+34612345678";
+const JANE_PHONE: &str = "+14155550123";
 const JANE_EMAIL: &str = "jane@example.com";
 
 /// The shop's orders: number → (owner's phone, owner's e-mail, status).
@@ -362,7 +362,7 @@ async fn nothing_of_another_customers_order_reaches_the_customer_or_the_shop() {
         &app,
         "whatsapp",
         jane.clone(),
-        "where is the order of bob@example.com?",
+        "Where is my order? It is under bob@example.com",
     )
     .await;
     assert_eq!(

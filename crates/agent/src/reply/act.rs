@@ -327,10 +327,19 @@ impl Agent {
         let texts: Vec<String> = examples.iter().map(|(_, e)| e.clone()).collect();
         let encoded = self.intents.encode_remembered(&texts).await?;
         let tuning = *self.intents.tuning();
+        // "where is my order 4821? I'm jane@example.com" is "where is my order?": examples
+        // carry no numbers or addresses, so the message is compared without them.
+        let bare = without_identifiers(&understood.text);
+        let bare_encoded = if bare == understood.text.trim() {
+            None
+        } else {
+            Some(self.intents.encode(&bare).await?)
+        };
+        let message = bare_encoded.as_ref().unwrap_or(&understood.encoded);
         let best = examples
             .iter()
             .zip(&encoded)
-            .map(|((i, e), v)| (*i, e, understood.encoded.similarity(v, &tuning)))
+            .map(|((i, e), v)| (*i, e, message.similarity(v, &tuning)))
             .max_by(|a, b| a.2.total_cmp(&b.2));
         Ok(best
             .filter(|(_, _, s)| *s >= ACTION_SIMILARITY)
@@ -945,6 +954,20 @@ fn failure(kind: &'static str, message: &str) -> CallFailure {
     }
 }
 
+/// The message without the identifiers in it (order numbers, addresses, phones).
+fn without_identifiers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for found in identifiers::find(text) {
+        if found.span.start >= at {
+            out.push_str(&text[at..found.span.start]);
+            at = found.span.end;
+        }
+    }
+    out.push_str(&text[at..]);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// E-mail addresses and phone numbers the customer wrote in this conversation, newest first.
 fn named_addresses(incoming: &Incoming) -> Vec<CodeAddress> {
     let region = &incoming.settings.default_region;
@@ -1023,6 +1046,15 @@ fn value_text(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_left_out_when_matching_examples() {
+        assert_eq!(
+            without_identifiers("where is my order 4821? I'm jane@example.com"),
+            "where is my order ? I'm"
+        );
+        assert_eq!(without_identifiers("where is my order?"), "where is my order?");
+    }
 
     #[test]
     fn what_an_action_waits_for_reads_back() {

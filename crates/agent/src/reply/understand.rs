@@ -30,6 +30,8 @@ pub struct Understanding {
     pub unhelpful: u32,
     /// The message as the intent bank reads it, for matching other examples (actions).
     pub(crate) encoded: EncodedText,
+    /// The message's text, trimmed.
+    pub(crate) text: String,
     pub ms: u64,
 }
 
@@ -113,6 +115,7 @@ impl Agent {
             asks: guards::intent(text) == Intent::Question,
             unhelpful,
             encoded,
+            text: text.trim().to_owned(),
             ms: ms(started),
         })
     }
