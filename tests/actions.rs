@@ -60,7 +60,9 @@ fn shop(r: &Recorded, _n: usize) -> Reply {
             json!({"order": number, "status": status, "eta": "2026-12-05",
                    "customer": {"phone": phone, "email": email}}),
         ),
-        ("POST", Some(&"cancel")) => Reply::json(200, json!({"order": number, "status": "cancelled"})),
+        ("POST", Some(&"cancel")) => {
+            Reply::json(200, json!({"order": number, "status": "cancelled"}))
+        }
         _ => Reply::json(405, json!({"error": "method"})),
     }
 }
@@ -236,7 +238,10 @@ async fn whatsapp_customer_gets_their_order_status(backend: Backend) {
     // The secret never comes back from the API.
     let listed: Value = app.get("/api/v1/actions").await.json().await.expect("JSON");
     assert!(!listed.to_string().contains("shop-key-1"), "{listed}");
-    assert_eq!(listed["actions"][0]["secret_headers"], json!(["Authorization"]));
+    assert_eq!(
+        listed["actions"][0]["secret_headers"],
+        json!(["Authorization"])
+    );
     app.stop().await;
 }
 
@@ -268,7 +273,13 @@ async fn the_order_number_given_on_whatsapp_is_used_when_the_customer_writes_by_
     )
     .await;
     assert_eq!(signed["contact_id"], first["contact_id"], "{signed}");
-    let by_email = ask(&app, "email", json!({"email": JANE_EMAIL}), "Any news on my order?").await;
+    let by_email = ask(
+        &app,
+        "email",
+        json!({"email": JANE_EMAIL}),
+        "Any news on my order?",
+    )
+    .await;
     assert_eq!(by_email["contact_id"], first["contact_id"]);
     assert_eq!(
         by_email["reply"], "Order 4821 is shipped, arriving 2026-12-05.",
@@ -291,9 +302,18 @@ async fn a_missing_order_number_is_asked_for_and_the_answer_survives_a_question_
     assert_eq!(asked["reply"], "What is your order number?", "{asked}");
     assert_eq!(asked["trace"]["action"]["step"], "asked");
     // A question in between is answered from the knowledge; the action keeps waiting.
-    let between = ask(&app, "whatsapp", jane.clone(), "What are your opening hours?").await;
+    let between = ask(
+        &app,
+        "whatsapp",
+        jane.clone(),
+        "What are your opening hours?",
+    )
+    .await;
     assert!(
-        between["reply"].as_str().unwrap_or_default().contains("Monday"),
+        between["reply"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Monday"),
         "{between}"
     );
     assert!(between["trace"]["action"].is_null(), "{between}");
@@ -311,13 +331,31 @@ async fn a_cancellation_is_written_only_after_the_customer_says_yes() {
     let shop = FakeHttp::start(shop).await;
     define(&app, cancel_order(&shop.url)).await;
     let jane = json!({"phone": JANE_PHONE});
-    let asked = ask(&app, "whatsapp", jane.clone(), "Please cancel my order 4821").await;
-    assert_eq!(asked["reply"], "Cancel order 4821? Reply yes to confirm.", "{asked}");
+    let asked = ask(
+        &app,
+        "whatsapp",
+        jane.clone(),
+        "Please cancel my order 4821",
+    )
+    .await;
+    assert_eq!(
+        asked["reply"], "Cancel order 4821? Reply yes to confirm.",
+        "{asked}"
+    );
     let no = ask(&app, "whatsapp", jane.clone(), "no").await;
     assert_eq!(no["reply"], "OK, I haven't changed anything.", "{no}");
-    assert!(shop.requests().is_empty(), "nothing may be written without a yes");
+    assert!(
+        shop.requests().is_empty(),
+        "nothing may be written without a yes"
+    );
 
-    let again = ask(&app, "whatsapp", jane.clone(), "I want to cancel my order 4821").await;
+    let again = ask(
+        &app,
+        "whatsapp",
+        jane.clone(),
+        "I want to cancel my order 4821",
+    )
+    .await;
     assert_eq!(again["trace"]["action"]["step"], "confirm", "{again}");
     let yes = ask(&app, "whatsapp", jane, "yes").await;
     assert_eq!(yes["reply"], "Order 4821 is cancelled.", "{yes}");
@@ -380,7 +418,11 @@ async fn nothing_of_another_customers_order_reaches_the_customer_or_the_shop() {
     assert_eq!(calls.len(), 1, "{calls:#?}");
     for c in &calls {
         let pairs = query_pairs(c);
-        assert!(pairs.contains(&("phone".into(), JANE_PHONE.into())), "{}", c.query);
+        assert!(
+            pairs.contains(&("phone".into(), JANE_PHONE.into())),
+            "{}",
+            c.query
+        );
         assert!(!c.query.contains("bob"), "{}", c.query);
     }
     app.stop().await;
@@ -399,7 +441,13 @@ async fn an_answer_naming_someone_else_is_withheld_even_when_the_shop_returns_it
     })
     .await;
     define(&app, order_status(&shop.url)).await;
-    let out = ask(&app, "whatsapp", json!({"phone": JANE_PHONE}), "where is my order 5555?").await;
+    let out = ask(
+        &app,
+        "whatsapp",
+        json!({"phone": JANE_PHONE}),
+        "where is my order 5555?",
+    )
+    .await;
     assert!(
         !out["reply"]
             .as_str()
@@ -407,7 +455,10 @@ async fn an_answer_naming_someone_else_is_withheld_even_when_the_shop_returns_it
             .contains("processing"),
         "{out}"
     );
-    assert_eq!(out["trace"]["action"]["call"]["outcome"], "refused", "{out}");
+    assert_eq!(
+        out["trace"]["action"]["call"]["outcome"], "refused",
+        "{out}"
+    );
     app.stop().await;
 }
 
@@ -443,7 +494,10 @@ async fn a_failing_shop_api_gets_an_honest_message_and_a_hand_over_with_the_fail
         .json()
         .await
         .expect("JSON");
-    assert!(escalation.to_string().contains("database is down"), "{escalation}");
+    assert!(
+        escalation.to_string().contains("database is down"),
+        "{escalation}"
+    );
     app.stop().await;
 
     // Down altogether: nothing listens on the port.
@@ -455,13 +509,21 @@ async fn a_failing_shop_api_gets_an_honest_message_and_a_hand_over_with_the_fail
     define(&app, order_status(&closed)).await;
     let down = ask(&app, "whatsapp", jane, "where is my order 4821?").await;
     assert_eq!(down["decision"], "escalated", "{down}");
-    assert_eq!(down["trace"]["action"]["call"]["outcome"], "failed", "{down}");
+    assert_eq!(
+        down["trace"]["action"]["call"]["outcome"], "failed",
+        "{down}"
+    );
     app.stop().await;
 }
 
 /// The code the agent sent for the conversation of `message`, read from the outbox's e-mail.
 async fn code_sent(app: &TestApp, message: i64) -> (String, Value) {
-    let m = app.app.store.message(WS, MessageId(message)).await.expect("message");
+    let m = app
+        .app
+        .store
+        .message(WS, MessageId(message))
+        .await
+        .expect("message");
     let c: Value = app
         .get(&format!("/api/v1/conversations/{}", m.conversation_id))
         .await
@@ -517,12 +579,8 @@ async fn an_unsigned_visitor_proves_who_they_are_with_the_code_sent_to_the_addre
         .await
         .expect("JSON");
     let token = session["token"].as_str().expect("token");
-    let (first, asked) = widget_say(
-        &app,
-        token,
-        "where is my order 4821? I'm jane@example.com",
-    )
-    .await;
+    let (first, asked) =
+        widget_say(&app, token, "where is my order 4821? I'm jane@example.com").await;
     assert_eq!(
         asked["text"],
         "To keep your account safe, I've sent a 6-digit code to j•••@example.com. Please type it here.",
@@ -546,7 +604,10 @@ async fn an_unsigned_visitor_proves_who_they_are_with_the_code_sent_to_the_addre
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let (_, refused) = widget_say(&app, token, wrong).await;
-    assert_eq!(refused["text"], "That code isn't right. Please check it and type it again.");
+    assert_eq!(
+        refused["text"],
+        "That code isn't right. Please check it and type it again."
+    );
     assert!(shop.requests().is_empty());
     let (_, answered) = widget_say(&app, token, &code).await;
     assert_eq!(
@@ -567,7 +628,9 @@ async fn wrong_codes_lock_the_check_and_codes_are_throttled() {
     let visitor = json!({"name": "Visitor", "email": JANE_EMAIL});
     let asked = ask(&app, "web", visitor.clone(), "where is my order 4821?").await;
     assert_eq!(asked["trace"]["action"]["step"], "code_sent", "{asked}");
-    let code = asked["trace"]["action"]["test_code"].as_str().expect("the tester sees the code");
+    let code = asked["trace"]["action"]["test_code"]
+        .as_str()
+        .expect("the tester sees the code");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let mut last = Value::Null;
     for _ in 0..5 {
@@ -583,10 +646,16 @@ async fn wrong_codes_lock_the_check_and_codes_are_throttled() {
     for n in 0..3 {
         let sent = ask(&app, "web", visitor.clone(), "where is my order 4821?").await;
         // Asked again without typing the code: a new code each time, up to the limit.
-        assert_eq!(sent["trace"]["action"]["step"], "code_sent", "code {n}: {sent}");
+        assert_eq!(
+            sent["trace"]["action"]["step"], "code_sent",
+            "code {n}: {sent}"
+        );
     }
     let throttled = ask(&app, "web", visitor, "where is my order 4821?").await;
-    assert_eq!(throttled["trace"]["action"]["step"], "code_throttled", "{throttled}");
+    assert_eq!(
+        throttled["trace"]["action"]["step"], "code_throttled",
+        "{throttled}"
+    );
     assert_eq!(throttled["decision"], "escalated");
     app.stop().await;
 }
@@ -637,9 +706,18 @@ async fn a_private_address_needs_the_admins_permission() {
     let mut guarded = order_status(&shop.url);
     guarded["definition"]["allow_private_addresses"] = json!(false);
     define(&app, guarded).await;
-    let out = ask(&app, "whatsapp", json!({"phone": JANE_PHONE}), "where is my order 4821?").await;
+    let out = ask(
+        &app,
+        "whatsapp",
+        json!({"phone": JANE_PHONE}),
+        "where is my order 4821?",
+    )
+    .await;
     assert_eq!(out["decision"], "escalated", "{out}");
-    assert_eq!(out["trace"]["action"]["call"]["outcome"], "refused", "{out}");
+    assert_eq!(
+        out["trace"]["action"]["call"]["outcome"], "refused",
+        "{out}"
+    );
     assert!(shop.requests().is_empty());
     app.stop().await;
 }
@@ -686,10 +764,15 @@ async fn chat_completions(
             }
             (ToolUse::Unknown, None) => call("delete_everything", json!({})),
             (ToolUse::Unknown, Some(_)) => json!({"role": "assistant", "content": ""}),
-            (ToolUse::Invalid, _) => call("order_status", json!({"order_id": "'; DROP TABLE orders; --"})),
+            (ToolUse::Invalid, _) => call(
+                "order_status",
+                json!({"order_id": "'; DROP TABLE orders; --"}),
+            ),
         }
     } else {
-        let schema = body["response_format"]["json_schema"]["name"].as_str().unwrap_or_default();
+        let schema = body["response_format"]["json_schema"]["name"]
+            .as_str()
+            .unwrap_or_default();
         let content = match schema {
             "query" => json!({"query": "opening hours"}),
             "answer" => json!({"answer": "", "citations": [], "confidence": 0.1, "handoff": true,
@@ -714,9 +797,14 @@ async fn app_with_model(mode: ToolUse) -> (TestApp, FakeModel) {
         mode,
     };
     let router = axum::Router::new()
-        .route("/v1/chat/completions", axum::routing::post(chat_completions))
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(chat_completions),
+        )
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}/v1", listener.local_addr().expect("address"));
     tokio::spawn(async move { axum::serve(listener, router).await });
     let app = TestApp::spawn_with(Backend::Sqlite, move |c| {
@@ -734,7 +822,13 @@ async fn a_model_calls_the_order_tool_and_phrases_its_result() {
     let (app, model) = app_with_model(ToolUse::OrderStatus).await;
     let shop = FakeHttp::start(shop).await;
     define(&app, order_status(&shop.url)).await;
-    let out = ask(&app, "whatsapp", json!({"phone": JANE_PHONE}), "where's my parcel? order 4821").await;
+    let out = ask(
+        &app,
+        "whatsapp",
+        json!({"phone": JANE_PHONE}),
+        "where's my parcel? order 4821",
+    )
+    .await;
     assert_eq!(
         out["reply"], "Good news: Order 4821 is shipped, arriving 2026-12-05.",
         "{out}"
@@ -745,16 +839,35 @@ async fn a_model_calls_the_order_tool_and_phrases_its_result() {
     assert!(query_pairs(&calls[0]).contains(&("phone".into(), JANE_PHONE.into())));
     // The tool offered: the order number only; whose order it is never was the model's choice.
     let requests = model.requests.lock().expect("lock").clone();
-    let offered = requests.iter().find(|r| r.get("tools").is_some()).expect("tools offered");
+    let offered = requests
+        .iter()
+        .find(|r| r.get("tools").is_some())
+        .expect("tools offered");
     let tool = &offered["tools"][0]["function"];
     assert_eq!(tool["name"], "order_status");
-    assert!(tool["parameters"]["properties"].get("order_id").is_some(), "{tool}");
-    assert_eq!(tool["parameters"]["properties"].as_object().map(|p| p.len()), Some(1), "{tool}");
+    assert!(
+        tool["parameters"]["properties"].get("order_id").is_some(),
+        "{tool}"
+    );
+    assert_eq!(
+        tool["parameters"]["properties"]
+            .as_object()
+            .map(|p| p.len()),
+        Some(1),
+        "{tool}"
+    );
     // The result went back to the model as the customer would read it, not the shop's JSON.
-    let fed = requests.iter().filter(|r| r.get("tools").is_some()).nth(1).expect("result fed back");
+    let fed = requests
+        .iter()
+        .filter(|r| r.get("tools").is_some())
+        .nth(1)
+        .expect("result fed back");
     let fed = fed.to_string();
     assert!(fed.contains("tool_call_id"), "{fed}");
-    assert!(!fed.contains("bob@example.com") && !fed.contains("\\\"customer\\\""), "{fed}");
+    assert!(
+        !fed.contains("bob@example.com") && !fed.contains("\\\"customer\\\""),
+        "{fed}"
+    );
     app.stop().await;
 }
 
@@ -763,14 +876,26 @@ async fn a_model_calling_an_unknown_tool_or_passing_bad_arguments_runs_nothing()
     let (app, _) = app_with_model(ToolUse::Unknown).await;
     let shop = FakeHttp::start(shop).await;
     define(&app, order_status(&shop.url)).await;
-    let out = ask(&app, "whatsapp", json!({"phone": JANE_PHONE}), "where is my order 4821?").await;
+    let out = ask(
+        &app,
+        "whatsapp",
+        json!({"phone": JANE_PHONE}),
+        "where is my order 4821?",
+    )
+    .await;
     assert!(out["trace"]["action"].is_null(), "{out}");
     assert!(shop.requests().is_empty());
     app.stop().await;
 
     let (app, _) = app_with_model(ToolUse::Invalid).await;
     define(&app, order_status(&shop.url)).await;
-    let out = ask(&app, "whatsapp", json!({"phone": JANE_PHONE}), "where is my order?").await;
+    let out = ask(
+        &app,
+        "whatsapp",
+        json!({"phone": JANE_PHONE}),
+        "where is my order?",
+    )
+    .await;
     assert_eq!(out["reply"], "What is your order number?", "{out}");
     assert_eq!(
         out["trace"]["action"]["tool_call"]["invalid_arguments"],

@@ -532,7 +532,9 @@ async fn an_admin_defines_an_action_in_settings_and_runs_it_in_the_playground() 
             WAIT,
         )
         .await;
-    browser.screenshot(&shots.join("settings-actions.png")).await;
+    browser
+        .screenshot(&shots.join("settings-actions.png"))
+        .await;
 
     browser.goto(&app.url("/app/playground")).await;
     browser
@@ -563,7 +565,9 @@ async fn an_admin_defines_an_action_in_settings_and_runs_it_in_the_playground() 
     assert!(shown.contains("Order 4821 is shipped."), "{shown}");
     assert!(shown.contains("Action order_status"), "{shown}");
     assert!(shown.contains("→ 200"), "{shown}");
-    browser.screenshot(&shots.join("playground-action.png")).await;
+    browser
+        .screenshot(&shots.join("playground-action.png"))
+        .await;
     assert_eq!(shop.requests().len(), 1);
     browser.quit().await;
     app.stop().await;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rapport_core::domain::{Author, ConversationStatus, Direction, Resolution};
-use rapport_core::ports::{Sealer, Unsealed};
 use rapport_core::ids::{ContactId, ConversationId, EscalationId, MessageId, WorkspaceId};
+use rapport_core::ports::{Sealer, Unsealed};
 use rapport_knowledge::KnowledgeBase;
 use rapport_store::Store;
 use rapport_store::jobs::NewJob;

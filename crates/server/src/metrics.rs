@@ -105,11 +105,10 @@ impl Metrics {
         )
         .expect("static metric definition is valid");
         let action_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "action_call_seconds",
-                "Time an action's API took to answer",
-            )
-            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new("action_call_seconds", "Time an action's API took to answer")
+                .buckets(vec![
+                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ]),
             &["action"],
         )
         .expect("static metric definition is valid");

@@ -103,7 +103,14 @@ impl Agent {
         let sealed = self.sealer.seal(&secrets).map_err(Error::Invalid)?;
         let a = self
             .store
-            .update_action(ws, id, input.name.trim(), input.enabled, &definition, &sealed)
+            .update_action(
+                ws,
+                id,
+                input.name.trim(),
+                input.enabled,
+                &definition,
+                &sealed,
+            )
             .await?;
         Ok(view(a, &secrets))
     }

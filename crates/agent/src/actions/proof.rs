@@ -76,7 +76,10 @@ impl ProvenIdentity {
                 .phone
                 .as_deref()
                 .is_some_and(|p| !digits(p).is_empty() && digits(p) == digits(&v))
-            || self.user_id.as_deref().is_some_and(|u| u.to_lowercase() == v)
+            || self
+                .user_id
+                .as_deref()
+                .is_some_and(|u| u.to_lowercase() == v)
     }
 }
 
@@ -197,7 +200,9 @@ impl Proof<'_> {
         if let Some(e) = email {
             return Ok(Some(CodeAddress::Email(e.trim().to_lowercase())));
         }
-        let phone = key("phone").or(contact.phone.filter(|p| p.chars().any(|c| c.is_ascii_digit())));
+        let phone = key("phone").or(contact
+            .phone
+            .filter(|p| p.chars().any(|c| c.is_ascii_digit())));
         if let Some(p) = phone {
             return Ok(Some(CodeAddress::Phone(p)));
         }
@@ -278,7 +283,10 @@ mod tests {
             CodeAddress::Email("jane@example.com".into()).masked(),
             "j•••@example.com"
         );
-        assert_eq!(CodeAddress::Phone("+34612345678".into()).masked(), "•••• 78");
+        assert_eq!(
+            CodeAddress::Phone("+34612345678".into()).masked(),
+            "•••• 78"
+        );
         let me = ProvenIdentity {
             by: "channel",
             phone: Some("+34612345678".into()),

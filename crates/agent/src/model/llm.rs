@@ -76,10 +76,7 @@ impl ChatModel for LlmChatModel {
         self.client.model()
     }
 
-    async fn tool_turn(
-        &self,
-        request: &ToolRequest<'_>,
-    ) -> Result<Option<Generated<ToolTurn>>> {
+    async fn tool_turn(&self, request: &ToolRequest<'_>) -> Result<Option<Generated<ToolTurn>>> {
         let skip = request.customer.history.len().saturating_sub(REWRITE_TURNS);
         let rendered = self.prompts.render(
             "action_tools",

@@ -299,7 +299,10 @@ impl Agent {
             store: &self.store,
             ws: incoming.ws,
             root: incoming.root,
-            cluster: self.store.contact_cluster(incoming.ws, incoming.root).await?,
+            cluster: self
+                .store
+                .contact_cluster(incoming.ws, incoming.root)
+                .await?,
             policy: CodePolicy::with_verified_for(incoming.settings.verified_for),
         })
     }
@@ -399,12 +402,17 @@ impl Agent {
                     v
                 })));
             };
-            exchange.push(json!({"role": "assistant", "content": null, "tool_calls": [{
+            exchange.push(
+                json!({"role": "assistant", "content": null, "tool_calls": [{
                 "id": call.id, "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments}}]}));
+                "function": {"name": call.name, "arguments": call.arguments}}]}),
+            );
             let Some(action) = actions.iter().find(|a| a.stored.name == call.name) else {
                 rounds.push(json!({"tool": call.name, "error": "unknown tool"}));
-                exchange.push(tool_result(&call.id, json!({"error": "there is no such tool"})));
+                exchange.push(tool_result(
+                    &call.id,
+                    json!({"error": "there is no such tool"}),
+                ));
                 continue;
             };
             let mut act = self.act_turn(incoming, understood, action, deliver).await?;
@@ -485,11 +493,23 @@ impl Agent {
         }
         if self.names_someone_else(turn).await? {
             self.store.end_action_session(ws, root).await?;
-            self.record(turn, &inputs, "refused", None, 0, "asked about another customer", None)
-                .await?;
+            self.record(
+                turn,
+                &inputs,
+                "refused",
+                None,
+                0,
+                "asked about another customer",
+                None,
+            )
+            .await?;
             turn.trace["step"] = json!("refused");
             let text = turn.phrases.someone_else.to_owned();
-            return Ok(turn.verdict(Decision::Answered, "asked about another customer's data", text));
+            return Ok(turn.verdict(
+                Decision::Answered,
+                "asked about another customer's data",
+                text,
+            ));
         }
         turn.fill(&mut inputs);
         turn.trace["inputs"] = turn.redacted(&inputs);
@@ -562,12 +582,24 @@ impl Agent {
         Ok(())
     }
 
-    async fn declined(&self, turn: &mut ActTurn<'_>, inputs: &Map<String, Value>) -> Result<Verdict> {
+    async fn declined(
+        &self,
+        turn: &mut ActTurn<'_>,
+        inputs: &Map<String, Value>,
+    ) -> Result<Verdict> {
         self.store
             .end_action_session(turn.incoming.ws, turn.incoming.root)
             .await?;
-        self.record(turn, inputs, "declined", None, 0, "the customer said no", None)
-            .await?;
+        self.record(
+            turn,
+            inputs,
+            "declined",
+            None,
+            0,
+            "the customer said no",
+            None,
+        )
+        .await?;
         turn.trace["step"] = json!("declined");
         let text = turn.phrases.declined.to_owned();
         Ok(turn.verdict(Decision::Answered, "", text))
@@ -618,11 +650,23 @@ impl Agent {
             });
             if !theirs {
                 let summary = "the answer was about another customer: withheld";
-                self.record(turn, inputs, "refused", Some(answer.status), answer.latency_ms, summary, confirmed_by)
-                    .await?;
+                self.record(
+                    turn,
+                    inputs,
+                    "refused",
+                    Some(answer.status),
+                    answer.latency_ms,
+                    summary,
+                    confirmed_by,
+                )
+                .await?;
                 turn.trace["call"]["outcome"] = json!("refused");
                 let text = turn.phrases.someone_else.to_owned();
-                return Ok(turn.verdict(Decision::Answered, "asked about another customer's data", text));
+                return Ok(turn.verdict(
+                    Decision::Answered,
+                    "asked about another customer's data",
+                    text,
+                ));
             }
         }
         let reply = match template::render(&definition.reply, &ctx, template::Escape::Text) {
@@ -638,8 +682,16 @@ impl Agent {
         };
         self.remember_action_facts(turn, inputs, &ctx).await?;
         let summary: String = reply.chars().take(200).collect();
-        self.record(turn, inputs, "ok", Some(answer.status), answer.latency_ms, &summary, confirmed_by)
-            .await?;
+        self.record(
+            turn,
+            inputs,
+            "ok",
+            Some(answer.status),
+            answer.latency_ms,
+            &summary,
+            confirmed_by,
+        )
+        .await?;
         turn.trace["call"]["outcome"] = json!("ok");
         let text = match turn.trace.get("verified") {
             Some(_) => format!("{} {reply}", turn.phrases.verified),
@@ -789,7 +841,10 @@ impl Agent {
         if named.iter().all(|a| identity.owns(a.as_str())) {
             return Ok(false);
         }
-        let cluster = self.store.contact_cluster(incoming.ws, incoming.root).await?;
+        let cluster = self
+            .store
+            .contact_cluster(incoming.ws, incoming.root)
+            .await?;
         for address in named.iter().filter(|a| !identity.owns(a.as_str())) {
             let (kind, proved_one) = match address {
                 CodeAddress::Email(_) => (KeyKind::Email, identity.email.is_some()),
@@ -818,7 +873,9 @@ impl Agent {
         let proof = self.proof(incoming).await?;
         let named = named_addresses(incoming);
         let Some(address) = proof.code_address(&named).await? else {
-            self.store.end_action_session(incoming.ws, incoming.root).await?;
+            self.store
+                .end_action_session(incoming.ws, incoming.root)
+                .await?;
             turn.trace["step"] = json!("cannot_verify");
             let reason = format!(
                 "action {} needs a verified customer, and none of their addresses is on file",
@@ -829,7 +886,9 @@ impl Agent {
         };
         let sent = proof.verifications(Utc::now() - policy.window).await?;
         if sent.iter().filter(|v| v.verified_at.is_none()).count() >= policy.max_codes {
-            self.store.end_action_session(incoming.ws, incoming.root).await?;
+            self.store
+                .end_action_session(incoming.ws, incoming.root)
+                .await?;
             turn.trace["step"] = json!("code_throttled");
             let reason = "too many verification codes asked for".to_owned();
             let text = turn.phrases.code_locked.to_owned();
@@ -901,7 +960,9 @@ impl Agent {
             .verifications(now - policy.valid_for)
             .await?
             .into_iter()
-            .find(|v| v.verified_at.is_none() && v.expires_at > now && v.attempts < policy.attempts);
+            .find(|v| {
+                v.verified_at.is_none() && v.expires_at > now && v.attempts < policy.attempts
+            });
         let Some(pending) = pending else {
             // Expired or spent: a fresh code, within the throttle.
             return self.send_code(turn, inputs).await;
@@ -910,9 +971,7 @@ impl Agent {
             self.store
                 .complete_verification(incoming.ws, pending.id, now + policy.verified_for)
                 .await?;
-            turn.identity = proof
-                .identity(&incoming.message, incoming.channel)
-                .await?;
+            turn.identity = proof.identity(&incoming.message, incoming.channel).await?;
             turn.trace["verified"] = json!(true);
             turn.consumed = true;
             return self.pursue(turn, inputs, None).await;
@@ -921,7 +980,9 @@ impl Agent {
             .count_verification_attempt(incoming.ws, pending.id)
             .await?;
         if pending.attempts + 1 >= policy.attempts {
-            self.store.end_action_session(incoming.ws, incoming.root).await?;
+            self.store
+                .end_action_session(incoming.ws, incoming.root)
+                .await?;
             turn.trace["step"] = json!("code_locked");
             let text = turn.phrases.code_locked.to_owned();
             return Ok(turn.verdict(
@@ -998,7 +1059,11 @@ fn tool_description(d: &ActionDefinition) -> String {
     if examples.is_empty() {
         return d.description.clone();
     }
-    format!("{} Used when the customer says e.g.: {}", d.description, examples.join(" / "))
+    format!(
+        "{} Used when the customer says e.g.: {}",
+        d.description,
+        examples.join(" / ")
+    )
 }
 
 fn tool_result(call_id: &str, content: Value) -> Value {
@@ -1053,7 +1118,10 @@ mod tests {
             without_identifiers("where is my order 4821? I'm jane@example.com"),
             "where is my order ? I'm"
         );
-        assert_eq!(without_identifiers("where is my order?"), "where is my order?");
+        assert_eq!(
+            without_identifiers("where is my order?"),
+            "where is my order?"
+        );
     }
 
     #[test]

@@ -515,6 +515,8 @@ impl Agent {
         );
         trace["after_hours"] = json!(after_hours);
         if let Some(action) = action {
+            // The knowledge was not consulted: nothing was judged answerable or not.
+            trace["answerability"] = Value::Null;
             trace["action"] = action;
             trace["timings_ms"]["act"] = trace["action"]["ms"].clone();
         }

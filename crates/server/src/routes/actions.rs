@@ -91,7 +91,9 @@ pub async fn get_action(
     admin: Admin,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(app.agent.get_action(admin.workspace, id).await?)))
+    Ok(Json(json!(
+        app.agent.get_action(admin.workspace, id).await?
+    )))
 }
 
 /// Replaces an action. A secret header sent with an empty value keeps the saved one.

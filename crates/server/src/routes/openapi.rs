@@ -8,8 +8,8 @@ use utoipa::OpenApi;
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    actions, analytics, api_channel, auth, customers, events, health, knowledge, playground, settings,
-    widget,
+    actions, analytics, api_channel, auth, customers, events, health, knowledge, playground,
+    settings, widget,
 };
 
 #[derive(OpenApi)]
