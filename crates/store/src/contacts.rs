@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::db::on_db;
+use crate::db::{like_escaped, on_db};
 use crate::knowledge::placeholders;
 use crate::{Error, Result, Store};
 
@@ -86,13 +86,7 @@ impl Store {
         query: &str,
         limit: i64,
     ) -> Result<Vec<Contact>> {
-        let escaped = query
-            .trim()
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
+        let pattern = format!("%{}%", like_escaped(&query.trim().to_lowercase()));
         let sql = concat!(
             "SELECT ",
             contact_columns!(),

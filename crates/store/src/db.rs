@@ -237,3 +237,10 @@ mod tests {
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }
 }
+
+/// `%` and `_` in a search are the characters themselves, not wildcards.
+pub(crate) fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

@@ -15,6 +15,7 @@
 pub mod actions;
 pub mod activity;
 pub mod analytics;
+pub mod canned;
 pub mod contacts;
 pub mod csat;
 mod db;
@@ -23,10 +24,13 @@ pub mod escalations;
 pub mod jobs;
 pub mod knowledge;
 pub mod messages;
+pub mod notifications;
 pub mod outbox;
 mod ownership;
+pub mod presence;
 pub mod runner;
 pub mod settings;
+pub mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod threads;
