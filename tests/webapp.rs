@@ -572,3 +572,163 @@ async fn an_admin_defines_an_action_in_settings_and_runs_it_in_the_playground() 
     browser.quit().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_inserts_a_canned_reply_with_a_slash_and_follows_up_with_a_task() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let shots = browser::screenshot_dir();
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let post = |path: &str, payload: serde_json::Value| {
+        app.client.post(app.url(path)).json(&payload).send()
+    };
+    let accepted: serde_json::Value = post(
+        "/api/v1/messages",
+        json!({"sender": {"external_id": "kerry", "name": "Kerry Fisher"}, "text": "I want a human, my parcel is late"}),
+    )
+    .await
+    .expect("sent")
+    .json()
+    .await
+    .expect("json");
+    let contact = &accepted["contact_id"];
+    post(
+        &format!("/api/v1/contacts/{contact}/facts"),
+        json!({"key": "order_number", "value": "4821"}),
+    )
+    .await
+    .expect("sent");
+    let canned = post(
+        "/api/v1/canned-replies",
+        json!({"shortcut": "parcel", "title": "Parcel delayed", "shared": true,
+               "body": "Hi {{ contact.first_name }}, order {{ facts.order_number }} is with the courier and arrives tomorrow. — {{ agent.first_name }}"}),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(canned.status(), 201);
+
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return !document.getElementById('login').hidden",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('login-form');\
+             f.email.value = arguments[0]; f.password.value = arguments[1];\
+             f.querySelector('button').click(); return true;",
+            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the escalation in the inbox",
+            "const li = document.querySelector('#escalations li'); if (!li) return null; li.click(); return true;",
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the reply box",
+            "return document.querySelector('.reply textarea') ? true : null",
+            WAIT,
+        )
+        .await;
+    let reply = browser.element(".reply textarea").await;
+    browser.type_into(&reply, "/parc").await;
+    browser
+        .wait_for(
+            "the canned reply offered for /parc",
+            "return document.querySelector('.canned li[data-shortcut=parcel]') ? true : null",
+            WAIT,
+        )
+        .await;
+    browser.screenshot(&shots.join("canned-picker.png")).await;
+    browser.type_into(&reply, "\u{E007}").await;
+    let text = browser
+        .wait_for(
+            "the reply filled in for Kerry",
+            "const t = document.querySelector('.reply textarea').value; return t.startsWith('Hi Kerry') ? t : null;",
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        text,
+        "Hi Kerry, order 4821 is with the courier and arrives tomorrow. — Test"
+    );
+
+    // A follow-up due a minute ago: the reminder rings the bell and the task shows overdue.
+    browser
+        .execute(
+            "const f = document.querySelector('.task-form');\
+             f.title.value = 'Call Kerry if the parcel is not there';\
+             const d = new Date(Date.now() - 60000); const p = (n) => String(n).padStart(2, '0');\
+             f.due_at.value = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;\
+             f.querySelector('button[type=submit]').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the task on the conversation",
+            "return document.querySelector('.follow-ups .task')?.textContent.includes('Call Kerry') || null",
+            WAIT,
+        )
+        .await;
+    let sent = app
+        .app
+        .desk
+        .send_due_reminders(chrono::Utc::now())
+        .await
+        .expect("reminders");
+    assert_eq!(sent.len(), 1);
+    browser
+        .wait_for(
+            "the bell to count the reminder",
+            "const c = document.getElementById('bell-count'); return !c.hidden && c.textContent === '1' || null",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "document.getElementById('bell').click(); return true;",
+            json!([]),
+        )
+        .await;
+    let note = browser
+        .wait_for(
+            "the reminder in the bell",
+            "const li = document.querySelector('#notifications li.unread'); return li ? li.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        note.as_str()
+            .unwrap_or_default()
+            .contains("Task due: Call Kerry if the parcel is not there"),
+        "{note}"
+    );
+    browser.screenshot(&shots.join("notifications.png")).await;
+    browser
+        .execute("document.getElementById('bell').click(); document.querySelector('a[data-page=tasks]').click(); return true;", json!([]))
+        .await;
+    let task = browser
+        .wait_for(
+            "the overdue task on the Tasks page",
+            "const t = document.querySelector('#tasks .task.overdue'); return t ? t.textContent : null;",
+            WAIT,
+        )
+        .await;
+    assert!(
+        task.as_str().unwrap_or_default().contains("Kerry Fisher"),
+        "{task}"
+    );
+    browser.screenshot(&shots.join("tasks.png")).await;
+    browser.quit().await;
+    app.stop().await;
+}

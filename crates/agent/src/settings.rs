@@ -3,8 +3,9 @@
 //! hours and the model's tuning. Every field is optional — unset means "as configured" — so a
 //! workspace that never saved settings behaves exactly as the configuration says.
 
-use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc, Weekday};
 use serde::{Deserialize, Serialize};
+
+pub use rapport_core::hours::{BusinessHours, NextOpening};
 
 use crate::AgentSettings;
 use crate::guards::HandoffTopic;
@@ -43,21 +44,6 @@ pub struct WorkspaceSettings {
     pub holding_replies: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelTuning>,
-}
-
-/// When people answer. Outside these hours a hand-off tells the customer when to expect them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BusinessHours {
-    /// IANA time zone, e.g. `Europe/Paris`.
-    pub timezone: String,
-    /// Open days: `mon` … `sun`.
-    pub days: Vec<String>,
-    /// `HH:MM`, local time.
-    pub open: String,
-    pub close: String,
-    /// Added to the hand-off message outside business hours.
-    pub away_message: String,
 }
 
 /// The language model's tuning (when a model is configured at all).
@@ -173,110 +159,8 @@ impl WorkspaceSettings {
     }
 }
 
-fn parse_time(s: &str) -> Option<NaiveTime> {
-    NaiveTime::parse_from_str(s.trim(), "%H:%M").ok()
-}
-
-fn weekday(s: &str) -> Option<Weekday> {
-    match s.trim().to_ascii_lowercase().get(..3)? {
-        "mon" => Some(Weekday::Mon),
-        "tue" => Some(Weekday::Tue),
-        "wed" => Some(Weekday::Wed),
-        "thu" => Some(Weekday::Thu),
-        "fri" => Some(Weekday::Fri),
-        "sat" => Some(Weekday::Sat),
-        "sun" => Some(Weekday::Sun),
-        _ => None,
-    }
-}
-
-impl BusinessHours {
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
-            problems.push(format!(
-                "\"{}\" is not a time zone (use a name such as Europe/Paris)",
-                self.timezone
-            ));
-        }
-        if self.days.is_empty() {
-            problems.push("business hours need at least one open day".into());
-        }
-        for d in &self.days {
-            if weekday(d).is_none() {
-                problems.push(format!("\"{d}\" is not a day (use mon … sun)"));
-            }
-        }
-        match (parse_time(&self.open), parse_time(&self.close)) {
-            (Some(open), Some(close)) if open == close => {
-                problems.push("opening and closing times are the same".into())
-            }
-            (Some(_), Some(_)) => {}
-            _ => problems.push("opening and closing times are written HH:MM".into()),
-        }
-        if self.away_message.chars().count() > MAX_TEXT {
-            problems.push(format!(
-                "the away message is longer than {MAX_TEXT} characters"
-            ));
-        }
-        problems
-    }
-
-    /// Whether people are at work at `at`. Hours that close before they open run past
-    /// midnight (22:00–06:00 is open at 23:00 and at 05:00 of the next day). Hours that cannot
-    /// be read count as open, so a typo never silences the team.
-    pub fn is_open(&self, at: DateTime<Utc>) -> bool {
-        let (Ok(tz), Some(open), Some(close)) = (
-            self.timezone.parse::<chrono_tz::Tz>(),
-            parse_time(&self.open),
-            parse_time(&self.close),
-        ) else {
-            return true;
-        };
-        let local = at.with_timezone(&tz);
-        let now = NaiveTime::from_hms_opt(local.hour(), local.minute(), 0).unwrap_or(open);
-        let days: Vec<Weekday> = self.days.iter().filter_map(|d| weekday(d)).collect();
-        let today = local.weekday();
-        if open < close {
-            days.contains(&today) && now >= open && now < close
-        } else {
-            (days.contains(&today) && now >= open) || (days.contains(&today.pred()) && now < close)
-        }
-    }
-}
-
-/// When people are next at work, as the customer is told it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NextOpening {
-    pub weekday: Weekday,
-    /// `HH:MM`, local time.
-    pub time: String,
-    pub timezone: String,
-}
-
-impl BusinessHours {
-    /// The next opening after `at`, within a week; `None` when the hours cannot be read.
-    pub fn next_open(&self, at: DateTime<Utc>) -> Option<NextOpening> {
-        let tz = self.timezone.parse::<chrono_tz::Tz>().ok()?;
-        let open = parse_time(&self.open)?;
-        let days: Vec<Weekday> = self.days.iter().filter_map(|d| weekday(d)).collect();
-        let local = at.with_timezone(&tz);
-        (0..8).find_map(|ahead| {
-            let date = local.date_naive() + chrono::Duration::days(ahead);
-            let starts = date.and_time(open).and_local_timezone(tz).earliest()?;
-            (days.contains(&date.weekday()) && starts > local).then(|| NextOpening {
-                weekday: date.weekday(),
-                time: self.open.trim().to_owned(),
-                timezone: self.timezone.clone(),
-            })
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
 
     fn office() -> BusinessHours {
@@ -289,42 +173,6 @@ mod tests {
             close: "18:00".into(),
             away_message: "We answer on weekdays from 9 to 6.".into(),
         }
-    }
-
-    #[test]
-    fn business_hours_follow_the_local_clock() {
-        let h = office();
-        // Friday 2026-11-27, 08:30 UTC = 09:30 in Paris.
-        assert!(h.is_open(Utc.with_ymd_and_hms(2026, 11, 27, 8, 30, 0).unwrap()));
-        // 17:30 UTC = 18:30 in Paris: closed.
-        assert!(!h.is_open(Utc.with_ymd_and_hms(2026, 11, 27, 17, 30, 0).unwrap()));
-        // Saturday.
-        assert!(!h.is_open(Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()));
-    }
-
-    #[test]
-    fn the_next_opening_skips_closed_days() {
-        let h = office();
-        // Friday 17:30 UTC is after hours in Paris; the team is back on Monday morning.
-        let next = h
-            .next_open(Utc.with_ymd_and_hms(2026, 11, 27, 17, 30, 0).unwrap())
-            .expect("opens");
-        assert_eq!(next.weekday, Weekday::Mon);
-        assert_eq!(next.time, h.open);
-    }
-
-    #[test]
-    fn night_shift_runs_past_midnight() {
-        let h = BusinessHours {
-            timezone: "UTC".into(),
-            days: vec!["fri".into()],
-            open: "22:00".into(),
-            close: "06:00".into(),
-            away_message: String::new(),
-        };
-        assert!(h.is_open(Utc.with_ymd_and_hms(2026, 11, 27, 23, 0, 0).unwrap()));
-        assert!(h.is_open(Utc.with_ymd_and_hms(2026, 11, 28, 5, 0, 0).unwrap()));
-        assert!(!h.is_open(Utc.with_ymd_and_hms(2026, 11, 28, 7, 0, 0).unwrap()));
     }
 
     #[test]

@@ -70,11 +70,29 @@ pub struct MessageFact {
     pub internal_note: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EscalationFact {
     pub created_at: DateTime<Utc>,
     pub claimed_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// SLA targets, when a policy applied.
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When routing saw a target missed.
+    pub sla_breached_at: Option<DateTime<Utc>>,
+}
+
+impl EscalationFact {
+    /// Whether a target (first response, resolution) was missed by `now`.
+    fn breached(&self, now: DateTime<Utc>) -> bool {
+        let missed = |due: Option<DateTime<Utc>>, done: Option<DateTime<Utc>>| {
+            due.is_some_and(|due| done.unwrap_or(now) > due)
+        };
+        self.sla_breached_at.is_some()
+            || missed(self.first_response_due_at, self.first_response_at)
+            || missed(self.resolution_due_at, self.resolved_at)
+    }
 }
 
 /// What the report is computed from: the conversations opened in the period, and the same
@@ -123,6 +141,17 @@ impl Timing {
     }
 }
 
+/// How escalations with an SLA fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sla {
+    /// Escalations an SLA policy applied to.
+    pub with_target: usize,
+    /// Of those, how many missed a target (first response or resolution).
+    pub breached: usize,
+    /// Share that met every target.
+    pub met_rate: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Csat {
     pub responses: usize,
@@ -153,6 +182,7 @@ pub struct Figures {
     pub handle_time: Timing,
     pub agent_reply_time: Timing,
     pub csat: Csat,
+    pub sla: Sla,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -244,7 +274,7 @@ fn judge<'a>(
     }
 }
 
-fn figures(judged: &[&Judged<'_>]) -> Figures {
+fn figures(judged: &[&Judged<'_>], now: DateTime<Utc>) -> Figures {
     let n = judged.len();
     let count = |f: fn(&Judged<'_>) -> bool| judged.iter().filter(|j| f(j)).count();
     let bot_involved = count(|j| j.bot_involved);
@@ -259,7 +289,14 @@ fn figures(judged: &[&Judged<'_>]) -> Figures {
     let mut handle = Vec::new();
     let mut agent_reply = Vec::new();
     let mut csat = Csat::default();
+    let mut sla = Sla::default();
     for j in judged {
+        for e in &j.c.escalations {
+            if e.first_response_due_at.is_some() || e.resolution_due_at.is_some() {
+                sla.with_target += 1;
+                sla.breached += usize::from(e.breached(now));
+            }
+        }
         let msgs: Vec<&MessageFact> = j.c.messages.iter().filter(|m| !m.internal_note).collect();
         if let (Some(first_customer), Some(first_bot)) = (
             msgs.iter().find(|m| m.author == "customer"),
@@ -333,6 +370,10 @@ fn figures(judged: &[&Judged<'_>]) -> Figures {
         handle_time: Timing::of(handle),
         agent_reply_time: Timing::of(agent_reply),
         csat,
+        sla: Sla {
+            met_rate: rate(sla.with_target - sla.breached, sla.with_target),
+            ..sla
+        },
     }
 }
 
@@ -431,10 +472,10 @@ pub fn report(history: &History, params: Params, channel: Option<&str>) -> Repor
         .cloned()
         .collect();
     Report {
-        overall: figures(&counted),
+        overall: figures(&counted, params.now),
         by_channel: by_channel
             .into_iter()
-            .map(|(ch, js)| (ch, figures(&js)))
+            .map(|(ch, js)| (ch, figures(&js, params.now)))
             .collect(),
         journeys: journeys(&journey_convs, params.window),
         by_day: days.into_values().collect(),

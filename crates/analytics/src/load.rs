@@ -46,6 +46,10 @@ pub fn history(rows: AnalyticsRows) -> History {
                 created_at: e.created_at,
                 claimed_at: e.claimed_at,
                 resolved_at: e.resolved_at,
+                first_response_due_at: e.first_response_due_at,
+                resolution_due_at: e.resolution_due_at,
+                first_response_at: e.first_response_at,
+                sla_breached_at: e.sla_breached_at,
             });
     }
     History {

@@ -71,6 +71,7 @@ fn history() -> History {
         created_at: at(11, 10, 0, 4),
         claimed_at: Some(at(11, 10, 10, 4)),
         resolved_at: Some(at(11, 11, 0, 4)),
+        ..EscalationFact::default()
     }];
     c2.resolved_at = Some(at(11, 11, 0, 4));
     c2.csat = Some(4);

@@ -6,6 +6,7 @@
 
 pub mod domain;
 mod error;
+pub mod hours;
 pub mod ids;
 pub mod outbound;
 pub mod ports;

@@ -1,11 +1,12 @@
 //! The agent's bell: assignments, customers answering in their conversations, tasks due. Each
 //! is a row per agent, so it survives a closed tab and reaches every node's live feed.
 
-use rapport_core::ids::{ConversationId, WorkspaceId};
+use rapport_core::ids::{ConversationId, EscalationId, WorkspaceId};
+use rapport_store::escalations::Escalation;
 use rapport_store::notifications::{NewNotification, Notification};
 use serde::Serialize;
 
-use crate::{AgentRef, Desk, Result};
+use crate::{AgentRef, Desk, Error, Result};
 
 const PAGE: i64 = 50;
 
@@ -17,6 +18,59 @@ pub struct Inbox {
 }
 
 impl Desk {
+    /// Gives an escalated conversation to a colleague — theirs as if they had claimed it — and
+    /// tells them.
+    pub async fn assign_escalation(
+        &self,
+        ws: WorkspaceId,
+        by: &AgentRef,
+        escalation: EscalationId,
+        assignee: i64,
+    ) -> Result<Escalation> {
+        let user = self.store.user(ws, assignee).await?;
+        if user.disabled_at.is_some() {
+            return Err(Error::Invalid(vec![format!(
+                "{} is disabled and cannot take conversations",
+                user.email
+            )]));
+        }
+        let escalation = self
+            .store
+            .claim_escalation(ws, escalation, Some(user.id))
+            .await?;
+        let subject = escalation.summary.lines().next().unwrap_or("").trim();
+        let subject = if subject.is_empty() {
+            escalation.reason.as_str()
+        } else {
+            subject
+        };
+        let subject: String = subject.chars().take(100).collect();
+        let detail = serde_json::json!({
+            "why": format!("{} gave it to {}", by.name, user.name),
+            "user_id": user.id,
+            "by": "agent",
+        });
+        self.store
+            .add_conversation_event(
+                ws,
+                ConversationId(escalation.conversation_id),
+                Some(escalation.id),
+                "assigned",
+                &detail,
+                Some(by.user_id),
+            )
+            .await?;
+        self.tell_assigned(
+            ws,
+            Some(by),
+            user.id,
+            ConversationId(escalation.conversation_id),
+            &subject,
+        )
+        .await?;
+        Ok(escalation)
+    }
+
     pub async fn notifications(
         &self,
         ws: WorkspaceId,
@@ -67,32 +121,6 @@ impl Desk {
                     kind: "assigned".into(),
                     title: format!("Conversation: {subject}"),
                     body,
-                    conversation_id: Some(conversation),
-                    task_id: None,
-                },
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Tells the agent working a conversation that the customer wrote again.
-    pub async fn tell_customer_replied(
-        &self,
-        ws: WorkspaceId,
-        assignee: i64,
-        conversation: ConversationId,
-        customer: &str,
-        text: &str,
-    ) -> Result<()> {
-        let preview: String = text.chars().take(140).collect();
-        self.store
-            .notify(
-                ws,
-                &NewNotification {
-                    user_id: assignee,
-                    kind: "customer_reply".into(),
-                    title: format!("{customer} replied"),
-                    body: preview,
                     conversation_id: Some(conversation),
                     task_id: None,
                 },

@@ -157,6 +157,23 @@ impl Desk {
             .collect())
     }
 
+    /// How many agents are online, away and offline across every workspace (for `/metrics`).
+    pub async fn status_counts(&self) -> Result<[(Status, i64); 3]> {
+        let now = Utc::now();
+        let (rows, users) = self.store.all_presence().await?;
+        let count = |s: Status| {
+            rows.iter()
+                .filter(|r| self.presence.effective(r, now) == s)
+                .count() as i64
+        };
+        let (online, away) = (count(Status::Online), count(Status::Away));
+        Ok([
+            (Status::Online, online),
+            (Status::Away, away),
+            (Status::Offline, (users - online - away).max(0)),
+        ])
+    }
+
     /// The ids of agents others see online: whom routing may give new work.
     pub async fn online_agents(&self, ws: WorkspaceId) -> Result<Vec<i64>> {
         Ok(self

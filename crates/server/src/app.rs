@@ -36,6 +36,8 @@ pub struct App {
     pub index: Arc<dyn VectorIndex>,
     pub knowledge: KnowledgeBase,
     pub agent: Agent,
+    /// The agents' workspace: canned replies, tasks, notifications, presence.
+    pub desk: rapport_desk::Desk,
     /// Signs people in and recognises callers.
     pub auth: rapport_auth::Authenticator,
     /// Delivers outbound messages on their channels.
@@ -131,8 +133,10 @@ impl App {
         let observed = metrics.clone();
         let outbox = outbox_sender(&config, &store, &widget)?
             .observe(move |channel, outcome| observed.observe_delivery(channel, outcome));
+        let desk = rapport_desk::Desk::new(store.clone(), config.desk_settings());
         let app = App {
             config,
+            desk,
             store,
             embedder,
             index,
@@ -298,6 +302,12 @@ impl App {
             closing.cancelled().await;
             live.close()
         });
+        workers.spawn(send_task_reminders(self.desk.clone(), shutdown.clone()));
+        workers.spawn(route_escalations(
+            self.desk.clone(),
+            Duration::from_millis(self.config.inbox.routing_interval_ms.max(100)),
+            shutdown.clone(),
+        ));
         let router = crate::http::router(self.clone());
         let http_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
@@ -337,6 +347,45 @@ impl App {
                     .observed_by(Arc::new(crate::metrics::ReplyMetrics(self.metrics.clone()))),
             )
             .handle(MEMORY_JOB, MemoryJob(self.agent.clone()))
+    }
+}
+
+/// How often due tasks are looked for: a reminder arrives within this of its time.
+const REMINDER_TICK: Duration = Duration::from_secs(15);
+
+/// Reminds assignees of tasks as they fall due, until shutdown. Every node runs this; the store
+/// claims each reminder once.
+async fn send_task_reminders(desk: rapport_desk::Desk, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(REMINDER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = desk.send_due_reminders(chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "task reminders not sent; trying again");
+        }
+    }
+}
+
+/// Routes and assigns escalations and watches their SLAs, until shutdown. Every node runs
+/// this; the store's conditional writes keep nodes from doubling anything.
+async fn route_escalations(desk: rapport_desk::Desk, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match desk.route_once(chrono::Utc::now()).await {
+            Ok(report) if report != rapport_desk::routing::RoutingReport::default() => {
+                tracing::info!(?report, "routing pass");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "routing pass failed; trying again"),
+        }
     }
 }
 

@@ -39,6 +39,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub widget: WidgetConfig,
     pub analytics: AnalyticsConfig,
+    pub inbox: InboxConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -353,6 +354,32 @@ impl Default for AnalyticsConfig {
             repeat_window_hours: 72,
             csat: true,
             public_url: None,
+        }
+    }
+}
+
+/// The agents' workspace: presence and automatic assignment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// An agent whose app sent no heartbeat for this many seconds is offline.
+    pub offline_after_secs: i64,
+    /// An agent who did nothing for this many minutes is away.
+    pub away_after_minutes: i64,
+    /// An assignee offline this many minutes longer loses their open conversations back to
+    /// the queue (`RAPPORT_REASSIGN_AFTER_MINUTES`).
+    pub reassign_after_minutes: i64,
+    /// How often each node routes, in milliseconds.
+    pub routing_interval_ms: u64,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self {
+            offline_after_secs: 90,
+            away_after_minutes: 10,
+            reassign_after_minutes: 10,
+            routing_interval_ms: 2_000,
         }
     }
 }
@@ -710,6 +737,7 @@ impl Default for Config {
             api_channel: ApiChannelConfig::default(),
             auth: AuthConfig::default(),
             analytics: AnalyticsConfig::default(),
+            inbox: InboxConfig::default(),
             email: EmailConfig::default(),
             widget: WidgetConfig::default(),
             llm: LlmConfig::default(),
@@ -1074,6 +1102,9 @@ impl Config {
         if let Some(v) = get("RAPPORT_PUBLIC_URL") {
             self.analytics.public_url = Some(v.trim().trim_end_matches('/').to_owned());
         }
+        if let Some(v) = get("RAPPORT_REASSIGN_AFTER_MINUTES") {
+            self.inbox.reassign_after_minutes = parse("RAPPORT_REASSIGN_AFTER_MINUTES", v)?;
+        }
         if let Some(v) = get("RAPPORT_CSAT") {
             self.analytics.csat = parse("RAPPORT_CSAT", v)?;
         }
@@ -1147,6 +1178,18 @@ impl Config {
         settings.chunk_sizes =
             rapport_knowledge::chunk::ChunkSizes::scaled(self.knowledge.chunk_max_tokens);
         settings
+    }
+
+    pub fn desk_settings(&self) -> rapport_desk::DeskSettings {
+        let i = &self.inbox;
+        rapport_desk::DeskSettings {
+            presence: rapport_desk::PresencePolicy {
+                offline_after: chrono::Duration::seconds(i.offline_after_secs.max(10)),
+                away_after: chrono::Duration::minutes(i.away_after_minutes.max(1)),
+            },
+            reassign_after: chrono::Duration::minutes(i.reassign_after_minutes.max(0)),
+            business_hours: self.agent_settings().business_hours,
+        }
     }
 
     pub fn agent_settings(&self) -> rapport_agent::AgentSettings {

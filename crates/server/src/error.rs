@@ -93,6 +93,17 @@ impl From<rapport_agent::Error> for ApiError {
     }
 }
 
+impl From<rapport_desk::Error> for ApiError {
+    fn from(e: rapport_desk::Error) -> Self {
+        use rapport_desk::Error as D;
+        match e {
+            D::Store(store) => store.into(),
+            D::Invalid(problems) => ApiError::BadRequest(problems.join("; ")),
+            D::Forbidden(m) => ApiError::Forbidden(m),
+        }
+    }
+}
+
 impl From<rapport_knowledge::Error> for ApiError {
     fn from(e: rapport_knowledge::Error) -> Self {
         use rapport_knowledge::Error as K;

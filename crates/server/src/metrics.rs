@@ -2,7 +2,8 @@
 //! in one process do not mix their counts.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -19,6 +20,8 @@ pub struct Metrics {
     pub model_tokens: IntCounterVec,
     pub action_calls: IntCounterVec,
     pub action_seconds: HistogramVec,
+    pub agents: IntGaugeVec,
+    pub sla_breached: IntGauge,
 }
 
 impl Metrics {
@@ -112,6 +115,19 @@ impl Metrics {
             &["action"],
         )
         .expect("static metric definition is valid");
+        let agents = IntGaugeVec::new(
+            Opts::new(
+                "agents",
+                "Agents by status as colleagues see it (online, away, offline)",
+            ),
+            &["status"],
+        )
+        .expect("static metric definition is valid");
+        let sla_breached = IntGauge::new(
+            "sla_breached_escalations",
+            "Escalations that missed an SLA target (first response or resolution)",
+        )
+        .expect("static metric definition is valid");
         let build = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running binary"),
             &["version"],
@@ -131,6 +147,8 @@ impl Metrics {
             Box::new(model_tokens.clone()),
             Box::new(action_calls.clone()),
             Box::new(action_seconds.clone()),
+            Box::new(agents.clone()),
+            Box::new(sla_breached.clone()),
             Box::new(build),
         ] {
             registry
@@ -145,6 +163,8 @@ impl Metrics {
             outbox,
             deliveries,
             messages,
+            agents,
+            sla_breached,
             escalations,
             replies,
             reply_seconds,
@@ -198,6 +218,12 @@ impl Metrics {
             self.messages
                 .with_label_values(&[channel, direction])
                 .set(*n);
+        }
+    }
+
+    pub fn set_agent_counts(&self, counts: &[(rapport_desk::Status, i64)]) {
+        for (status, n) in counts {
+            self.agents.with_label_values(&[status.as_str()]).set(*n);
         }
     }
 

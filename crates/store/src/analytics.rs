@@ -36,6 +36,10 @@ pub struct EscalationRow {
     pub created_at: DateTime<Utc>,
     pub claimed_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub sla_breached_at: Option<DateTime<Utc>>,
 }
 
 /// Everything one analytics report reads.
@@ -104,7 +108,8 @@ impl Store {
             .bind(until)
             .fetch_all(p)
             .await?);
-        let escalations_sql = "SELECT e.conversation_id, e.created_at, e.claimed_at, e.resolved_at \
+        let escalations_sql = "SELECT e.conversation_id, e.created_at, e.claimed_at, e.resolved_at, \
+                               e.first_response_due_at, e.resolution_due_at, e.first_response_at, e.sla_breached_at \
                                FROM escalations e JOIN conversations c ON c.id = e.conversation_id \
                                WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND NOT c.test \
                                ORDER BY e.created_at, e.id";

@@ -65,10 +65,11 @@ impl Store {
     }
 
     pub async fn canned_reply(&self, ws: WorkspaceId, id: i64) -> Result<CannedReply> {
-        let sql = format!("SELECT {COLUMNS} FROM canned_replies WHERE workspace_id = $1 AND id = $2");
-        let found: Option<CannedReply> = on_db!(&self.db, |p| sqlx::query_as(
-            sqlx::AssertSqlSafe(sql.clone())
-        )
+        let sql =
+            format!("SELECT {COLUMNS} FROM canned_replies WHERE workspace_id = $1 AND id = $2");
+        let found: Option<CannedReply> = on_db!(&self.db, |p| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
         .bind(ws.0)
         .bind(id)
         .fetch_optional(p)
@@ -161,10 +162,5 @@ impl Store {
 }
 
 fn shortcut_taken(e: sqlx::Error, shortcut: &str) -> Error {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            Error::Conflict(format!("the shortcut /{shortcut} is taken"))
-        }
-        _ => Error::Database(e),
-    }
+    Error::conflict_on_unique(e, format!("the shortcut /{shortcut} is taken"))
 }

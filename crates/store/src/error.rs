@@ -38,4 +38,12 @@ impl Error {
         }
         Ok(())
     }
+
+    /// `Conflict(message)` when `e` broke a unique index, else the database error.
+    pub(crate) fn conflict_on_unique(e: sqlx::Error, message: String) -> Error {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict(message),
+            _ => Error::Database(e),
+        }
+    }
 }

@@ -38,12 +38,22 @@ pub struct Escalation {
     pub resolved_at: Option<DateTime<Utc>>,
     /// The channel of the escalated conversation, for the inbox list.
     pub channel: Option<String>,
+    /// The team routing gave it to (none: the whole workspace's).
+    pub team_id: Option<i64>,
+    /// `normal`, `high` or `urgent`.
+    pub priority: String,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When an SLA target was first missed.
+    pub sla_breached_at: Option<DateTime<Utc>>,
 }
 
 macro_rules! escalation_columns {
     () => {
         "id, conversation_id, reason, summary, context, draft, status, assignee_id, created_at, \
-         claimed_at, resolved_at, \
+         claimed_at, resolved_at, team_id, priority, first_response_due_at, resolution_due_at, \
+         first_response_at, sla_breached_at, \
          (SELECT c.channel FROM conversations c WHERE c.id = escalations.conversation_id) AS channel"
     };
 }
@@ -96,7 +106,8 @@ impl Store {
         })
     }
 
-    /// Escalations of the workspace, newest first, optionally of one status. Hand-offs in test
+    /// Escalations of the workspace, optionally of one status: unresolved ones with an SLA
+    /// soonest due first, then newest first. Hand-offs in test
     /// conversations (the playground) are not agents' work and are left out.
     pub async fn escalations(
         &self,
@@ -109,7 +120,11 @@ impl Store {
             escalation_columns!(),
             " FROM escalations WHERE workspace_id = $1 AND ($2 IS NULL OR status = $2) \
              AND NOT EXISTS (SELECT 1 FROM conversations t WHERE t.id = escalations.conversation_id AND t.test) \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
+             ORDER BY CASE WHEN status <> 'resolved' THEN COALESCE(CASE WHEN first_response_at IS NULL \
+                 THEN first_response_due_at END, resolution_due_at) END IS NULL, \
+               CASE WHEN status <> 'resolved' THEN COALESCE(CASE WHEN first_response_at IS NULL \
+                 THEN first_response_due_at END, resolution_due_at) END, \
+               created_at DESC, id DESC LIMIT $3"
         );
         Ok(on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(ws.0)

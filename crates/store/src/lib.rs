@@ -28,7 +28,9 @@ pub mod notifications;
 pub mod outbox;
 mod ownership;
 pub mod presence;
+pub mod routing;
 pub mod runner;
+pub mod search;
 pub mod settings;
 pub mod tasks;
 #[cfg(feature = "testing")]

@@ -67,4 +67,23 @@ impl Store {
         .fetch_all(p)
         .await?))
     }
+
+    /// Every workspace's presence rows and how many active users there are, for `/metrics`.
+    pub async fn all_presence(&self) -> Result<(Vec<PresenceRow>, i64)> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agent_presence WHERE user_id IN \
+             (SELECT id FROM users WHERE disabled_at IS NULL)"
+        );
+        let rows = on_db!(&self.db, |p| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .fetch_all(p)
+        .await?);
+        let users: i64 = on_db!(&self.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE disabled_at IS NULL"
+        )
+        .fetch_one(p)
+        .await?);
+        Ok((rows, users))
+    }
 }

@@ -115,10 +115,7 @@ impl Store {
         let contacts = if f.contacts.is_empty() {
             String::new()
         } else {
-            format!(
-                " AND contact_id IN ({})",
-                placeholders(6, f.contacts.len())
-            )
+            format!(" AND contact_id IN ({})", placeholders(6, f.contacts.len()))
         };
         let sql = format!(
             "SELECT {} FROM tasks WHERE workspace_id = $1 AND ($2 IS NULL OR assignee_id = $2) \

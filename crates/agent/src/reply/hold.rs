@@ -6,6 +6,7 @@
 
 use chrono::Utc;
 use rapport_core::domain::Author;
+use rapport_store::notifications::NewNotification;
 use serde_json::json;
 
 use super::{Incoming, TRACE_VERSION, Understanding};
@@ -84,6 +85,7 @@ impl Agent {
         deliver: bool,
     ) -> Result<ReplyOutcome> {
         let now = Utc::now();
+        self.tell_assignee(incoming).await?;
         let mut trace = json!({
             "version": TRACE_VERSION,
             "language": understood.language.code,
@@ -132,6 +134,30 @@ impl Agent {
             escalation_id: None,
             trace,
         })
+    }
+
+    /// The agent who has the conversation hears that the customer wrote (their bell, the live
+    /// feed); nobody is told while it waits for someone to claim it.
+    async fn tell_assignee(&self, incoming: &Incoming) -> Result<()> {
+        let Some(assignee) = incoming.conversation.assignee_id else {
+            return Ok(());
+        };
+        let who = incoming
+            .customer
+            .customer
+            .name
+            .clone()
+            .unwrap_or_else(|| "The customer".to_owned());
+        let note = NewNotification {
+            user_id: assignee,
+            kind: "customer_reply".into(),
+            title: format!("{who} replied"),
+            body: incoming.message.text.chars().take(140).collect(),
+            conversation_id: Some(incoming.conversation_id()),
+            task_id: None,
+        };
+        self.store.notify(incoming.ws, &note).await?;
+        Ok(())
     }
 
     /// What the team has in hand, from the open escalation: the title of the first source it

@@ -1,53 +1,19 @@
 // The agents' and admins' app: sign-in, the escalation inbox with the customer's cross-channel
-// timeline, the playground and the analytics page. Plain modules over the public API; every
-// change carries the session's CSRF token. Text is always set with textContent.
+// timeline, the playground, knowledge, analytics and settings pages. The agents' workspace
+// (canned replies, tasks, presence, the bell) is in desk.js; what both share in common.js.
 
-const state = { csrf: null, me: null, status: "open", selected: null, timer: null };
-
-const $ = (sel) => document.querySelector(sel);
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
-
-// A FormData body goes as multipart (the browser sets the content type with its boundary);
-// anything else as JSON.
-async function api(method, path, body) {
-  const headers = { accept: "application/json" };
-  const multipart = body instanceof FormData;
-  if (body !== undefined && !multipart) headers["content-type"] = "application/json";
-  if (method !== "GET" && state.csrf) headers["x-csrf-token"] = state.csrf;
-  const payload = body === undefined || multipart ? body : JSON.stringify(body);
-  const resp = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
-  if (resp.status === 401) { showLogin(); throw new Error("signed out"); }
-  if (resp.status === 204) return null;
-  const data = await resp.json().catch(() => null);
-  if (!resp.ok) throw new Error(data?.error?.message || `HTTP ${resp.status}`);
-  return data;
-}
-
-function ago(iso) {
-  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
-  if (s < 60) return "just now";
-  if (s < 3600) return `${Math.round(s / 60)} min`;
-  if (s < 86400) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} d`;
-}
+import { $, state, el, api, ago, onSignedOut } from "/app/common.js";
+import { startDesk, stopDesk, cannedPicker, followUps, loadTasks, loadReplies, loadRouting } from "/app/desk.js";
 
 function showLogin() {
   $("#app").hidden = true;
   $("#login").hidden = false;
   clearInterval(state.timer);
+  state.events?.close();
+  state.events = null;
+  stopDesk();
 }
+onSignedOut(showLogin);
 
 async function start() {
   try {
@@ -60,6 +26,8 @@ async function start() {
     $("#nav-settings").hidden = data.role !== "admin";
     $("#login").hidden = true;
     $("#app").hidden = false;
+    listen();
+    startDesk(state.events);
     route();
   } catch { showLogin(); }
 }
@@ -98,10 +66,12 @@ window.addEventListener("popstate", route);
 
 function route() {
   const page = location.pathname.split("/")[2] || "inbox";
-  for (const p of ["inbox", "playground", "knowledge", "analytics", "settings"]) $(`#page-${p}`).hidden = p !== page;
+  for (const p of ["inbox", "tasks", "replies", "playground", "knowledge", "analytics", "settings"]) $(`#page-${p}`).hidden = p !== page;
   for (const a of document.querySelectorAll(".nav a")) a.classList.toggle("on", a.dataset.page === page);
   clearInterval(state.timer);
-  if (page === "inbox") { loadInbox(); listen(); state.timer = setInterval(loadInbox, 15000); }
+  if (page === "inbox") { loadInbox(); state.timer = setInterval(loadInbox, 15000); }
+  if (page === "tasks") loadTasks();
+  if (page === "replies") loadReplies();
   if (page === "analytics") loadAnalytics();
   if (page === "knowledge") { loadSources(); state.timer = setInterval(loadSources, 3000); }
   if (page === "settings") loadSettings();
@@ -115,7 +85,8 @@ function listen() {
   const refresh = () => {
     if ($("#page-inbox").hidden) return;
     loadInbox();
-    const typing = document.activeElement?.tagName === "TEXTAREA";
+    const active = document.activeElement;
+    const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(active?.tagName) && $("#detail").contains(active);
     if (state.selected && !typing) openEscalation(state.selected);
   };
   // Sent on every (re)connection: re-read what may have changed while the stream was down.
@@ -123,6 +94,13 @@ function listen() {
   state.events.addEventListener("escalation", refresh);
   state.events.addEventListener("message", refresh);
 }
+
+// A task or a notification names a conversation; the inbox shows it through its escalation.
+document.addEventListener("rapport:open-escalation", (e) => {
+  history.pushState(null, "", "/app/inbox");
+  route();
+  openEscalation(e.detail.id);
+});
 
 // Inbox ---------------------------------------------------------------------------------------
 
@@ -152,8 +130,28 @@ async function loadInbox() {
     el("div", { class: "who" }, e.channel ? el("span", { class: `badge ${e.channel}` }, e.channel) : null,
       (e.summary || "").split(" · ")[0] || `Conversation ${e.conversation_id}`),
     e.assignee_id ? el("div", { class: "reason" }, `with ${e.assignee_id === state.me.user_id ? "you" : (state.team?.find((m) => m.id === e.assignee_id)?.name || "a colleague")}`) : null,
-    el("div", { class: "reason" }, e.reason))));
+    el("div", { class: "reason" }, e.reason),
+    slaBadge(e))));
   $("#empty").hidden = list.length > 0;
+}
+
+// The SLA target in force: first response until an agent replied, then resolution. Amber when
+// less than a fifth of an hour is left, red once missed.
+function slaBadge(e) {
+  const parts = [];
+  if (e.priority && e.priority !== "normal") parts.push(el("span", { class: `badge priority ${e.priority}` }, e.priority));
+  if (e.status !== "resolved") {
+    const pending = !e.first_response_at ? ["first reply", e.first_response_due_at] : ["resolution", e.resolution_due_at];
+    if (pending[1]) {
+      const left = (new Date(pending[1]) - Date.now()) / 60000;
+      const when = Math.abs(left) < 60 ? `${Math.round(Math.abs(left))} min` : Math.abs(left) < 1440 ? `${Math.round(Math.abs(left) / 60)} h` : `${Math.round(Math.abs(left) / 1440)} d`;
+      const cls = left < 0 ? "breached" : left < 15 ? "soon" : "ok";
+      parts.push(el("span", { class: `sla ${cls}`, title: `${pending[0]} due ${new Date(pending[1]).toLocaleString()}` },
+        left < 0 ? `${pending[0]} overdue ${when}` : `${pending[0]} in ${when}`));
+    }
+  }
+  if (e.sla_breached_at && !parts.some((p) => p.classList?.contains("breached"))) parts.push(el("span", { class: "sla breached" }, "SLA missed"));
+  return parts.length ? el("div", { class: "sla-line" }, parts) : null;
 }
 
 async function openEscalation(id) {
@@ -166,13 +164,15 @@ async function openEscalation(id) {
     api("GET", `/api/v1/contacts/${contactId}/timeline`),
     api("GET", `/api/v1/contacts/${contactId}`),
   ]);
-  renderDetail(esc, conv, timeline.messages, contact);
+  renderDetail(esc, conv, timeline, contact);
 }
 
-function renderDetail(esc, conv, messages, contact) {
+function renderDetail(esc, conv, timeline, contact) {
   const c = conv.conversation;
+  const messages = timeline.messages;
   const contactId = contact.contact?.id ?? c.contact_id;
-  const reply = el("textarea", { rows: "3", placeholder: `Reply on ${c.channel}…` });
+  const reply = el("textarea", { rows: "3", placeholder: `Reply on ${c.channel}… (type / for a canned reply)` });
+  const picker = cannedPicker(reply, c.id);
   const act = (label, fn, cls = "") => el("button", { class: cls, onclick: async (e) => {
     e.target.disabled = true;
     try { await fn(); await openEscalation(esc.id); loadInbox(); } catch (err) { alert(err.message); } finally { e.target.disabled = false; }
@@ -202,6 +202,10 @@ function renderDetail(esc, conv, messages, contact) {
     el("div", { class: "card" },
       el("h2", {}, esc.reason),
       el("div", { class: "muted" }, `Status: ${c.status.replace("_", " ")} · escalated ${ago(esc.created_at)}${ago(esc.created_at) === "just now" ? "" : " ago"}`),
+      slaBadge(esc),
+      esc.status !== "resolved" ? el("label", { class: "inline-select" }, "Priority ", el("select", { "aria-label": "Priority", onchange: async (ev) => {
+        try { await api("POST", `/api/v1/escalations/${esc.id}/priority`, { priority: ev.target.value }); await openEscalation(esc.id); loadInbox(); } catch (err) { alert(err.message); }
+      } }, ["normal", "high", "urgent"].map((p) => el("option", { value: p, ...(p === esc.priority ? { selected: "" } : {}) }, p)))) : null,
       el("h3", {}, "Journey"), el("div", { class: "summary" }, esc.summary),
       sources.length ? el("div", { class: "sources" }, el("h3", {}, "Sources the bot consulted"),
         sources.map((s) => s.url ? el("a", { href: s.url, target: "_blank", rel: "noopener" }, s.title) : el("span", {}, s.title))) : null,
@@ -217,6 +221,10 @@ function renderDetail(esc, conv, messages, contact) {
           el("div", {}, m.kind === "verification_code" ? "One-time code sent to the customer (hidden)" : m.text),
           m.delivery_error ? el("div", { class: "failed" }, m.delivery_error,
             m.delivery_status === "failed" ? act("Retry", () => api("POST", `/api/v1/messages/${m.id}/retry`), "link") : null) : null) })),
+        // Routing, assignments (with why), priority and SLA alerts.
+        ...(conv.events || []).map((ev) => ({ at: ev.created_at, node: el("li", { class: `event ${ev.kind}` },
+          el("div", { class: "meta" }, `${ev.kind.replace("_", " ")} · ${ago(ev.created_at)}`),
+          el("div", {}, ev.detail?.why || (ev.kind === "sla_breached" ? "An SLA target was missed" : ev.kind === "sla_at_risk" ? "The first reply is due soon" : ev.kind))) })),
         // The calls the bot's actions made: events on the timeline, not messages.
         ...(conv.actions || []).map((a) => ({ at: a.created_at, node: el("li", { class: "event action" },
           el("div", { class: "meta" }, `action · ${ago(a.created_at)}`),
@@ -224,7 +232,7 @@ function renderDetail(esc, conv, messages, contact) {
             a.confirmed_by ? " · confirmed by the customer" : "", a.error ? ` — ${a.error}` : a.summary ? ` — ${a.summary}` : "")) })),
       ].sort((x, y) => new Date(x.at) - new Date(y.at)).map((i) => i.node))),
     el("div", { class: "card reply" },
-      reply,
+      reply, picker,
       el("div", { class: "actions" },
         act("Send reply", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value }), "primary"),
         act("Add internal note", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value, internal: true })),
@@ -233,6 +241,7 @@ function renderDetail(esc, conv, messages, contact) {
           act("Assign", () => assign.value ? api("POST", `/api/v1/escalations/${esc.id}/assign`, { user_id: Number(assign.value) }) : null)) : null,
         act("Hand back to bot", () => api("POST", `/api/v1/conversations/${c.id}/handback`)),
         act("Resolve", () => api("POST", `/api/v1/conversations/${c.id}/resolve`, {})))),
+    followUps({ conversationId: c.id, tasks: timeline.tasks || [], reload: () => openEscalation(esc.id) }),
     el("div", { class: "card" },
       el("h2", {}, contact.contact?.name || "Customer"),
       el("div", {}, (contact.identities || []).map((i) => el("div", {}, el("span", { class: `badge ${i.channel}` }, i.channel), i.external_id))),
@@ -672,6 +681,7 @@ actionForm.addEventListener("submit", async (e) => {
 
 async function loadSettings() {
   loadActions();
+  loadRouting();
   let view;
   try { view = await api("GET", "/api/v1/settings"); } catch (err) { $("#settings-status").textContent = err.message; return; }
   state.settings = view;

@@ -11,6 +11,8 @@ use crate::App;
 
 const INDEX: &str = include_str!("../../assets/app/index.html");
 const SCRIPT: &str = include_str!("../../assets/app/app.js");
+const COMMON: &str = include_str!("../../assets/app/common.js");
+const DESK: &str = include_str!("../../assets/app/desk.js");
 const STYLE: &str = include_str!("../../assets/app/app.css");
 
 pub fn router() -> Router<App> {
@@ -18,6 +20,8 @@ pub fn router() -> Router<App> {
         .route("/", get(|| async { Redirect::to("/app/inbox") }))
         .route("/app", get(shell))
         .route("/app/app.js", get(script))
+        .route("/app/common.js", get(|| async { script_of(COMMON) }))
+        .route("/app/desk.js", get(|| async { script_of(DESK) }))
         .route("/app/app.css", get(style))
         .route("/app/{*page}", get(shell))
 }
@@ -56,7 +60,11 @@ async fn shell() -> Response {
 }
 
 async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", SCRIPT)
+    script_of(SCRIPT)
+}
+
+fn script_of(body: &'static str) -> Response {
+    asset("text/javascript; charset=utf-8", body)
 }
 
 async fn style() -> Response {

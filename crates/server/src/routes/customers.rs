@@ -221,7 +221,11 @@ pub async fn get_timeline(
         .agent
         .timeline(caller.workspace, ContactId(id), q.limit)
         .await?;
-    Ok(Json(json!({ "messages": messages })))
+    let tasks = app
+        .desk
+        .customer_tasks(caller.workspace, ContactId(id))
+        .await?;
+    Ok(Json(json!({ "messages": messages, "tasks": tasks })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -339,8 +343,8 @@ pub async fn delete_fact(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A conversation with its messages (bot messages carry their decision trace) and the calls
-/// actions made in it.
+/// A conversation with its messages (bot messages carry their decision trace), the calls
+/// actions made in it and its events (routed, assigned with the reason, SLA alerts).
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", responses((status = 200, body = Object)))]
 pub async fn get_conversation(
     State(app): State<App>,
@@ -364,11 +368,17 @@ pub async fn get_conversation(
         .store
         .action_calls_of(caller.workspace, ConversationId(id))
         .await?;
+    // Routing, assignments, priority changes and SLA alerts.
+    let events = app
+        .store
+        .conversation_events(caller.workspace, ConversationId(id))
+        .await?;
     Ok(Json(json!({
         "conversation": conversation,
         "messages": messages,
         "open_escalation": escalation,
         "actions": actions,
+        "events": events,
     })))
 }
 
@@ -461,9 +471,10 @@ pub async fn claim_escalation(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    let agent = crate::routes::desk::agent(&caller);
     Ok(Json(json!(
-        app.store
-            .claim_escalation(caller.workspace, EscalationId(id), Some(caller.user_id))
+        app.desk
+            .claim_escalation(caller.workspace, &agent, EscalationId(id))
             .await?
     )))
 }
@@ -484,16 +495,10 @@ pub async fn assign_escalation(
     Path(id): Path<i64>,
     Json(body): Json<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = app.store.user(caller.workspace, body.user_id).await?;
-    if user.disabled_at.is_some() {
-        return Err(ApiError::BadRequest(format!(
-            "{} is disabled and cannot take conversations",
-            user.email
-        )));
-    }
+    let agent = crate::routes::desk::agent(&caller);
     Ok(Json(json!(
-        app.store
-            .claim_escalation(caller.workspace, EscalationId(id), Some(user.id))
+        app.desk
+            .assign_escalation(caller.workspace, &agent, EscalationId(id), body.user_id)
             .await?
     )))
 }

@@ -2,7 +2,8 @@
 //! workspace. It polls the store about once a second (`rapport_store::activity`), so events from
 //! every process sharing the database arrive, and says what changed: `escalation`
 //! (`{id, conversation_id, status}` when one is created, claimed or resolved) and `message`
-//! (`{id, conversation_id, contact_id, author}`). Clients re-read the resource they show.
+//! (`{id, conversation_id, contact_id, author}`), and, for the caller alone, `notification`
+//! (the notification: an assignment, a task due). Clients re-read the resource they show.
 //!
 //! Message events carry the message id as the event id, so a client that reconnects with
 //! `Last-Event-ID` (browsers do it by themselves) is sent the messages it missed; every
@@ -33,7 +34,9 @@ pub fn router() -> Router<App> {
 struct Watch {
     app: App,
     ws: WorkspaceId,
+    user_id: i64,
     last_message: i64,
+    last_notification: i64,
     escalations: HashMap<i64, String>,
     first: bool,
 }
@@ -76,6 +79,25 @@ impl Watch {
                 }
             }
         }
+        if let Ok(notes) = self
+            .app
+            .store
+            .notifications(
+                self.ws,
+                self.user_id,
+                Some(self.last_notification),
+                false,
+                50,
+            )
+            .await
+        {
+            for n in notes {
+                self.last_notification = self.last_notification.max(n.id);
+                if let Ok(data) = serde_json::to_string(&n) {
+                    out.push(Event::default().event("notification").data(data));
+                }
+            }
+        }
         out
     }
 }
@@ -104,10 +126,13 @@ pub async fn events(
         .into_iter()
         .map(|s| (s.id, s.status))
         .collect();
+    let last_notification = app.store.last_notification_id(ws, caller.user_id).await?;
     let watch = Watch {
         app,
         ws,
+        user_id: caller.user_id,
         last_message,
+        last_notification,
         escalations,
         first: true,
     };

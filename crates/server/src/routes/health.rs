@@ -102,6 +102,14 @@ pub async fn metrics(State(app): State<App>) -> Response {
         Ok(counts) => app.metrics.set_escalation_counts(&counts),
         Err(e) => tracing::warn!(error = %e, "could not count escalations for /metrics"),
     }
+    match app.desk.status_counts().await {
+        Ok(counts) => app.metrics.set_agent_counts(&counts),
+        Err(e) => tracing::warn!(error = %e, "could not count agents for /metrics"),
+    }
+    match app.store.sla_breach_count().await {
+        Ok(n) => app.metrics.sla_breached.set(n),
+        Err(e) => tracing::warn!(error = %e, "could not count SLA breaches for /metrics"),
+    }
     match app.store.outbox_counts().await {
         Ok(counts) => app.metrics.set_outbox_counts(counts),
         Err(e) => tracing::warn!(error = %e, "could not count the outbox for /metrics"),

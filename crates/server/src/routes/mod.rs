@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod csat;
 pub mod customers;
+pub mod desk;
 pub mod email;
 pub mod events;
 pub mod health;
@@ -31,6 +32,7 @@ pub fn api_v1() -> Router<App> {
         .merge(playground::router())
         .merge(settings::router())
         .merge(actions::router())
+        .merge(desk::router())
         .merge(analytics::router())
         .merge(events::router())
 }

@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 use crate::App;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    actions, analytics, api_channel, auth, customers, events, health, knowledge, playground,
+    actions, analytics, api_channel, auth, customers, desk, events, health, knowledge, playground,
     settings, widget,
 };
 
@@ -30,6 +30,12 @@ use crate::routes::{
         playground::ask, playground::batch, settings::get_settings, settings::put_settings,
         actions::list_actions, actions::create_action, actions::get_action, actions::update_action,
         actions::delete_action, actions::list_action_calls, actions::list_all_calls, analytics::get_report, analytics::get_unanswered, events::events,
+        desk::list_canned_replies, desk::create_canned_reply, desk::update_canned_reply, desk::delete_canned_reply,
+        desk::render_canned_reply, desk::list_tasks, desk::create_task, desk::update_task, desk::complete_task,
+        desk::reopen_task, desk::delete_task, desk::team_presence, desk::heartbeat, desk::list_notifications, desk::mark_read,
+        desk::list_teams, desk::create_team, desk::update_team, desk::delete_team, desk::list_sla_policies,
+        desk::create_sla_policy, desk::update_sla_policy, desk::delete_sla_policy, desk::set_priority,
+        desk::search_conversations,
         widget::start_session, widget::send_message, widget::list_messages, widget::events),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
@@ -39,7 +45,8 @@ use crate::routes::{
         customers::FactBody, customers::AssignBody, customers::ResolveBody, customers::AgentMessage, customers::AgentMessageSent,
         api_channel::ApiChannelMessage, auth::Login, auth::Me, auth::PasswordChange, auth::NewUser,
         auth::UserChange, auth::NewToken, playground::PlaygroundMessage, playground::PlaygroundReply,
-        playground::Batch, playground::BatchRow, actions::ActionBody, crate::settings::SettingsChange,
+        playground::Batch, playground::BatchRow, actions::ActionBody, desk::CannedBody, desk::RenderBody,
+        desk::TaskBody, desk::DoneBody, desk::HeartbeatBody, desk::ReadBody, desk::TeamBody, desk::SlaBody, desk::PriorityBody, crate::settings::SettingsChange,
         widget::StartSession, widget::SessionView, widget::SendMessage, widget::MessageAccepted,
         widget::History, crate::widget::Appearance)),
     tags((name = "operations", description = "Health, readiness, metrics"),
@@ -51,6 +58,7 @@ use crate::routes::{
          (name = "analytics", description = "Resolution, escalation, deflection, FCR, response and handle times, repeat contacts and CSAT, per channel and per journey"),
          (name = "settings", description = "The workspace's settings: bot persona, strictness, hand-off rules, business hours, model, channel credentials (write-only). Admins only"),
          (name = "actions", description = "HTTP calls the agent makes for a verified customer (order status, a cancellation) and the audit of every call. Admins only; secret header values are write-only"),
+         (name = "inbox", description = "The agents' workspace: canned replies with variables, follow-up tasks and reminders, presence, notifications, teams and SLA policies (changed by admins)"),
          (name = "playground", description = "Test the bot as a simulated customer, one message or a batch"),
          (name = "auth", description = "Signing in, users and API tokens. Every other `/api/v1` route (but the widget's) needs a session cookie (with `X-CSRF-Token` on changes) or `Authorization: Bearer <API token>`"))
 )]
