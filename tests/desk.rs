@@ -89,7 +89,14 @@ async fn open_escalation(app: &TestApp, conversation: &Value) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("conversation {conversation} was not escalated: {}", body(app.get(&format!("/api/v1/conversations/{conversation}")).await).await);
+    panic!(
+        "conversation {conversation} was not escalated: {}",
+        body(
+            app.get(&format!("/api/v1/conversations/{conversation}"))
+                .await
+        )
+        .await
+    );
 }
 
 async fn canned_reply_is_filled_in_for_the_customer_and_the_agent(backend: Backend) {

@@ -252,6 +252,26 @@ async fn an_agent_works_an_escalation_in_the_browser() {
         .await;
     browser.goto(&app.url("/app/inbox")).await;
 
+    // The agent marks themselves away, so the escalation waits in the queue for them to claim
+    // rather than being assigned to them automatically.
+    browser
+        .execute(
+            "const s = document.getElementById('presence'); s.value = 'away'; s.dispatchEvent(new Event('change')); return true;",
+            json!([]),
+        )
+        .await;
+    for _ in 0..100 {
+        let team = app
+            .app
+            .desk
+            .team_presence(rapport_core::ids::WorkspaceId::DEFAULT)
+            .await
+            .expect("presence");
+        if team.iter().any(|p| p.status == rapport_desk::Status::Away) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // A WhatsApp customer asks for a person.
     let body = serde_json::to_vec(&json!({
         "object": "whatsapp_business_account",
@@ -386,13 +406,14 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             json!([]),
         )
         .await;
-    browser
+    let saved = browser
         .wait_for(
             "the settings saved",
-            "return document.getElementById('settings-status').textContent.includes('Saved') || null",
+            "return document.getElementById('settings-status').textContent || null",
             WAIT,
         )
         .await;
+    assert!(saved.as_str().unwrap_or_default().contains("Saved"), "{saved}");
     browser
         .execute(
             "document.querySelector('#credentials [name=whatsapp_verify_token]').value = 'verify-me';\
@@ -574,7 +595,7 @@ async fn an_admin_defines_an_action_in_settings_and_runs_it_in_the_playground() 
 }
 
 #[tokio::test]
-async fn an_agent_inserts_a_canned_reply_with_a_slash_and_follows_up_with_a_task() {
+async fn an_online_agent_is_assigned_an_escalation_inserts_a_canned_reply_and_follows_up() {
     let Some(browser) = Browser::launch().await else {
         return;
     };
@@ -584,6 +605,50 @@ async fn an_agent_inserts_a_canned_reply_with_a_slash_and_follows_up_with_a_task
     let post = |path: &str, payload: serde_json::Value| {
         app.client.post(app.url(path)).json(&payload).send()
     };
+    let sla = post(
+        "/api/v1/sla-policies",
+        json!({"name": "Standard", "first_response_minutes": 30, "resolution_minutes": 480, "business_hours": false}),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(sla.status(), 201);
+
+    // The agent signs in, and so goes online.
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return !document.getElementById('login').hidden",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('login-form');\
+             f.email.value = arguments[0]; f.password.value = arguments[1];\
+             f.querySelector('button').click(); return true;",
+            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the agent online",
+            "return document.getElementById('presence').value === 'online' && !document.getElementById('app').hidden || null",
+            WAIT,
+        )
+        .await;
+    for _ in 0..100 {
+        let online = app
+            .app
+            .desk
+            .online_agents(rapport_core::ids::WorkspaceId::DEFAULT)
+            .await
+            .expect("online");
+        if !online.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let accepted: serde_json::Value = post(
         "/api/v1/messages",
         json!({"sender": {"external_id": "kerry", "name": "Kerry Fisher"}, "text": "I want a human, my parcel is late"}),
@@ -609,26 +674,36 @@ async fn an_agent_inserts_a_canned_reply_with_a_slash_and_follows_up_with_a_task
     .expect("sent");
     assert_eq!(canned.status(), 201);
 
-    browser.goto(&app.url("/")).await;
+    // Routing gives it to the only agent online: it is in their "Mine" tab with its SLA.
     browser
+        .execute(
+            "document.querySelector('#tabs button[data-status=claimed]').click(); return true;",
+            json!([]),
+        )
+        .await;
+    let row = browser
         .wait_for(
-            "the sign-in form",
-            "return !document.getElementById('login').hidden",
+            "the escalation assigned to the agent, with its SLA",
+            "document.querySelector('#tabs button[data-status=claimed]').click();\
+             const li = document.querySelector('#escalations li'); return li && li.querySelector('.sla') ? li.textContent : null;",
             WAIT,
         )
         .await;
+    assert!(
+        row.as_str().unwrap_or_default().contains("first reply in"),
+        "{row}"
+    );
+    browser.screenshot(&shots.join("inbox-sla.png")).await;
     browser
         .execute(
-            "const f = document.getElementById('login-form');\
-             f.email.value = arguments[0]; f.password.value = arguments[1];\
-             f.querySelector('button').click(); return true;",
-            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
+            "document.querySelector('#escalations li').click(); return true;",
+            json!([]),
         )
         .await;
     browser
         .wait_for(
-            "the escalation in the inbox",
-            "const li = document.querySelector('#escalations li'); if (!li) return null; li.click(); return true;",
+            "the assignment on the timeline",
+            "return document.querySelector('.timeline .event.assigned')?.textContent.includes('round-robin') || null",
             WAIT,
         )
         .await;

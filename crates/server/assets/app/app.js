@@ -95,6 +95,11 @@ function listen() {
   state.events.addEventListener("message", refresh);
 }
 
+// A page the browser keeps for Back (the back-forward cache) would hold its stream open, and
+// browsers allow only six connections to one server: a few such pages and the app hangs.
+window.addEventListener("pagehide", () => { state.events?.close(); state.events = null; });
+window.addEventListener("pageshow", (e) => { if (e.persisted && state.me) { listen(); startDesk(state.events); } });
+
 // A task or a notification names a conversation; the inbox shows it through its escalation.
 document.addEventListener("rapport:open-escalation", (e) => {
   history.pushState(null, "", "/app/inbox");
