@@ -620,3 +620,69 @@ async fn conversations_are_found_by_what_was_said_and_who_said_it() {
     assert_eq!(wrong.status(), 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_copilot_suggests_a_cited_reply_and_summarises_the_journey() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    app.with_faq_snippets().await;
+    let accepted = customer_writes(
+        &app,
+        "c-dee",
+        "Dee",
+        "I forgot my password, how do I reset it?",
+    )
+    .await;
+    let conversation = &accepted["conversation_id"];
+    let suggested = send(
+        &app.client,
+        reqwest::Method::POST,
+        app.url(&format!(
+            "/api/v1/conversations/{conversation}/copilot/reply"
+        )),
+        json!({}),
+    )
+    .await;
+    assert_eq!(suggested.status(), 200);
+    let suggested = body(suggested).await;
+    assert!(
+        suggested["text"]
+            .as_str()
+            .expect("text")
+            .contains("Forgot password"),
+        "{suggested}"
+    );
+    assert_eq!(suggested["supported"], true, "{suggested}");
+    assert_eq!(
+        suggested["citations"][0]["title"], "How do I reset my password?",
+        "{suggested}"
+    );
+    assert_eq!(suggested["message_id"], accepted["message_id"]);
+
+    let summary = send(
+        &app.client,
+        reqwest::Method::POST,
+        app.url(&format!(
+            "/api/v1/conversations/{conversation}/copilot/summary"
+        )),
+        json!({}),
+    )
+    .await;
+    assert_eq!(summary.status(), 200);
+    let summary = body(summary).await;
+    assert!(
+        summary["summary"]
+            .as_str()
+            .expect("summary")
+            .contains("password"),
+        "{summary}"
+    );
+    let missing = send(
+        &app.client,
+        reqwest::Method::POST,
+        app.url("/api/v1/conversations/999999/copilot/reply"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(missing.status(), 404);
+    app.stop().await;
+}

@@ -413,7 +413,10 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             WAIT,
         )
         .await;
-    assert!(saved.as_str().unwrap_or_default().contains("Saved"), "{saved}");
+    assert!(
+        saved.as_str().unwrap_or_default().contains("Saved"),
+        "{saved}"
+    );
     browser
         .execute(
             "document.querySelector('#credentials [name=whatsapp_verify_token]').value = 'verify-me';\

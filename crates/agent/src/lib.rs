@@ -7,6 +7,7 @@ pub mod actions;
 pub mod agent;
 pub mod answerability;
 pub mod context;
+pub mod copilot;
 pub mod csat;
 pub mod customer;
 pub mod disclosure;

@@ -225,6 +225,20 @@ impl Agent {
         conversation_id: ConversationId,
         message_id: MessageId,
     ) -> Result<Option<Incoming>> {
+        let incoming = self.load_incoming(ws, conversation_id, message_id).await?;
+        let answered = incoming.messages.iter().any(|m| {
+            m.id > incoming.message.id && (m.author == "customer" || m.direction == "outbound")
+        });
+        Ok((!answered).then_some(incoming))
+    }
+
+    /// The message, its conversation and its customer, whether or not it was answered.
+    pub(crate) async fn load_incoming(
+        &self,
+        ws: WorkspaceId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<Incoming> {
         let settings = self.settings_for(ws).await?;
         let conversation = self.store.conversation(ws, conversation_id).await?;
         let messages = self
@@ -238,12 +252,6 @@ impl Agent {
             }
             .into());
         };
-        if messages
-            .iter()
-            .any(|m| m.id > message.id && (m.author == "customer" || m.direction == "outbound"))
-        {
-            return Ok(None);
-        }
         let channel: Channel = message
             .channel
             .parse()
@@ -263,7 +271,7 @@ impl Agent {
         .await?;
         let context_ms = ms(t);
         let locale = self.locale(ws, &message, channel).await?;
-        Ok(Some(Incoming {
+        Ok(Incoming {
             ws,
             settings,
             conversation,
@@ -274,7 +282,7 @@ impl Agent {
             customer,
             locale,
             context_ms,
-        }))
+        })
     }
 
     /// The language the channel suggests: on WhatsApp, the country of the sender's number.
@@ -298,7 +306,7 @@ impl Agent {
     }
 
     /// Knowledge for the message, unless it is small talk or goes to a person on a rule.
-    async fn retrieve_for(
+    pub(crate) async fn retrieve_for(
         &self,
         incoming: &Incoming,
         understood: &Understanding,
@@ -367,7 +375,7 @@ impl Agent {
     }
 
     /// The model's answer from the retrieved knowledge, and whether that knowledge supports it.
-    async fn draft(
+    pub(crate) async fn draft(
         &self,
         incoming: &Incoming,
         understood: &Understanding,

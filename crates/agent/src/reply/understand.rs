@@ -62,7 +62,7 @@ impl Understanding {
 }
 
 impl Agent {
-    pub(super) async fn understand(&self, incoming: &Incoming) -> Result<Understanding> {
+    pub(crate) async fn understand(&self, incoming: &Incoming) -> Result<Understanding> {
         let started = Instant::now();
         let text = incoming.message.text.as_str();
         let topics = &incoming.settings.handoff_topics;

@@ -178,6 +178,21 @@ function renderDetail(esc, conv, timeline, contact) {
   const contactId = contact.contact?.id ?? c.contact_id;
   const reply = el("textarea", { rows: "3", placeholder: `Reply on ${c.channel}… (type / for a canned reply)` });
   const picker = cannedPicker(reply, c.id);
+  // The copilot: a reply to the latest customer message from the knowledge, and a summary.
+  const copilotOut = el("div", { class: "copilot", hidden: "" });
+  const copilot = (label, path, show) => el("button", { class: "link", onclick: async (e) => {
+    e.target.disabled = true;
+    try { show(await api("POST", `/api/v1/conversations/${c.id}/copilot/${path}`)); } catch (err) { copilotOut.hidden = false; copilotOut.replaceChildren(err.message); }
+    finally { e.target.disabled = false; }
+  } }, label);
+  const suggest = copilot("Suggest a reply", "reply", (r) => {
+    copilotOut.hidden = false;
+    if (!r.text) { copilotOut.replaceChildren("The knowledge has nothing on the customer's last message."); return; }
+    reply.value = r.text;
+    copilotOut.replaceChildren(r.supported ? "Suggested from: " : "The knowledge may not answer this; check before sending. Sources: ",
+      ...r.citations.map((s) => s.url ? el("a", { href: s.url, target: "_blank", rel: "noopener" }, s.title || "source") : el("span", {}, s.title || "source")));
+  });
+  const summarise = copilot("Summarise", "summary", (r) => { copilotOut.hidden = false; copilotOut.replaceChildren(el("div", { class: "summary" }, r.summary)); });
   const act = (label, fn, cls = "") => el("button", { class: cls, onclick: async (e) => {
     e.target.disabled = true;
     try { await fn(); await openEscalation(esc.id); loadInbox(); } catch (err) { alert(err.message); } finally { e.target.disabled = false; }
@@ -238,6 +253,7 @@ function renderDetail(esc, conv, timeline, contact) {
       ].sort((x, y) => new Date(x.at) - new Date(y.at)).map((i) => i.node))),
     el("div", { class: "card reply" },
       reply, picker,
+      el("div", { class: "copilot-actions" }, suggest, summarise), copilotOut,
       el("div", { class: "actions" },
         act("Send reply", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value }), "primary"),
         act("Add internal note", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value, internal: true })),

@@ -192,7 +192,7 @@ function taskItem(t, reload, { withCustomer }) {
   } }, label);
   return el("li", { class: `task${t.done_at ? " done" : ""}${overdue ? " overdue" : ""}`, "data-id": t.id },
     el("div", { class: "who" }, t.title),
-    el("div", { class: "reason" }, `${dueText(t)} · ${t.assignee_id ? memberName(t.assignee_id) : "nobody"}`,
+    el("div", { class: "reason due" }, `${dueText(t)} · ${t.assignee_id ? memberName(t.assignee_id) : "nobody"}`,
       withCustomer && t.contact_name ? ` · ${t.contact_name}` : "", t.source === "rule" ? " · by a rule" : ""),
     t.note ? el("div", {}, t.note) : null,
     t.done_at ? el("div", { class: "reason" }, `done ${ago(t.done_at)} ago${t.outcome ? ` — ${t.outcome}` : ""}`) : null,

@@ -1,5 +1,6 @@
 //! `/api/v1/canned-replies`, `/tasks`, `/presence`, `/notifications`, `/teams`,
-//! `/sla-policies` and an escalation's priority: the agents' workspace around the inbox. Every route is for a signed-in agent and acts as them; the rules (who may
+//! `/sla-policies`, an escalation's priority, conversation search and the copilot: the agents'
+//! workspace around the inbox. Every route is for a signed-in agent and acts as them; the rules (who may
 //! edit a shared reply, whom a task may be given to) live in `rapport_desk`.
 
 use axum::extract::{Path, Query, State};
@@ -51,6 +52,8 @@ pub fn router() -> Router<App> {
         )
         .route("/escalations/{id}/priority", post(set_priority))
         .route("/conversations", get(search_conversations))
+        .route("/conversations/{id}/copilot/summary", post(copilot_summary))
+        .route("/conversations/{id}/copilot/reply", post(copilot_reply))
 }
 
 /// The desk's view of the caller.
@@ -660,4 +663,36 @@ pub async fn search_conversations(
         .search_conversations(caller.workspace, &agent(&caller), input)
         .await?;
     Ok(Json(json!({ "conversations": found })))
+}
+
+/// The customer's journey so far, summarised (by the configured model, else extractively).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/copilot/summary", tag = "conversations",
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn copilot_summary(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let summary = app
+        .agent
+        .copilot_summary(caller.workspace, ConversationId(id))
+        .await?;
+    Ok(Json(json!(summary)))
+}
+
+/// A reply to the customer's latest message drafted from the knowledge, with its citations;
+/// nothing is sent.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/copilot/reply", tag = "conversations",
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn copilot_reply(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let suggestion = app
+        .agent
+        .copilot_suggest(caller.workspace, ConversationId(id))
+        .await?;
+    Ok(Json(json!(suggestion)))
 }

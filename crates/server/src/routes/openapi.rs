@@ -35,7 +35,7 @@ use crate::routes::{
         desk::reopen_task, desk::delete_task, desk::team_presence, desk::heartbeat, desk::list_notifications, desk::mark_read,
         desk::list_teams, desk::create_team, desk::update_team, desk::delete_team, desk::list_sla_policies,
         desk::create_sla_policy, desk::update_sla_policy, desk::delete_sla_policy, desk::set_priority,
-        desk::search_conversations,
+        desk::search_conversations, desk::copilot_summary, desk::copilot_reply,
         widget::start_session, widget::send_message, widget::list_messages, widget::events),
     components(schemas(ErrorBody, ErrorDetail, health::Health, health::Readiness, health::ReadinessChecks,
         knowledge::CreateSource, knowledge::SnippetBody, knowledge::SnippetList, knowledge::SourceList,
