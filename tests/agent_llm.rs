@@ -74,6 +74,9 @@ async fn completions(
             }),
         },
         "summary" => json!({"summary": "Customer asked about the thermostat."}),
+        "translation" => {
+            json!({"translation": "The ring blinks red.", "source_language": "Spanish"})
+        }
         "memory" => json!({"summary": "Asked about the thermostat.", "facts": []}),
         "faq" => json!({"question": "What does error E7 on the thermostat mean?",
                         "answer": "The firmware update did not finish: hold the dial for 15 seconds to restart it."}),
@@ -487,4 +490,49 @@ async fn the_persona_and_model_saved_in_settings_reach_the_next_request() {
         "{system}"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_copilot_translates_with_the_model_and_refuses_without_one() {
+    let (url, fake) = fake_model().await;
+    let app = app_with_model(&url).await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/copilot/translate"))
+        .json(&json!({"text": "El anillo parpadea en rojo.", "target": "English"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 200);
+    let translated: Value = resp.json().await.expect("json");
+    assert_eq!(translated["text"], "The ring blinks red.");
+    assert_eq!(translated["source_language"], "Spanish");
+    let sent = fake
+        .requests
+        .lock()
+        .expect("lock")
+        .last()
+        .cloned()
+        .expect("a request");
+    let prompt = sent["messages"].to_string();
+    assert!(
+        prompt.contains("into English") && prompt.contains("El anillo parpadea"),
+        "{prompt}"
+    );
+    app.stop().await;
+
+    let plain = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let refused = plain
+        .client
+        .post(plain.url("/api/v1/copilot/translate"))
+        .json(&json!({"text": "Hola", "target": "English"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        refused.status(),
+        400,
+        "the extractive model cannot translate"
+    );
+    plain.stop().await;
 }

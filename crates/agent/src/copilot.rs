@@ -33,7 +33,44 @@ pub struct Suggestion {
     pub model: String,
 }
 
+/// A message in another language.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopilotTranslation {
+    pub text: String,
+    pub source_language: String,
+    pub model: String,
+}
+
+/// Longest text translated at once.
+const MAX_TRANSLATE: usize = 4_000;
+
 impl Agent {
+    /// `text` — the customer's message or the agent's draft — in the `target` language. Needs a
+    /// language model: the extractive fallback cannot translate.
+    pub async fn copilot_translate(&self, text: &str, target: &str) -> Result<CopilotTranslation> {
+        let (text, target) = (text.trim(), target.trim());
+        if text.is_empty() || text.chars().count() > MAX_TRANSLATE {
+            return Err(Error::Invalid(format!(
+                "text: 1 to {MAX_TRANSLATE} characters"
+            )));
+        }
+        if target.is_empty() || target.chars().count() > 40 {
+            return Err(Error::Invalid(
+                "target: a language, e.g. English or es".into(),
+            ));
+        }
+        let Some(translated) = self.model.translate(text, target).await? else {
+            return Err(Error::Invalid(
+                "translation needs a language model (set RAPPORT_LLM_MODEL)".into(),
+            ));
+        };
+        Ok(CopilotTranslation {
+            text: translated.value.translation,
+            source_language: translated.value.source_language,
+            model: translated.model,
+        })
+    }
+
     /// The customer's journey on every channel, summarised.
     pub async fn copilot_summary(
         &self,

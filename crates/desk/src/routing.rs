@@ -31,6 +31,13 @@ pub const DEFAULT_CAPACITY: i64 = 5;
 /// The warning comes when this share of the first-response time is left.
 const WARN_SHARE: i32 = 5;
 
+/// What routing reads of a workspace once per pass.
+struct WorkspaceRouting {
+    teams: Vec<Team>,
+    policies: Vec<SlaPolicy>,
+    hours: Option<BusinessHours>,
+}
+
 /// What one routing pass did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct RoutingReport {
@@ -67,21 +74,18 @@ impl Desk {
     async fn route_new(&self, now: DateTime<Utc>) -> Result<usize> {
         let items = self.store.unrouted_escalations(BATCH).await?;
         let mut done = 0;
-        let mut cache: HashMap<i64, (Vec<Team>, Vec<SlaPolicy>, Option<BusinessHours>)> =
-            HashMap::new();
+        let mut cache: HashMap<i64, WorkspaceRouting> = HashMap::new();
         for item in items {
             let ws = WorkspaceId(item.workspace_id);
-            if !cache.contains_key(&item.workspace_id) {
-                let loaded = (
-                    self.store.teams(ws).await?,
-                    self.store.sla_policies(ws).await?,
-                    self.business_hours(ws).await?,
-                );
-                cache.insert(item.workspace_id, loaded);
-            }
-            let Some((teams, policies, hours)) = cache.get(&item.workspace_id) else {
-                continue;
+            let routing = match cache.entry(item.workspace_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(WorkspaceRouting {
+                    teams: self.store.teams(ws).await?,
+                    policies: self.store.sla_policies(ws).await?,
+                    hours: self.business_hours(ws).await?,
+                }),
             };
+            let (teams, policies, hours) = (&routing.teams, &routing.policies, &routing.hours);
             let labels = labels_of(&item);
             let team = team_for(teams, &labels);
             let priority = priority_of(&item.reason);

@@ -220,6 +220,13 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `%` and `_` in a search are the characters themselves, not wildcards.
+pub(crate) fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_url as redact;
@@ -236,11 +243,4 @@ mod tests {
         );
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }
-}
-
-/// `%` and `_` in a search are the characters themselves, not wildcards.
-pub(crate) fn like_escaped(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     AnswerRequest, ChatModel, ConversationBrief, DeltaSink, Generated, MemoryUpdate, ModelAnswer,
-    Persona, ToolRequest,
+    Persona, ToolRequest, Translation,
 };
 use crate::Result;
 use crate::context::{CustomerContext, Turn};
@@ -256,6 +256,27 @@ impl ChatModel for LlmChatModel {
             )
             .await?;
         Ok(self.generated(string_field(&value, "summary"), &rendered, &c))
+    }
+
+    async fn translate(&self, text: &str, target: &str) -> Result<Option<Generated<Translation>>> {
+        let rendered = self
+            .prompts
+            .render("translate", json!({ "text": text, "target": target }))?;
+        let (value, c) = self
+            .json(
+                &rendered,
+                &schema(
+                    "translation",
+                    json!({ "translation": { "type": "string" }, "source_language": { "type": "string" } }),
+                    &["translation", "source_language"],
+                ),
+            )
+            .await?;
+        let translation = Translation {
+            translation: string_field(&value, "translation"),
+            source_language: string_field(&value, "source_language"),
+        };
+        Ok(Some(self.generated(translation, &rendered, &c)))
     }
 
     async fn update_memory(

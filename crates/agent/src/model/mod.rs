@@ -190,6 +190,16 @@ pub trait ChatModel: Send + Sync {
     /// A reusable question and answer from a resolved conversation, if it holds one.
     async fn extract_faq(&self, turns: &[Turn]) -> Result<Generated<Option<(String, String)>>>;
 
+    /// `text` in the `target` language (a name: "English", "Spanish"), and the language it was
+    /// in. `None`: this model cannot translate (the extractive one).
+    async fn translate(
+        &self,
+        _text: &str,
+        _target: &str,
+    ) -> Result<Option<Generated<Translation>>> {
+        Ok(None)
+    }
+
     /// One turn with actions offered as tools (function calling): the calls the model asks
     /// for, or its text. `None`: this model does not call tools, and actions are matched by
     /// their example messages instead.
@@ -199,6 +209,15 @@ pub trait ChatModel: Send + Sync {
     ) -> Result<Option<Generated<crate::llm::ToolTurn>>> {
         Ok(None)
     }
+}
+
+/// A text in another language.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Translation {
+    pub translation: String,
+    /// The language the text was in, as the model names it.
+    #[serde(default)]
+    pub source_language: String,
 }
 
 /// A chunk's text as a trace keeps it: enough to recognise, not the whole page.

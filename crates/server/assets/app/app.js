@@ -193,6 +193,24 @@ function renderDetail(esc, conv, timeline, contact) {
       ...r.citations.map((s) => s.url ? el("a", { href: s.url, target: "_blank", rel: "noopener" }, s.title || "source") : el("span", {}, s.title || "source")));
   });
   const summarise = copilot("Summarise", "summary", (r) => { copilotOut.hidden = false; copilotOut.replaceChildren(el("div", { class: "summary" }, r.summary)); });
+  // Translation needs a language model; without one the server says so.
+  const language = el("select", { "aria-label": "Translate the reply into" },
+    ["English", "Spanish", "French", "German", "Portuguese", "Italian", "Dutch", "Arabic", "Chinese", "Japanese"].map((l) => el("option", { value: l }, l)));
+  const translate = el("button", { class: "link", onclick: async (e) => {
+    if (!reply.value.trim()) return;
+    e.target.disabled = true;
+    try { reply.value = (await api("POST", "/api/v1/copilot/translate", { text: reply.value, target: language.value })).text; }
+    catch (err) { copilotOut.hidden = false; copilotOut.replaceChildren(err.message); }
+    finally { e.target.disabled = false; }
+  } }, "Translate the reply into");
+  const readAs = navigator.language?.startsWith("es") ? "Spanish" : navigator.language?.startsWith("fr") ? "French" : navigator.language?.startsWith("de") ? "German" : "English";
+  const translateMessage = (m) => el("button", { class: "link", onclick: async (e) => {
+    const at = e.target;
+    try {
+      const t = await api("POST", "/api/v1/copilot/translate", { text: m.text, target: readAs });
+      at.replaceWith(el("div", { class: "translation" }, `${t.source_language ? `${t.source_language} → ${readAs}: ` : ""}${t.text}`));
+    } catch (err) { at.textContent = err.message; }
+  } }, "Translate");
   const act = (label, fn, cls = "") => el("button", { class: cls, onclick: async (e) => {
     e.target.disabled = true;
     try { await fn(); await openEscalation(esc.id); loadInbox(); } catch (err) { alert(err.message); } finally { e.target.disabled = false; }
@@ -239,6 +257,7 @@ function renderDetail(esc, conv, timeline, contact) {
             m.delivery_status ? ` · ${m.delivery_status}` : ""),
           // A one-time code is the customer's secret, not the team's reading.
           el("div", {}, m.kind === "verification_code" ? "One-time code sent to the customer (hidden)" : m.text),
+          m.author === "customer" && m.text ? translateMessage(m) : null,
           m.delivery_error ? el("div", { class: "failed" }, m.delivery_error,
             m.delivery_status === "failed" ? act("Retry", () => api("POST", `/api/v1/messages/${m.id}/retry`), "link") : null) : null) })),
         // Routing, assignments (with why), priority and SLA alerts.
@@ -253,7 +272,7 @@ function renderDetail(esc, conv, timeline, contact) {
       ].sort((x, y) => new Date(x.at) - new Date(y.at)).map((i) => i.node))),
     el("div", { class: "card reply" },
       reply, picker,
-      el("div", { class: "copilot-actions" }, suggest, summarise), copilotOut,
+      el("div", { class: "copilot-actions" }, suggest, summarise, el("span", { class: "translate" }, translate, language)), copilotOut,
       el("div", { class: "actions" },
         act("Send reply", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value }), "primary"),
         act("Add internal note", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value, internal: true })),

@@ -54,6 +54,7 @@ pub fn router() -> Router<App> {
         .route("/conversations", get(search_conversations))
         .route("/conversations/{id}/copilot/summary", post(copilot_summary))
         .route("/conversations/{id}/copilot/reply", post(copilot_reply))
+        .route("/copilot/translate", post(copilot_translate))
 }
 
 /// The desk's view of the caller.
@@ -695,4 +696,29 @@ pub async fn copilot_reply(
         .copilot_suggest(caller.workspace, ConversationId(id))
         .await?;
     Ok(Json(json!(suggestion)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TranslateBody {
+    /// The customer's message or the agent's draft.
+    pub text: String,
+    /// The language to translate into: a name (`English`) or a code (`es`).
+    pub target: String,
+}
+
+/// Translates a message between the customer's language and the agent's (needs a language
+/// model; without one, 400).
+#[utoipa::path(post, path = "/api/v1/copilot/translate", tag = "conversations", request_body = TranslateBody,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn copilot_translate(
+    State(app): State<App>,
+    _caller: Caller,
+    Json(body): Json<TranslateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let translated = app
+        .agent
+        .copilot_translate(&body.text, &body.target)
+        .await?;
+    Ok(Json(json!(translated)))
 }
