@@ -16,38 +16,8 @@ async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.expect("a JSON body")
 }
 
-/// A client acting as a new user of the default workspace (by API token), and their id.
 async fn colleague(app: &TestApp, email: &str, name: &str, role: Role) -> (reqwest::Client, i64) {
-    let user = app
-        .app
-        .auth
-        .create_user(
-            WorkspaceId::DEFAULT,
-            email,
-            name,
-            role,
-            "a long enough password",
-        )
-        .await
-        .expect("user");
-    let token = app
-        .app
-        .auth
-        .issue_token(WorkspaceId::DEFAULT, user.id, "test")
-        .await
-        .expect("token")
-        .token;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .default_headers(headers)
-        .build()
-        .expect("client");
-    (client, user.id)
+    app.client_for_new_user(email, name, role).await
 }
 
 async fn send(

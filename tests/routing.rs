@@ -27,38 +27,8 @@ struct Agent {
 }
 
 async fn agent(app: &TestApp, email: &str, name: &str) -> Agent {
-    let user = app
-        .app
-        .auth
-        .create_user(
-            WorkspaceId::DEFAULT,
-            email,
-            name,
-            Role::Agent,
-            "a long enough password",
-        )
-        .await
-        .expect("user");
-    let token = app
-        .app
-        .auth
-        .issue_token(WorkspaceId::DEFAULT, user.id, "test")
-        .await
-        .expect("token")
-        .token;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    Agent {
-        id: user.id,
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .default_headers(headers)
-            .build()
-            .expect("client"),
-    }
+    let (client, id) = app.client_for_new_user(email, name, Role::Agent).await;
+    Agent { id, client }
 }
 
 impl Agent {

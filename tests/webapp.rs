@@ -26,6 +26,33 @@ fn click_button(label: &str) -> String {
     )
 }
 
+/// Signs the test admin in from the start page and waits for the inbox.
+async fn sign_in(browser: &Browser, app: &TestApp) {
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return !document.getElementById('login').hidden",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.getElementById('login-form');\
+             f.email.value = arguments[0]; f.password.value = arguments[1];\
+             f.querySelector('button').click(); return true;",
+            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the inbox after signing in",
+            "return !document.getElementById('app').hidden && location.pathname === '/app/inbox'",
+            WAIT,
+        )
+        .await;
+}
+
 #[tokio::test]
 async fn an_agent_works_an_escalation_in_the_browser() {
     let Some(browser) = Browser::launch().await else {
@@ -501,29 +528,7 @@ async fn an_admin_defines_an_action_in_settings_and_runs_it_in_the_playground() 
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let shots = browser::screenshot_dir();
     std::fs::create_dir_all(&shots).expect("screenshot dir");
-    browser.goto(&app.url("/")).await;
-    browser
-        .wait_for(
-            "the sign-in form",
-            "return !document.getElementById('login').hidden",
-            WAIT,
-        )
-        .await;
-    browser
-        .execute(
-            "const f = document.getElementById('login-form');\
-             f.email.value = arguments[0]; f.password.value = arguments[1];\
-             f.querySelector('button').click(); return true;",
-            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
-        )
-        .await;
-    browser
-        .wait_for(
-            "the inbox after signing in",
-            "return !document.getElementById('app').hidden && location.pathname === '/app/inbox'",
-            WAIT,
-        )
-        .await;
+    sign_in(&browser, &app).await;
     browser.goto(&app.url("/app/settings")).await;
     browser
         .wait_for(
@@ -617,22 +622,7 @@ async fn an_online_agent_is_assigned_an_escalation_inserts_a_canned_reply_and_fo
     assert_eq!(sla.status(), 201);
 
     // The agent signs in, and so goes online.
-    browser.goto(&app.url("/")).await;
-    browser
-        .wait_for(
-            "the sign-in form",
-            "return !document.getElementById('login').hidden",
-            WAIT,
-        )
-        .await;
-    browser
-        .execute(
-            "const f = document.getElementById('login-form');\
-             f.email.value = arguments[0]; f.password.value = arguments[1];\
-             f.querySelector('button').click(); return true;",
-            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
-        )
-        .await;
+    sign_in(&browser, &app).await;
     browser
         .wait_for(
             "the agent online",

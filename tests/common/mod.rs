@@ -190,6 +190,41 @@ impl TestApp {
             .token
     }
 
+    /// A client acting as a new user of the default workspace (by API token), and the user's id.
+    #[allow(dead_code)]
+    pub async fn client_for_new_user(
+        &self,
+        email: &str,
+        name: &str,
+        role: rapport_core::domain::Role,
+    ) -> (reqwest::Client, i64) {
+        let ws = rapport_core::ids::WorkspaceId::DEFAULT;
+        let user = self
+            .app
+            .auth
+            .create_user(ws, email, name, role, "a long enough password")
+            .await
+            .expect("user");
+        let token = self
+            .app
+            .auth
+            .issue_token(ws, user.id, "test")
+            .await
+            .expect("token")
+            .token;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .default_headers(headers)
+            .build()
+            .expect("HTTP client");
+        (client, user.id)
+    }
+
     /// Stops the app gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {

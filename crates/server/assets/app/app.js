@@ -85,9 +85,7 @@ function listen() {
   const refresh = () => {
     if ($("#page-inbox").hidden) return;
     loadInbox();
-    const active = document.activeElement;
-    const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(active?.tagName) && $("#detail").contains(active);
-    if (state.selected && !typing) openEscalation(state.selected);
+    if (state.selected && !typingInDetail()) openEscalation(state.selected, { background: true });
   };
   // Sent on every (re)connection: re-read what may have changed while the stream was down.
   state.events.addEventListener("ready", refresh);
@@ -159,7 +157,14 @@ function slaBadge(e) {
   return parts.length ? el("div", { class: "sla-line" }, parts) : null;
 }
 
-async function openEscalation(id) {
+// An agent typing in the open conversation (a reply, a fact, a search) must not have the view
+// replaced under them by a live update.
+function typingInDetail() {
+  const active = document.activeElement;
+  return ["TEXTAREA", "INPUT", "SELECT"].includes(active?.tagName) && $("#detail").contains(active);
+}
+
+async function openEscalation(id, { background = false } = {}) {
   state.selected = id;
   for (const li of document.querySelectorAll("#escalations li")) li.classList.toggle("on", Number(li.dataset.id) === id);
   const esc = await api("GET", `/api/v1/escalations/${id}`);
@@ -169,15 +174,34 @@ async function openEscalation(id) {
     api("GET", `/api/v1/contacts/${contactId}/timeline`),
     api("GET", `/api/v1/contacts/${contactId}`),
   ]);
+  // The agent may have started typing, or opened another conversation, while this was read.
+  if (background && (typingInDetail() || state.selected !== id)) return;
   renderDetail(esc, conv, timeline, contact);
+}
+
+// The reply box of the open conversation outlives re-renders of it (focus, cursor and the canned
+// picker stay), and what was written is kept per conversation when the agent looks elsewhere.
+function composerFor(c) {
+  if (state.composer?.id === c.id) return state.composer;
+  const reply = el("textarea", { rows: "3", placeholder: `Reply on ${c.channel}… (type / for a canned reply)` });
+  reply.value = state.drafts[c.id] || "";
+  reply.addEventListener("input", () => { state.drafts[c.id] = reply.value; });
+  state.composer = { id: c.id, reply, picker: cannedPicker(reply, c.id) };
+  return state.composer;
+}
+
+async function sendFromDetail(conversationId, reply, internal) {
+  await api("POST", `/api/v1/conversations/${conversationId}/messages`, { text: reply.value, ...(internal ? { internal: true } : {}) });
+  delete state.drafts[conversationId];
+  reply.value = "";
 }
 
 function renderDetail(esc, conv, timeline, contact) {
   const c = conv.conversation;
   const messages = timeline.messages;
   const contactId = contact.contact?.id ?? c.contact_id;
-  const reply = el("textarea", { rows: "3", placeholder: `Reply on ${c.channel}… (type / for a canned reply)` });
-  const picker = cannedPicker(reply, c.id);
+  const { reply, picker } = composerFor(c);
+  const setReply = (text) => { reply.value = text; reply.dispatchEvent(new Event("input")); };
   // The copilot: a reply to the latest customer message from the knowledge, and a summary.
   const copilotOut = el("div", { class: "copilot", hidden: "" });
   const copilot = (label, path, show) => el("button", { class: "link", onclick: async (e) => {
@@ -188,7 +212,7 @@ function renderDetail(esc, conv, timeline, contact) {
   const suggest = copilot("Suggest a reply", "reply", (r) => {
     copilotOut.hidden = false;
     if (!r.text) { copilotOut.replaceChildren("The knowledge has nothing on the customer's last message."); return; }
-    reply.value = r.text;
+    setReply(r.text);
     copilotOut.replaceChildren(r.supported ? "Suggested from: " : "The knowledge may not answer this; check before sending. Sources: ",
       ...r.citations.map((s) => s.url ? el("a", { href: s.url, target: "_blank", rel: "noopener" }, s.title || "source") : el("span", {}, s.title || "source")));
   });
@@ -199,7 +223,7 @@ function renderDetail(esc, conv, timeline, contact) {
   const translate = el("button", { class: "link", onclick: async (e) => {
     if (!reply.value.trim()) return;
     e.target.disabled = true;
-    try { reply.value = (await api("POST", "/api/v1/copilot/translate", { text: reply.value, target: language.value })).text; }
+    try { setReply((await api("POST", "/api/v1/copilot/translate", { text: reply.value, target: language.value })).text); }
     catch (err) { copilotOut.hidden = false; copilotOut.replaceChildren(err.message); }
     finally { e.target.disabled = false; }
   } }, "Translate the reply into");
@@ -236,6 +260,7 @@ function renderDetail(esc, conv, timeline, contact) {
       if (!found.children.length) found.append(el("li", { class: "muted" }, "No other customer matches."));
     }, 250);
   });
+  const focused = document.activeElement === reply ? [reply.selectionStart, reply.selectionEnd] : null;
   $("#detail").replaceChildren(
     el("div", { class: "card" },
       el("h2", {}, esc.reason),
@@ -248,7 +273,7 @@ function renderDetail(esc, conv, timeline, contact) {
       sources.length ? el("div", { class: "sources" }, el("h3", {}, "Sources the bot consulted"),
         sources.map((s) => s.url ? el("a", { href: s.url, target: "_blank", rel: "noopener" }, s.title) : el("span", {}, s.title))) : null,
       esc.draft ? el("div", {}, el("h3", {}, "Bot's draft"), el("div", { class: "summary" }, esc.draft),
-        el("button", { class: "link", onclick: () => { reply.value = esc.draft; reply.focus(); } }, "Use this draft")) : null),
+        el("button", { class: "link", onclick: () => { setReply(esc.draft); reply.focus(); } }, "Use this draft")) : null),
     el("div", { class: "card" },
       el("h2", {}, "Timeline on every channel"),
       el("ul", { class: "timeline" }, [
@@ -274,8 +299,8 @@ function renderDetail(esc, conv, timeline, contact) {
       reply, picker,
       el("div", { class: "copilot-actions" }, suggest, summarise, el("span", { class: "translate" }, translate, language)), copilotOut,
       el("div", { class: "actions" },
-        act("Send reply", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value }), "primary"),
-        act("Add internal note", () => api("POST", `/api/v1/conversations/${c.id}/messages`, { text: reply.value, internal: true })),
+        act("Send reply", () => sendFromDetail(c.id, reply, false), "primary"),
+        act("Add internal note", () => sendFromDetail(c.id, reply, true)),
         esc.status === "open" ? act("Claim", () => api("POST", `/api/v1/escalations/${esc.id}/claim`)) : null,
         esc.status !== "resolved" ? el("span", { class: "assign" }, assign,
           act("Assign", () => assign.value ? api("POST", `/api/v1/escalations/${esc.id}/assign`, { user_id: Number(assign.value) }) : null)) : null,
@@ -300,6 +325,7 @@ function renderDetail(esc, conv, timeline, contact) {
       (contact.merged_contacts || []).length ? el("div", {}, "Merged: ", contact.merged_contacts.map((m) =>
         el("span", {}, `#${m} `, act("Unmerge", () => api("POST", `/api/v1/contacts/${m}/unmerge`), "link"), " "))) : null,
       contact.contact?.memory_summary ? el("div", { class: "summary" }, contact.contact.memory_summary) : null));
+  if (focused) { reply.focus(); reply.setSelectionRange(...focused); }
 }
 
 // Playground ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // What every module of the app shares: its state, DOM helpers and the API client (which
 // carries the session's CSRF token on changes). Text is always set with textContent.
 
-export const state = { csrf: null, me: null, status: "open", selected: null, timer: null };
+export const state = { csrf: null, me: null, status: "open", selected: null, timer: null, drafts: {} };
 
 export const $ = (sel) => document.querySelector(sel);
 export function el(tag, attrs = {}, ...children) {

@@ -143,6 +143,7 @@ export function cannedPicker(textarea, conversationId) {
     const cursor = start + text.length;
     textarea.setSelectionRange(cursor, cursor);
     textarea.focus();
+    textarea.dispatchEvent(new Event("input"));
   };
   textarea.addEventListener("input", () => {
     const at = slashAt(textarea);
