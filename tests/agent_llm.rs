@@ -128,11 +128,19 @@ async fn fake_model() -> (String, FakeModel) {
 }
 
 async fn app_with_model(url: &str) -> TestApp {
+    app_with_model_and(url, |_| {}).await
+}
+
+async fn app_with_model_and(
+    url: &str,
+    customise: impl FnOnce(&mut rapport_server::Config) + Send + 'static,
+) -> TestApp {
     let url = url.to_owned();
     let app = TestApp::spawn_with(Backend::Sqlite, move |c| {
         c.llm.base_url = url;
         c.llm.model = Some("fake-model".into());
         c.llm.max_attempts = 1;
+        customise(c);
     })
     .await
     .expect("app");
@@ -182,6 +190,60 @@ async fn ask(app: &TestApp, claim: IdentityClaim, text: &str) -> ReplyOutcome {
         .await
         .expect("pipeline runs")
         .1
+}
+
+/// A model server that is down in one of the ways servers are: answering 503, never
+/// answering, or not listening at all.
+async fn broken_model(how: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("address"));
+    let router = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || async move {
+            if how == "hang" {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            }
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+        }),
+    );
+    match how {
+        "refused" => drop(listener),
+        _ => {
+            tokio::spawn(async move { axum::serve(listener, router).await });
+        }
+    }
+    url
+}
+
+/// Found by a hostile run: with the model server refusing, answering 503 or hanging, no
+/// customer got any reply and the reply jobs died. The extractive model answers instead.
+#[tokio::test]
+async fn a_model_server_that_fails_or_hangs_still_gets_the_customer_an_answer() {
+    for how in ["503", "hang", "refused"] {
+        let url = broken_model(how).await;
+        let app = app_with_model_and(&url, |c| c.llm.deadline_secs = 1).await;
+        for customer in ["+14155550110", "+14155550111"] {
+            let outcome = ask(&app, whatsapp(customer), "how do I reset the thermostat?").await;
+            assert_eq!(
+                outcome.decision,
+                Decision::Answered,
+                "{how}: {}",
+                outcome.trace
+            );
+            assert!(
+                outcome
+                    .reply
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("Hold the dial for 10"),
+                "{how}: {:?}",
+                outcome.reply
+            );
+        }
+        app.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -710,6 +710,73 @@ async fn an_out_of_office_reply_is_kept_but_never_answered() {
     app.stop().await;
 }
 
+/// Streams a multipart post with `fields` first and then a `body-mime` of `megabytes`, chunked
+/// (no Content-Length), as an attacker would; the status the server answers, which may come
+/// before the body is all sent.
+async fn chunked_mail_post(app: &TestApp, fields: &[(&str, String)], megabytes: usize) -> u16 {
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut head = format!(
+        "POST /webhooks/email/mailgun/mime HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let mut parts = String::new();
+    for (name, value) in fields {
+        parts.push_str(&format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    parts.push_str("--XyZ\r\nContent-Disposition: form-data; name=\"body-mime\"\r\n\r\n");
+    head.extend(format!("{:x}\r\n{parts}\r\n", parts.len()).into_bytes());
+    let sender = tokio::spawn(async move {
+        write.write_all(&head).await?;
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend(&chunk);
+        framed.extend(b"\r\n");
+        for _ in 0..megabytes * 16 {
+            write.write_all(&framed).await?;
+        }
+        write.write_all(b"0\r\n\r\n").await
+    });
+    let mut status_line = String::new();
+    BufReader::new(read)
+        .read_line(&mut status_line)
+        .await
+        .expect("a status line");
+    sender.abort();
+    status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Found by a hostile run: unsigned posts were read whole before their signature was checked,
+/// and a 100 MB chunked post got a 500. A forged signature sent before the mail is refused
+/// before the mail is read; an unsigned or oversized one is a 413, however it is sent.
+#[tokio::test]
+async fn a_forged_or_oversized_mail_post_is_refused_before_it_is_read() {
+    let smtp = Smtp::start().await;
+    let app = app(&smtp, false).await;
+    let forged = signed_now("not-the-signing-key");
+    let fields = [
+        ("timestamp", forged.timestamp.clone()),
+        ("token", forged.token.clone()),
+        ("signature", forged.signature.clone()),
+    ];
+    assert_eq!(chunked_mail_post(&app, &fields, 100).await, 401);
+    assert_eq!(chunked_mail_post(&app, &[], 100).await, 413);
+    // The server is still well.
+    let resp = post_mail(&app, "this is not a mail\r\n", &signed_now(SIGNING_KEY)).await;
+    assert_eq!(resp.status(), 406);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_post_that_is_not_a_mail_is_rejected_without_retries() {
     let smtp = Smtp::start().await;

@@ -323,6 +323,86 @@ async fn chunks_indexed_before_token_vectors_get_them_on_the_next_sync() {
     app.stop().await;
 }
 
+/// Found by a hostile run: an admin could point an articles source at any server path and read
+/// it back. Only the deployment's knowledge folder is readable, and what lies outside it gets
+/// one answer whether it exists or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_cannot_read_server_files_through_a_source() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir(folder.path().join("help")).unwrap();
+    write(
+        &folder.path().join("help"),
+        "refunds.md",
+        "---\ntitle: Refunds\n---\n\nRefunds take 5 days.\n",
+    );
+    let root = folder.path().to_path_buf();
+    let app = TestApp::spawn_with(Backend::Sqlite, move |c| {
+        c.knowledge.server_folder = Some(root)
+    })
+    .await
+    .unwrap();
+    let files = create_source(&app, "files", "Uploads", json!({})).await;
+    let uploaded = upload(
+        &app,
+        files["id"].as_i64().unwrap(),
+        vec![("secret.txt", b"the other team's notes".to_vec())],
+    )
+    .await;
+    assert_eq!(uploaded.status(), 202);
+    let upload_path = body(
+        app.get(&format!("/api/v1/knowledge/sources/{}", files["id"]))
+            .await,
+    )
+    .await["config"]["files"][0]["path"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+
+    let mut answers = Vec::new();
+    for path in [
+        "/etc/shadow",
+        "/etc/no-such-file",
+        "/proc/self/cwd",
+        "help/../../..",
+        &upload_path,
+    ] {
+        let resp = create_source_raw(
+            &app,
+            json!({"kind": "articles", "name": format!("probe {path}"), "config": {"path": path}}),
+        )
+        .await;
+        assert_eq!(resp.status(), 400, "{path}");
+        answers.push(
+            body(resp).await["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(path, "PATH"),
+        );
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:#?}");
+    assert!(answers[0].contains("outside"), "{}", answers[0]);
+
+    let named = create_source_raw(
+        &app,
+        json!({"kind": "files", "name": "named", "config": {"files": [{"name": "passwd", "path": "/etc/passwd"}]}}),
+    )
+    .await;
+    assert_eq!(named.status(), 400);
+    let import = create_source_raw(
+        &app,
+        json!({"kind": "conversations", "name": "import", "config": {"import_path": "/etc/passwd"}}),
+    )
+    .await;
+    assert_eq!(import.status(), 400);
+
+    // Inside the folder, a relative name is enough.
+    let help = create_source(&app, "articles", "Help", json!({"path": "help"})).await;
+    let help = settled(&app, help["id"].as_i64().unwrap()).await;
+    assert_eq!(help["status"], "ready", "{help}");
+    assert_eq!(help["progress"]["documents_total"], 1);
+    app.stop().await;
+}
+
 async fn create_source_raw(app: &TestApp, value: Value) -> reqwest::Response {
     post(app, "/api/v1/knowledge/sources", value).await
 }
@@ -796,7 +876,11 @@ async fn an_ingestion_that_dies_midway_is_resumed_and_ends_ready_without_duplica
     let store = app.app.store.clone();
 
     let job = store
-        .claim_job("worker-that-dies", Duration::from_secs(1))
+        .claim_job(
+            "worker-that-dies",
+            Duration::from_secs(1),
+            rapport_store::jobs::Lane::Any,
+        )
         .await
         .unwrap()
         .expect("the sync job is queued");

@@ -401,6 +401,60 @@ async fn a_provider_that_keeps_failing_is_given_up_after_the_last_attempt() {
     app.stop().await;
 }
 
+/// Found by a hostile run: with Graph answering 500 for 150 s, every reply was failed for good
+/// after ~46 s of backoff. Retries now outlast an outage by default (ten failures in a row are
+/// nothing), and stop at an age instead.
+#[tokio::test]
+async fn a_provider_outage_is_outlasted_and_only_an_old_reply_is_given_up() {
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = failures.clone();
+    let graph = FakeHttp::start(move |r, n| {
+        let send = r.path.ends_with("/messages");
+        if send && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 10 {
+            Reply::json(500, json!({}))
+        } else {
+            graph_ok(r, n)
+        }
+    })
+    .await;
+    let app = app_with(&graph, |c| {
+        c.outbox.base_delay_ms = 5;
+        c.outbox.max_delay_secs = 1;
+    })
+    .await;
+    app.with_faq_snippets().await;
+    post_signed(
+        &app,
+        "/webhooks/whatsapp",
+        whatsapp_text("wamid.OUTAGE", "how do I reset my password?", now()),
+    )
+    .await;
+    let conversation = conversation_of(&app, Channel::Whatsapp, "wamid.OUTAGE").await;
+    message_where(&app, conversation, bot_with_status("sent")).await;
+    assert!(failures.load(std::sync::atomic::Ordering::SeqCst) >= 11);
+    app.stop().await;
+
+    let graph = FakeHttp::start(|_, _| Reply::json(503, json!({}))).await;
+    let app = app_with(&graph, |c| c.outbox.give_up_after_hours = 0.0).await;
+    app.with_faq_snippets().await;
+    post_signed(
+        &app,
+        "/webhooks/whatsapp",
+        whatsapp_text("wamid.OLD", "how do I reset my password?", now()),
+    )
+    .await;
+    let conversation = conversation_of(&app, Channel::Whatsapp, "wamid.OLD").await;
+    let bot = message_where(&app, conversation, bot_with_status("failed")).await;
+    assert!(
+        bot["delivery_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gave up after 1 attempts"),
+        "{bot}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn duplicate_webhook_deliveries_make_one_message_and_one_reply() {
     let graph = FakeHttp::start(graph_ok).await;
@@ -765,8 +819,28 @@ async fn api_channel_needs_its_token_and_an_idempotency_key_and_replies_reach_th
         )
         .expect("signed with the callback secret");
         assert_eq!(call.body["recipient"], "tg-42");
+        assert_eq!(
+            call.body["reply_to"], "tg-msg-1",
+            "the integration's own key"
+        );
         assert_eq!(call.body["text"], bot["text"]);
     }
+
+    // Found by a hostile run: the key was not scoped to the sender, so another customer's
+    // message with the same key was dropped as a duplicate.
+    let other = app
+        .client
+        .post(app.url("/api/v1/channels/api/messages"))
+        .bearer_auth("int-token")
+        .header("idempotency-key", "tg-msg-1")
+        .json(&json!({"sender": {"external_id": "tg-77", "name": "Mo"}, "text": "where is my parcel?"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(other.status(), 202);
+    let other = body(other).await;
+    assert_eq!(other["duplicate"], false, "{other}");
+    assert_ne!(other["message_id"], accepted["message_id"]);
     app.stop().await;
 }
 
@@ -826,6 +900,34 @@ async fn an_agent_opens_a_customers_whatsapp_photo_fetched_from_the_graph_api_on
             .all(|c| c.headers["authorization"] == format!("Bearer {TOKEN}"))
     );
 
+    assert_eq!(
+        media_served_as(&app, stored.id, &graph, "image/jpeg", b"\xff\xd8").await,
+        ("image/jpeg".into(), "inline".into())
+    );
+
+    // Found by a hostile run: a customer's SVG or HTML ran script in the agent's session. It is
+    // now a download of opaque bytes, and nothing in it may run even if opened.
+    for kind in [
+        "image/svg+xml",
+        "text/html; charset=utf-8",
+        "application/xhtml+xml",
+        "application/pdf",
+    ] {
+        let (content_type, disposition) = media_served_as(
+            &app,
+            stored.id,
+            &graph,
+            kind,
+            b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+        )
+        .await;
+        assert_eq!(content_type, "application/octet-stream", "{kind}");
+        assert!(
+            disposition.starts_with("attachment"),
+            "{kind}: {disposition}"
+        );
+    }
+
     // A text message has no media.
     post_signed(
         &app,
@@ -861,6 +963,37 @@ async fn an_agent_opens_a_customers_whatsapp_photo_fetched_from_the_graph_api_on
         "{error}"
     );
     app.stop().await;
+}
+
+/// Serves the message's media as Meta would send it with `content_type`: the type and the
+/// disposition the agent's browser gets, after checking the headers every answer carries.
+async fn media_served_as(
+    app: &TestApp,
+    message: i64,
+    graph: &FakeHttp,
+    content_type: &str,
+    bytes: &[u8],
+) -> (String, String) {
+    graph.script([
+        Reply::json(200, json!({
+            "messaging_product": "whatsapp",
+            "url": format!("{}/whatsapp_business/attachments/?mid=1&ext=1", graph.url),
+            "mime_type": content_type, "sha256": "abc", "file_size": bytes.len(), "id": "1479537139650973"
+        })),
+        Reply::bytes(content_type, bytes),
+    ]);
+    let resp = app.get(&format!("/api/v1/messages/{message}/media")).await;
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("sandbox")
+    );
+    let header = |name: &str| h[name].to_str().unwrap_or_default().to_owned();
+    (header("content-type"), header("content-disposition"))
 }
 
 async fn body_json(resp: reqwest::Response) -> Value {

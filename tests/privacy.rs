@@ -322,9 +322,13 @@ async fn a_reply_that_would_show_another_customers_order_number_is_handed_over_o
 /// run` answers from hold no customer's or agent's name and no order number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_conversations_become_general_pairs() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("knowledge/conversations/past-conversations.jsonl");
+    let knowledge = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.knowledge.server_folder = Some(knowledge.clone())
+    })
+    .await
+    .expect("app");
+    let demo = knowledge.join("conversations/past-conversations.jsonl");
     let source = source_of(
         &app,
         "conversations",

@@ -24,12 +24,15 @@ fn fixtures() -> PathBuf {
 }
 
 async fn app() -> TestApp {
-    TestApp::spawn_with(Backend::Sqlite, |c| {
+    app_on(Backend::Sqlite).await.expect("app")
+}
+
+async fn app_on(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |c| {
         c.secrets.whatsapp_app_secret = Some(Secret::new(SECRET));
         c.secrets.whatsapp_verify_token = Some(Secret::new("verify-me"));
     })
     .await
-    .expect("app")
 }
 
 async fn post_signed(app: &TestApp, body: &[u8]) -> reqwest::Response {
@@ -244,6 +247,98 @@ async fn a_failed_status_keeps_the_providers_error_for_agents() {
             .iter()
             .any(|m| m.delivery_status.as_deref() == Some("failed"))
     );
+    app.stop().await;
+}
+
+/// Found by a hostile run: a NUL character in a text gave a 500 on PostgreSQL, on every one of
+/// Meta's retries. It is stored (as U+FFFD) on both backends, and the retry is a duplicate.
+#[tokio::test]
+async fn a_nul_character_in_a_whatsapp_text_is_stored_on_both_backends() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = app_on(backend).await else {
+            continue;
+        };
+        let scenarios: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
+        )
+        .expect("JSON");
+        let mut body = scenarios["text"].clone();
+        unique_ids(&mut body, "nul");
+        let value = &mut body["entry"][0]["changes"][0]["value"];
+        value["messages"][0]["text"]["body"] = json!("where is\u{0} my order");
+        value["contacts"][0]["profile"]["name"] = json!("Ni\u{0}na");
+        let id = value["messages"][0]["id"].as_str().expect("id").to_owned();
+        let raw = serde_json::to_vec(&body).expect("body");
+        for attempt in ["first", "Meta's retry"] {
+            let resp = post_signed(&app, &raw).await;
+            assert_eq!(resp.status(), 200, "{backend:?}, {attempt}");
+        }
+        let stored = app
+            .app
+            .store
+            .message_by_provider_id(WS, Channel::Whatsapp, &id)
+            .await
+            .expect("query")
+            .expect("stored");
+        assert_eq!(stored.text, "where is\u{FFFD} my order", "{backend:?}");
+        app.stop().await;
+    }
+}
+
+/// Found by a hostile run: 50 copies at once of a new customer's first message left 49
+/// orphan contacts. One message, one contact, on both backends.
+#[tokio::test]
+async fn a_duplicate_storm_of_a_new_customers_first_message_makes_one_contact() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = app_on(backend).await else {
+            continue;
+        };
+        let scenarios: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
+        )
+        .expect("JSON");
+        let mut body = scenarios["text"].clone();
+        unique_ids(&mut body, "storm");
+        let raw = serde_json::to_vec(&body).expect("body");
+        let posts: Vec<_> = (0..50)
+            .map(|_| {
+                let request = app
+                    .client
+                    .post(app.url("/webhooks/whatsapp"))
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", sign(SECRET, &raw))
+                    .body(raw.clone());
+                tokio::spawn(async move { request.send().await.expect("sent").status() })
+            })
+            .collect();
+        for post in posts {
+            assert_eq!(post.await.expect("joined"), 200, "{backend:?}");
+        }
+        let contacts = app
+            .app
+            .store
+            .search_contacts(WS, "", 100)
+            .await
+            .expect("contacts");
+        assert_eq!(contacts.len(), 1, "{backend:?}: {contacts:#?}");
+        app.stop().await;
+    }
+}
+
+/// Found by a hostile run: with PostgreSQL restarting, webhooks got 500s. A database that
+/// cannot be reached is a 503 with Retry-After, which Meta retries.
+#[tokio::test]
+async fn a_database_that_is_gone_answers_503_with_retry_after() {
+    let app = app().await;
+    let scenarios: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
+    )
+    .expect("JSON");
+    let raw = serde_json::to_vec(&scenarios["text"]).expect("body");
+    app.app.store.close().await;
+    let resp = post_signed(&app, &raw).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
     app.stop().await;
 }
 

@@ -46,6 +46,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.embedder.threads = Some(1);
     config.jobs.poll_interval_ms = 50;
     config.http.shutdown_grace_secs = 2;
+    // Tests write their help centers into temporary folders.
+    config.knowledge.server_folder = Some(std::env::temp_dir());
     config
 }
 

@@ -111,6 +111,51 @@ pub struct Inbound {
     pub test: bool,
 }
 
+impl Inbound {
+    /// The message as it can be stored on every backend: PostgreSQL refuses the NUL character
+    /// in text and JSON, and a provider resends a refused message for days. Each NUL becomes
+    /// U+FFFD (the replacement character), so the message is kept and shows that something was
+    /// there; nothing else is changed.
+    fn storable(&self) -> Inbound {
+        let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+        let clean_opt = |s: &Option<String>| s.as_deref().map(clean);
+        Inbound {
+            claim: IdentityClaim {
+                channel: self.claim.channel,
+                external_id: clean(&self.claim.external_id),
+                name: clean_opt(&self.claim.name),
+                verified_phone: clean_opt(&self.claim.verified_phone),
+                verified_email: clean_opt(&self.claim.verified_email),
+                phone_hint: clean_opt(&self.claim.phone_hint),
+                email_hint: clean_opt(&self.claim.email_hint),
+            },
+            provider_message_id: clean_opt(&self.provider_message_id),
+            kind: clean(&self.kind),
+            text: clean(&self.text),
+            attachments: json_without_nul(&self.attachments),
+            sent_at: self.sent_at,
+            thread_refs: self.thread_refs.iter().map(|r| clean(r)).collect(),
+            subject: clean_opt(&self.subject),
+            test: self.test,
+        }
+    }
+}
+
+fn json_without_nul(value: &Value) -> Value {
+    let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+    match value {
+        Value::String(s) => Value::String(clean(s)),
+        Value::Array(items) => Value::Array(items.iter().map(json_without_nul).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (clean(k), json_without_nul(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// What `receive` stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Received {
@@ -274,6 +319,7 @@ impl Agent {
         inbound: &Inbound,
         queue_reply: bool,
     ) -> Result<Received> {
+        let inbound = &inbound.storable();
         let channel = inbound
             .claim
             .channel

@@ -237,27 +237,36 @@ impl IdentityResolver {
                         break;
                     }
                 }
-                let contact = match owner {
-                    Some(c) => c,
+                let verified = !keys.is_empty();
+                let linked = match owner {
+                    Some(c) => self
+                        .store
+                        .add_identity(ws, c, channel, external_id, verified)
+                        .await?
+                        .map(|_| c),
                     None => {
-                        created = true;
-                        ContactId(self.store.create_contact(ws, &profile).await?.id)
+                        let new = self
+                            .store
+                            .create_contact_with_identity(
+                                ws,
+                                &profile,
+                                channel,
+                                external_id,
+                                verified,
+                            )
+                            .await?;
+                        created = new.is_some();
+                        new
                     }
                 };
-                let verified = !keys.is_empty();
-                if self
-                    .store
-                    .add_identity(ws, contact, channel, external_id, verified)
-                    .await?
-                    .is_none()
-                {
+                if let Some(contact) = linked {
+                    contact
+                } else {
                     // Linked meanwhile by a concurrent message of the same sender.
                     self.store
                         .contact_by_identity(ws, channel, external_id)
                         .await?
                         .ok_or_else(|| Error::Invalid("identity vanished while linking".into()))?
-                } else {
-                    contact
                 }
             }
         };

@@ -166,8 +166,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 impl Authenticator {
     pub fn new(store: Store, session_ttl: Duration) -> Self {
         Authenticator {
+            throttle: Arc::new(LoginThrottle::new(store.clone())),
             store,
-            throttle: Arc::new(LoginThrottle::default()),
             session_ttl,
         }
     }
@@ -176,7 +176,7 @@ impl Authenticator {
     /// a session.
     pub async fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SignedIn> {
         let email = email.trim().to_lowercase();
-        if let Some(retry_after) = self.throttle.blocked(&email, client) {
+        if let Err(retry_after) = self.throttle.attempt(&email, client).await? {
             return Err(Error::Throttled { retry_after });
         }
         let candidates = self.store.credentials(&email).await?;
@@ -197,10 +197,9 @@ impl Authenticator {
         })
         .await?;
         let Some(user) = user else {
-            self.throttle.failed(&email, client);
             return Err(Error::InvalidCredentials);
         };
-        self.throttle.succeeded(&email, client);
+        self.throttle.succeeded(&email).await?;
         let session_token = random_hex(32);
         let csrf_token = random_hex(16);
         let expires_at =

@@ -18,6 +18,23 @@ use sha2::Sha256;
 use crate::outbound::{ChannelSender, Delivery, SendError, Sent, request_error};
 use crate::{Error, Result};
 
+/// An integration's `Idempotency-Key` names a message among *its sender's* messages: two
+/// customers may send the same key. The stored provider id is the sender's id and the key,
+/// joined by this separator (a character no header value can hold).
+const KEY_SEPARATOR: char = '\u{1F}';
+
+/// The provider id an inbound API message is stored under.
+pub fn scoped_message_id(sender: &str, idempotency_key: &str) -> String {
+    format!("{sender}{KEY_SEPARATOR}{idempotency_key}")
+}
+
+/// The integration's own key inside a stored provider id.
+fn idempotency_key_of(provider_message_id: &str) -> &str {
+    provider_message_id
+        .rsplit_once(KEY_SEPARATOR)
+        .map_or(provider_message_id, |(_, key)| key)
+}
+
 /// Header of the callback signature.
 pub const SIGNATURE_HEADER: &str = "x-rapport-signature";
 
@@ -109,7 +126,7 @@ impl ChannelSender for CallbackSender {
             "conversation_id": d.conversation_id,
             "contact_id": d.contact_id,
             "recipient": d.recipient,
-            "reply_to": d.reply_to,
+            "reply_to": d.reply_to.as_deref().map(idempotency_key_of),
             "author": d.author,
             "kind": d.kind,
             "text": d.text,

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::outbound::{ChannelSender, SendError};
+use crate::outbound::{ChannelSender, Delivery, SendError};
 
 #[derive(Debug, Clone)]
 pub struct OutboxSettings {
@@ -29,8 +29,12 @@ pub struct OutboxSettings {
     pub concurrency: usize,
     /// How long a claim is valid: longer than the slowest provider call.
     pub lease: Duration,
-    /// Tries before a message is marked `failed`.
+    /// Tries before a message is marked `failed`…
     pub max_attempts: i32,
+    /// …or how long after it was written, whichever comes first. Long enough to outlast a
+    /// provider's outage (minutes to hours); a day is also as long as WhatsApp and Instagram
+    /// let a business answer.
+    pub give_up_after: Duration,
     /// Delay before the second try; it doubles each time, up to `max_delay`.
     pub base_delay: Duration,
     pub max_delay: Duration,
@@ -46,7 +50,8 @@ impl Default for OutboxSettings {
         OutboxSettings {
             concurrency: 2,
             lease: Duration::from_secs(60),
-            max_attempts: 6,
+            max_attempts: 200,
+            give_up_after: Duration::from_secs(24 * 3600),
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(600),
             poll_interval: Duration::from_secs(1),
@@ -303,7 +308,7 @@ impl OutboxSender {
             Err(SendError::Transient {
                 reason,
                 retry_after,
-            }) if d.attempt < self.inner.settings.max_attempts => {
+            }) if self.may_retry(d) => {
                 let delay = retry_after
                     .map(|r| r.min(self.inner.settings.max_delay))
                     .unwrap_or_else(|| self.backoff(d.attempt));
@@ -322,7 +327,11 @@ impl OutboxSender {
             Err(e) => {
                 let reason = match &e {
                     SendError::Transient { reason, .. } => {
-                        format!("{reason} (gave up after {} attempts)", d.attempt)
+                        let age = (Utc::now() - d.created_at).num_minutes();
+                        format!(
+                            "{reason} (gave up after {} attempts in {age} minutes)",
+                            d.attempt
+                        )
                     }
                     SendError::Permanent { reason } => reason.clone(),
                 };
@@ -335,6 +344,12 @@ impl OutboxSender {
             }
         };
         Ok(outcome)
+    }
+
+    fn may_retry(&self, d: &Delivery) -> bool {
+        let s = &self.inner.settings;
+        let age = (Utc::now() - d.created_at).to_std().unwrap_or_default();
+        d.attempt < s.max_attempts && age < s.give_up_after
     }
 
     /// Exponential backoff with jitter: between half and all of `base · 2^(attempt-1)`, capped,

@@ -43,6 +43,9 @@ pub struct Delivery {
     /// When this customer last wrote on this channel: WhatsApp and Instagram only allow
     /// free-form replies within 24 hours of it.
     pub last_customer_message_at: Option<DateTime<Utc>>,
+    /// When the message was written: retries stop once it is older than the outbox's
+    /// give-up age, however many tries that took.
+    pub created_at: DateTime<Utc>,
     /// 1 on the first try.
     pub attempt: i32,
 }

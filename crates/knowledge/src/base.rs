@@ -7,7 +7,7 @@
 //! vectors are written, so a job that dies half-way is simply run again by the queue.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,6 +26,7 @@ use crate::document::{PreparedChunk, SourceDocument};
 use crate::fusion::Fusion;
 use crate::late::TokenVectors;
 use crate::mining::MiningReport;
+use crate::server_folder::ServerFolder;
 use crate::sources::{FilesConfig, SourceConfig, StoredFile, WebConfig};
 use crate::sparse::{SparseEncoder, TermCounts};
 use crate::web;
@@ -38,6 +39,9 @@ pub const SYNC_JOB: &str = "knowledge.sync";
 pub struct KnowledgeSettings {
     /// Where uploaded files are kept (one folder per source).
     pub uploads_dir: PathBuf,
+    /// The one server folder that sources made over the API may read (articles, conversation
+    /// imports); `None`: none. See [`crate::server_folder`].
+    pub server_folder: Option<PathBuf>,
     /// Lets the crawler fetch loopback and private addresses (off: SSRF guard).
     pub allow_private_addresses: bool,
     pub chunk_sizes: ChunkSizes,
@@ -58,6 +62,7 @@ impl KnowledgeSettings {
     pub fn new(uploads_dir: PathBuf) -> Self {
         Self {
             uploads_dir,
+            server_folder: None,
             allow_private_addresses: false,
             chunk_sizes: ChunkSizes::default(),
             index_batch: 256,
@@ -176,7 +181,9 @@ impl KnowledgeBase {
 
     // ---- admin operations -------------------------------------------------------------------
 
-    /// Creates a source and queues its first sync. The configuration is checked first.
+    /// Creates a source and queues its first sync. The configuration is checked first, and the
+    /// server paths it names must lie in the deployment's knowledge folder: this is how sources
+    /// are made over the API.
     pub async fn create_source(
         &self,
         ws: WorkspaceId,
@@ -188,15 +195,11 @@ impl KnowledgeBase {
         if name.is_empty() {
             return Err(Error::Invalid("a source needs a name".into()));
         }
-        let config = SourceConfig::parse(kind, config)?;
-        if let SourceConfig::Articles(a) = &config
-            && !Path::new(&a.path).exists()
-        {
-            return Err(Error::InvalidConfig(format!(
-                "{} does not exist on the server",
-                a.path
-            )));
-        }
+        let config = ServerFolder::new(
+            self.settings.server_folder.clone(),
+            vec![self.settings.uploads_dir.clone()],
+        )
+        .confine(SourceConfig::parse(kind, config)?)?;
         let source = self
             .store
             .create_source(ws, kind, name, &config.to_value())
@@ -248,7 +251,8 @@ impl KnowledgeBase {
             .enqueue_job(
                 NewJob::new(SYNC_JOB, json!({"workspace_id": ws.0, "source_id": id.0}))
                     .workspace(ws)
-                    .dedupe_key(format!("{SYNC_JOB}:{id}")),
+                    .dedupe_key(format!("{SYNC_JOB}:{id}"))
+                    .background(),
             )
             .await?;
         Ok(())

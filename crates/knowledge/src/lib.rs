@@ -18,6 +18,7 @@ mod job;
 pub mod late;
 pub mod mining;
 mod retrieve;
+pub mod server_folder;
 mod shorthand;
 pub mod sources;
 pub mod sparse;

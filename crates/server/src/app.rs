@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel};
+use rapport_agent::model::{ChatModel, Extractive, FaqCondenser, LlmChatModel, Resilient};
 use rapport_agent::prompts::Prompts;
 use rapport_agent::{Agent, MEMORY_JOB, MemoryJob, REPLY_JOB, ReplyJob};
 use rapport_channels::api::CallbackSender;
@@ -331,6 +331,7 @@ impl App {
         let jobs = &self.config.jobs;
         let config = RunnerConfig {
             workers: jobs.workers,
+            customer_facing_workers: jobs.reply_workers,
             poll_interval: Duration::from_millis(jobs.poll_interval_ms.max(10)),
             lease: Duration::from_secs(jobs.lease_secs.max(1)),
             heartbeat_interval: Duration::from_secs((jobs.lease_secs / 4).max(1)),
@@ -447,7 +448,15 @@ pub fn chat_model(config: &Config) -> Result<Arc<dyn ChatModel>> {
         .map_err(|e| crate::Error::Config(e.to_string()))?;
     let client = rapport_agent::llm::OpenAiCompatible::new(settings)
         .map_err(|e| crate::Error::Config(format!("language model: {e}")))?;
-    Ok(Arc::new(LlmChatModel::new(client, Arc::new(prompts))))
+    // The model server may be down; the customer is answered all the same.
+    let policy = rapport_agent::model::FallbackPolicy {
+        deadline: Duration::from_secs(config.llm.deadline_secs.max(1)),
+        cool_down: Duration::from_secs(config.llm.cool_down_secs),
+    };
+    Ok(Arc::new(Resilient::new(
+        Box::new(LlmChatModel::new(client, Arc::new(prompts))),
+        policy,
+    )))
 }
 
 /// The configured vector index: a Qdrant server when `QDRANT_URL` is set, else Qdrant Edge in

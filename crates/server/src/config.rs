@@ -93,6 +93,9 @@ pub struct EmbedderConfig {
 pub struct JobsConfig {
     /// Background jobs run at once by this process (`RAPPORT_JOB_WORKERS`).
     pub workers: usize,
+    /// Of those, workers kept for replies: they never take a knowledge sync, so a customer
+    /// is answered whatever is being ingested (at least one worker takes any job).
+    pub reply_workers: usize,
     pub poll_interval_ms: u64,
     pub lease_secs: u64,
     pub max_attempts: i32,
@@ -124,6 +127,11 @@ pub struct KnowledgeConfig {
     /// (`RAPPORT_CRAWL_ALLOW_PRIVATE`). Off by default: an admin's URL must not reach the
     /// server's own network.
     pub allow_private_addresses: bool,
+    /// The one server folder whose files admins may name as an articles source or a
+    /// conversation import over the API (`RAPPORT_KNOWLEDGE_DIR`). Unset: none; the CLI's
+    /// `rapport ingest` reads any folder the operator gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_folder: Option<PathBuf>,
     /// Largest file upload in bytes (`RAPPORT_MAX_UPLOAD_BYTES`).
     pub max_upload_bytes: usize,
     /// Chunks embedded and indexed together during ingestion.
@@ -144,6 +152,7 @@ impl Default for KnowledgeConfig {
     fn default() -> Self {
         Self {
             allow_private_addresses: false,
+            server_folder: None,
             max_upload_bytes: 25 * 1024 * 1024,
             index_batch: 256,
             chunk_max_tokens: rapport_knowledge::chunk::ChunkSizes::default().max_tokens,
@@ -223,6 +232,11 @@ pub struct LlmConfig {
     pub model: Option<String>,
     pub timeout_secs: u64,
     pub max_attempts: u32,
+    /// Longest one model call may take, retries included; past it (or on any model error)
+    /// the extractive model answers that call.
+    pub deadline_secs: u64,
+    /// After a failure, how long the model is skipped (the extractive model answers).
+    pub cool_down_secs: u64,
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
 }
@@ -232,8 +246,10 @@ impl Default for LlmConfig {
         Self {
             base_url: "https://api.openai.com/v1".into(),
             model: None,
-            timeout_secs: 60,
+            timeout_secs: 30,
             max_attempts: 3,
+            deadline_secs: 45,
+            cool_down_secs: 30,
             temperature: Some(0.2),
             max_tokens: Some(700),
         }
@@ -246,8 +262,10 @@ impl Default for LlmConfig {
 pub struct OutboxConfig {
     /// Deliveries in flight at once in this process (`RAPPORT_OUTBOX_SENDERS`); 0 sends nothing.
     pub senders: usize,
-    /// Tries before a message is marked failed.
+    /// Tries before a message is marked failed, or…
     pub max_attempts: i32,
+    /// …hours after it was written, whichever comes first (`RAPPORT_OUTBOX_GIVE_UP_HOURS`).
+    pub give_up_after_hours: f64,
     /// Delay before the second try, doubling after each failure up to `max_delay_secs`.
     pub base_delay_ms: u64,
     pub max_delay_secs: u64,
@@ -262,6 +280,7 @@ impl Default for OutboxConfig {
         Self {
             senders: d.concurrency,
             max_attempts: d.max_attempts,
+            give_up_after_hours: d.give_up_after.as_secs_f64() / 3600.0,
             base_delay_ms: d.base_delay.as_millis() as u64,
             max_delay_secs: d.max_delay.as_secs(),
             poll_interval_ms: d.poll_interval.as_millis() as u64,
@@ -786,6 +805,7 @@ impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             workers: 2,
+            reply_workers: 1,
             poll_interval_ms: 1000,
             lease_secs: 60,
             max_attempts: 5,
@@ -832,6 +852,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "RAPPORT_OUTBOX_SENDERS",
         "outbound deliveries in flight at once (default 2; 0 sends nothing)",
+    ),
+    (
+        "RAPPORT_OUTBOX_GIVE_UP_HOURS",
+        "hours a reply is retried through a provider's outage before it is marked failed (default 24)",
     ),
     (
         "RAPPORT_GRAPH_BASE_URL",
@@ -978,6 +1002,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "largest knowledge file upload (default 25 MiB)",
     ),
     (
+        "RAPPORT_KNOWLEDGE_DIR",
+        "server folder admins may name as an articles source or import (default: none)",
+    ),
+    (
         "QDRANT_URL",
         "Qdrant server (gRPC) instead of the embedded index (also RAPPORT_QDRANT_URL)",
     ),
@@ -1075,6 +1103,9 @@ impl Config {
         if let Some(v) = get("RAPPORT_MAX_UPLOAD_BYTES") {
             self.knowledge.max_upload_bytes = parse("RAPPORT_MAX_UPLOAD_BYTES", v)?;
         }
+        if let Some(v) = get("RAPPORT_KNOWLEDGE_DIR") {
+            self.knowledge.server_folder = Some(PathBuf::from(v.trim()));
+        }
         if let Some(v) = get("RAPPORT_LLM_BASE_URL") {
             self.llm.base_url = v.trim().to_owned();
         }
@@ -1089,6 +1120,9 @@ impl Config {
         }
         if let Some(v) = get("RAPPORT_PROMPTS_DIR") {
             self.agent.prompts_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("RAPPORT_OUTBOX_GIVE_UP_HOURS") {
+            self.outbox.give_up_after_hours = parse("RAPPORT_OUTBOX_GIVE_UP_HOURS", v)?;
         }
         if let Some(v) = get("RAPPORT_OUTBOX_SENDERS") {
             self.outbox.senders = parse("RAPPORT_OUTBOX_SENDERS", v)?;
@@ -1171,6 +1205,7 @@ impl Config {
     pub fn knowledge_settings(&self) -> rapport_knowledge::KnowledgeSettings {
         let mut settings = rapport_knowledge::KnowledgeSettings::new(self.uploads_dir());
         settings.allow_private_addresses = self.knowledge.allow_private_addresses;
+        settings.server_folder = self.knowledge.server_folder.clone();
         settings.index_batch = self.knowledge.index_batch.max(1);
         settings.fusion = self.knowledge.fusion;
         settings.title_weight = self.knowledge.title_weight.max(0.0);
@@ -1244,6 +1279,7 @@ impl Config {
         rapport_channels::outbox::OutboxSettings {
             concurrency: o.senders,
             max_attempts: o.max_attempts.max(1),
+            give_up_after: Duration::from_secs_f64(o.give_up_after_hours.max(0.0) * 3600.0),
             base_delay: Duration::from_millis(o.base_delay_ms),
             max_delay: Duration::from_secs(o.max_delay_secs.max(1)),
             poll_interval: Duration::from_millis(o.poll_interval_ms.max(10)),

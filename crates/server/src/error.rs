@@ -74,6 +74,12 @@ impl From<rapport_store::Error> for ApiError {
                 ApiError::NotFound(format!("{what} {id} not found"))
             }
             rapport_store::Error::Conflict(m) => ApiError::Conflict(m),
+            // A webhook provider told 503 with Retry-After sends the message again; a 500
+            // would look like our bug (and Mailgun treats both alike, retrying).
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "the database is unavailable");
+                ApiError::Unavailable("the database is unavailable; try again shortly".into())
+            }
             other => ApiError::Internal(other.into()),
         }
     }
@@ -114,6 +120,23 @@ impl From<rapport_knowledge::Error> for ApiError {
             // Everything else is about what the admin sent: a bad file, URL or configuration.
             other => ApiError::BadRequest(other.to_string()),
         }
+    }
+}
+
+/// What a multipart body that could not be read is. A body over the limit is a 413 however it
+/// was sent: axum calls a chunked body cut at the limit a parse error (400), so the cause is
+/// looked for.
+pub fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    let mut too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+    while let Some(err) = cause {
+        too_large |= err.to_string().contains("length limit exceeded");
+        cause = err.source();
+    }
+    if too_large {
+        ApiError::TooLarge(e.body_text())
+    } else {
+        ApiError::BadRequest(e.body_text())
     }
 }
 
@@ -171,7 +194,13 @@ impl IntoResponse for ApiError {
                 error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }
             ApiError::Unavailable(m) => {
-                error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+                let mut response =
+                    error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m);
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
+                response
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");

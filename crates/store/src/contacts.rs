@@ -61,6 +61,52 @@ impl Store {
             .await?))
     }
 
+    /// A new contact that owns `channel`/`external_id`, both written in one transaction; `None`
+    /// (and no contact) when a concurrent message of the same sender linked the identity
+    /// first. A burst of retries of a new customer's first message leaves no orphan contacts.
+    pub async fn create_contact_with_identity(
+        &self,
+        ws: WorkspaceId,
+        c: &NewContact,
+        channel: Channel,
+        external_id: &str,
+        verified: bool,
+    ) -> Result<Option<ContactId>> {
+        let now = Utc::now();
+        let contact = "INSERT INTO contacts (workspace_id, name, email, phone, created_at, updated_at) \
+                       VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
+        let identity = "INSERT INTO contact_identities (workspace_id, contact_id, channel, external_id, verified, created_at) \
+                        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id";
+        Ok(on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(contact)
+                .bind(ws.0)
+                .bind(&c.name)
+                .bind(&c.email)
+                .bind(&c.phone)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let linked: Option<i64> = sqlx::query_scalar(identity)
+                .bind(ws.0)
+                .bind(id)
+                .bind(channel.as_str())
+                .bind(external_id)
+                .bind(verified)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match linked {
+                Some(_) => {
+                    tx.commit().await?;
+                    Some(ContactId(id))
+                }
+                // Dropping the transaction rolls the contact back.
+                None => None,
+            }
+        }))
+    }
+
     pub async fn contact(&self, ws: WorkspaceId, id: ContactId) -> Result<Contact> {
         let sql = concat!(
             "SELECT ",

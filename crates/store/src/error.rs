@@ -39,6 +39,33 @@ impl Error {
         Ok(())
     }
 
+    /// The database cannot be reached right now (restarting, connections exhausted, SQLite
+    /// busy past its timeout): the request may succeed if tried again shortly, and a provider
+    /// told so retries it.
+    pub fn is_unavailable(&self) -> bool {
+        let Error::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => {
+                let code = d.code().unwrap_or_default();
+                // PostgreSQL: connection exceptions (08…), shutting down or starting up (57P…),
+                // too many connections (53300). SQLite: busy (5) or locked (6).
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || code == "5"
+                    || code == "6"
+            }
+            _ => false,
+        }
+    }
+
     /// `Conflict(message)` when `e` broke a unique index, else the database error.
     pub(crate) fn conflict_on_unique(e: sqlx::Error, message: String) -> Error {
         match &e {

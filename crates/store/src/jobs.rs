@@ -27,6 +27,27 @@ pub struct NewJob {
     pub max_attempts: i32,
     /// At most one queued or running job per key; enqueueing a duplicate is a no-op.
     pub dedupe_key: Option<String>,
+    /// 0 for work a customer waits on; higher for background work, claimed after it and never
+    /// by the workers kept for it (see [`Lane`]).
+    pub priority: i32,
+}
+
+/// The jobs a worker takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Any job, customer-facing ones first.
+    Any,
+    /// Only priority 0: a worker kept free for replies whatever background work is queued.
+    CustomerFacing,
+}
+
+impl Lane {
+    fn max_priority(self) -> i32 {
+        match self {
+            Lane::Any => i32::MAX,
+            Lane::CustomerFacing => 0,
+        }
+    }
 }
 
 impl NewJob {
@@ -40,7 +61,14 @@ impl NewJob {
             run_at: None,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             dedupe_key: None,
+            priority: 0,
         }
+    }
+
+    /// Background work (a knowledge sync): runs after customer-facing jobs.
+    pub fn background(mut self) -> Self {
+        self.priority = 1;
+        self
     }
 
     pub fn workspace(mut self, id: WorkspaceId) -> Self {
@@ -188,17 +216,17 @@ macro_rules! job_columns {
     };
 }
 
-/// Claims the next due job: queued and due, or running with an expired lease. `$1` worker,
-/// `$2` lease token, `$3` lease expiry, `$4` now.
+/// Claims the next due job: queued and due, or running with an expired lease, most urgent
+/// first. `$1` worker, `$2` lease token, `$3` lease expiry, `$4` now, `$5` highest priority.
 macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
              lease_token = $2, lease_expires_at = $3, updated_at = $4 \
              WHERE id = (SELECT id FROM jobs \
-                 WHERE (state = 'queued' AND run_at <= $4) \
-                    OR (state = 'running' AND lease_expires_at < $4) \
-                 ORDER BY run_at, id LIMIT 1 ",
+                 WHERE ((state = 'queued' AND run_at <= $4) \
+                    OR (state = 'running' AND lease_expires_at < $4)) AND priority <= $5 \
+                 ORDER BY priority, run_at, id LIMIT 1 ",
             $lock,
             ") RETURNING id, kind, payload, workspace_id, attempts, max_attempts"
         )
@@ -214,7 +242,7 @@ impl Store {
     pub async fn enqueue_job(&self, job: NewJob) -> Result<Option<JobId>> {
         let now = Utc::now();
         let sql = "INSERT INTO jobs (workspace_id, kind, payload, max_attempts, run_at, dedupe_key, \
-                   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                   created_at, updated_at, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
                    ON CONFLICT DO NOTHING RETURNING id";
         let id: Option<i64> = on_db!(&self.db, |p| sqlx::query_scalar(sql)
             .bind(job.workspace_id.map(|w| w.0))
@@ -224,6 +252,7 @@ impl Store {
             .bind(job.run_at.unwrap_or(now))
             .bind(&job.dedupe_key)
             .bind(now)
+            .bind(job.priority)
             .fetch_optional(p)
             .await?);
         if id.is_some() {
@@ -234,7 +263,12 @@ impl Store {
 
     /// Takes the next due job — queued and due, or running with an expired lease — and leases it
     /// to `worker` for `lease`. Jobs whose lease expired once too often end dead here.
-    pub async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<ClaimedJob>> {
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        lease: Duration,
+        lane: Lane,
+    ) -> Result<Option<ClaimedJob>> {
         loop {
             let now = Utc::now();
             let token = uuid::Uuid::new_v4().to_string();
@@ -250,6 +284,7 @@ impl Store {
                 .bind(&token)
                 .bind(lease_until(now, lease))
                 .bind(now)
+                .bind(lane.max_priority())
                 .fetch_optional(p)
                 .await?);
             let Some(row) = row else { return Ok(None) };

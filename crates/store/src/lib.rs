@@ -21,6 +21,7 @@ pub mod csat;
 mod db;
 mod error;
 pub mod escalations;
+pub mod guards;
 pub mod jobs;
 pub mod knowledge;
 pub mod messages;

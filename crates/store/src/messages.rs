@@ -295,7 +295,7 @@ impl Store {
         let touch = "UPDATE conversations SET last_message_at = $1, last_customer_message_at = $1, updated_at = $1 \
                      WHERE id = $2";
         let enqueue = "INSERT INTO jobs (workspace_id, kind, payload, max_attempts, run_at, dedupe_key, \
-                       created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING";
+                       created_at, updated_at, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT DO NOTHING";
         let now = Utc::now();
         let id: Option<i64> = on_db!(&self.db, |p| {
             // First statement writes (see replace_chunks on SQLite transactions).
@@ -334,6 +334,7 @@ impl Store {
                         .bind(job.run_at.unwrap_or(now))
                         .bind(&job.dedupe_key)
                         .bind(now)
+                        .bind(job.priority)
                         .execute(&mut *tx)
                         .await?;
                 }

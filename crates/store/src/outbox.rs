@@ -61,6 +61,7 @@ struct MessageRow {
     #[sqlx(json)]
     metadata: Value,
     subject: Option<String>,
+    created_at: DateTime<Utc>,
 }
 
 impl Store {
@@ -95,7 +96,7 @@ impl Store {
     /// answers, and how long the customer's messaging window has been open.
     async fn delivery(&self, message_id: MessageId, attempt: i32) -> Result<Delivery> {
         let sql = "SELECT m.workspace_id, m.conversation_id, m.contact_id, m.channel, m.author, m.kind, \
-                   m.text, m.metadata, c.subject \
+                   m.text, m.metadata, c.subject, m.created_at \
                    FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1";
         let m: MessageRow = on_db!(&self.db, |p| sqlx::query_as(sql)
             .bind(message_id.0)
@@ -186,6 +187,7 @@ impl Store {
                 thread: Vec::new(),
                 subject: m.subject,
                 last_customer_message_at,
+                created_at: m.created_at,
                 attempt,
             });
         }
@@ -204,6 +206,7 @@ impl Store {
             thread,
             subject: m.subject,
             last_customer_message_at,
+            created_at: m.created_at,
             attempt,
         })
     }

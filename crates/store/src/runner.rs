@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Store;
-use crate::jobs::{ClaimedJob, FailOutcome, RetryPolicy};
+use crate::jobs::{ClaimedJob, FailOutcome, Lane, RetryPolicy};
 
 /// Why a job handler failed; its text is kept on the job row.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,6 +30,9 @@ pub trait JobHandler: Send + Sync + 'static {
 pub struct RunnerConfig {
     /// Concurrent jobs in this process; 0 runs none (a node that only serves the API).
     pub workers: usize,
+    /// Of those, how many take only customer-facing jobs (replies), so that background work
+    /// (knowledge syncs) can never hold every worker. At least one worker takes any job.
+    pub customer_facing_workers: usize,
     /// How long an idle worker waits before polling again.
     pub poll_interval: Duration,
     /// How long a claim is valid without a heartbeat.
@@ -44,6 +47,7 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
             workers: 2,
+            customer_facing_workers: 1,
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(15),
@@ -88,18 +92,32 @@ impl JobRunner {
     pub fn start(self, shutdown: CancellationToken) -> JoinSet<()> {
         let shared = Arc::new(self);
         let mut set = JoinSet::new();
-        for i in 0..shared.config.workers {
+        let workers = shared.config.workers;
+        let kept = shared
+            .config
+            .customer_facing_workers
+            .min(workers.saturating_sub(1));
+        for i in 0..workers {
             let runner = shared.clone();
             let shutdown = shutdown.clone();
-            set.spawn(async move { runner.work(format!("{}/{i}", runner.name), shutdown).await });
+            let lane = if i < kept {
+                Lane::CustomerFacing
+            } else {
+                Lane::Any
+            };
+            set.spawn(async move {
+                runner
+                    .work(format!("{}/{i}", runner.name), lane, shutdown)
+                    .await
+            });
         }
         set
     }
 
-    async fn work(&self, worker: String, shutdown: CancellationToken) {
-        tracing::debug!(%worker, "job worker started");
+    async fn work(&self, worker: String, lane: Lane, shutdown: CancellationToken) {
+        tracing::debug!(%worker, ?lane, "job worker started");
         while !shutdown.is_cancelled() {
-            match self.store.claim_job(&worker, self.config.lease).await {
+            match self.store.claim_job(&worker, self.config.lease, lane).await {
                 Ok(Some(job)) => self.run(job, &shutdown).await,
                 Ok(None) => {
                     tokio::select! {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use rapport_core::domain::{Author, Channel, Direction, JobState};
 use rapport_core::ids::WorkspaceId;
 use rapport_store::contacts::NewContact;
-use rapport_store::jobs::{ClaimedJob, FailOutcome, NewJob, RetryPolicy};
+use rapport_store::jobs::{ClaimedJob, FailOutcome, Lane, NewJob, RetryPolicy};
 use rapport_store::messages::{Inserted, NewMessage};
 use rapport_store::runner::{HandlerError, JobHandler, JobRunner, RunnerConfig};
 use rapport_store::{Store, backend_tests};
@@ -24,6 +24,7 @@ backend_tests!(
     an_identity_belongs_to_one_contact_per_workspace,
     a_repeated_provider_message_id_is_stored_once,
     a_claimed_job_is_not_claimed_again_while_leased,
+    a_reply_is_claimed_before_older_syncs_and_a_kept_worker_takes_only_replies,
     concurrent_claimers_never_share_a_job,
     two_workers_never_run_one_job_at_once,
     a_crashed_workers_job_is_run_again_after_its_lease_expires,
@@ -164,20 +165,64 @@ async fn a_claimed_job_is_not_claimed_again_while_leased(store: Store) {
         .unwrap()
         .unwrap();
     let job = store
-        .claim_job("w1", LEASE)
+        .claim_job("w1", LEASE, Lane::Any)
         .await
         .unwrap()
         .expect("a due job");
     assert_eq!(job.id, id);
     assert_eq!(job.attempt, 1);
     assert_eq!(job.payload, json!({"n": 1}));
-    assert!(store.claim_job("w2", LEASE).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_job("w2", LEASE, Lane::Any)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.heartbeat_job(&job, LEASE).await.unwrap());
     assert!(store.complete_job(&job).await.unwrap());
     let record = store.job(id).await.unwrap();
     assert_eq!(record.state, JobState::Done);
     assert!(record.finished_at.is_some());
-    assert!(store.claim_job("w2", LEASE).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_job("w2", LEASE, Lane::Any)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Found by a hostile run: after two large uploads a customer got no reply within 240 s,
+/// every worker being busy with syncs.
+async fn a_reply_is_claimed_before_older_syncs_and_a_kept_worker_takes_only_replies(store: Store) {
+    for i in 0..2 {
+        store
+            .enqueue_job(NewJob::new("sync", json!({ "i": i })).background())
+            .await
+            .unwrap();
+    }
+    let kept = store
+        .claim_job("kept", LEASE, Lane::CustomerFacing)
+        .await
+        .unwrap();
+    assert!(kept.is_none(), "a kept worker leaves syncs alone");
+    store
+        .enqueue_job(NewJob::new("reply", json!({})))
+        .await
+        .unwrap();
+    let first = store
+        .claim_job("any", LEASE, Lane::Any)
+        .await
+        .unwrap()
+        .expect("a job");
+    assert_eq!(first.kind, "reply", "the newer reply goes first");
+    let next = store
+        .claim_job("any", LEASE, Lane::Any)
+        .await
+        .unwrap()
+        .expect("a job");
+    assert_eq!(next.kind, "sync");
 }
 
 async fn concurrent_claimers_never_share_a_job(store: Store) {
@@ -192,7 +237,11 @@ async fn concurrent_claimers_never_share_a_job(store: Store) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
-            while let Some(job) = store.claim_job(&format!("w{w}"), LEASE).await.unwrap() {
+            while let Some(job) = store
+                .claim_job(&format!("w{w}"), LEASE, Lane::Any)
+                .await
+                .unwrap()
+            {
                 mine.push(job.id);
             }
             mine
@@ -233,6 +282,7 @@ impl JobHandler for TrackingHandler {
 fn fast_runner_config() -> RunnerConfig {
     RunnerConfig {
         workers: 3,
+        customer_facing_workers: 0,
         poll_interval: Duration::from_millis(20),
         lease: Duration::from_secs(30),
         heartbeat_interval: Duration::from_millis(100),
@@ -321,7 +371,7 @@ async fn a_crashed_workers_job_is_run_again_after_its_lease_expires(store: Store
         .unwrap();
     // A worker claims the job with a short lease, then "dies": it never heartbeats or finishes.
     let lost = store
-        .claim_job("crashed", Duration::from_millis(300))
+        .claim_job("crashed", Duration::from_millis(300), Lane::Any)
         .await
         .unwrap()
         .unwrap();
@@ -387,13 +437,13 @@ async fn a_stale_worker_cannot_finish_a_job_it_lost(store: Store) {
         .unwrap()
         .unwrap();
     let stale = store
-        .claim_job("slow", Duration::from_millis(50))
+        .claim_job("slow", Duration::from_millis(50), Lane::Any)
         .await
         .unwrap()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     let fresh = store
-        .claim_job("fast", LEASE)
+        .claim_job("fast", LEASE, Lane::Any)
         .await
         .unwrap()
         .expect("expired lease is claimable");
@@ -417,9 +467,21 @@ async fn a_job_scheduled_later_is_not_claimed_early(store: Store) {
         .enqueue_job(NewJob::new("noop", json!({})).run_at(later))
         .await
         .unwrap();
-    assert!(store.claim_job("w", LEASE).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_job("w", LEASE, Lane::Any)
+            .await
+            .unwrap()
+            .is_none()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(store.claim_job("w", LEASE).await.unwrap().is_some());
+    assert!(
+        store
+            .claim_job("w", LEASE, Lane::Any)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn a_duplicate_dedupe_key_is_not_enqueued_twice(store: Store) {
@@ -427,7 +489,11 @@ async fn a_duplicate_dedupe_key_is_not_enqueued_twice(store: Store) {
     let first = store.enqueue_job(job()).await.unwrap();
     assert!(first.is_some());
     assert!(store.enqueue_job(job()).await.unwrap().is_none());
-    let claimed = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    let claimed = store
+        .claim_job("w", LEASE, Lane::Any)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         store.enqueue_job(job()).await.unwrap().is_none(),
         "still live while running"
@@ -445,11 +511,19 @@ async fn a_released_job_does_not_count_the_attempt(store: Store) {
         .await
         .unwrap()
         .unwrap();
-    let job = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    let job = store
+        .claim_job("w", LEASE, Lane::Any)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(store.release_job(&job).await.unwrap());
     let record = store.job(id).await.unwrap();
     assert_eq!((record.state, record.attempts), (JobState::Queued, 0));
-    let again = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    let again = store
+        .claim_job("w", LEASE, Lane::Any)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.attempt, 1);
 }
 

@@ -6,6 +6,7 @@
 //! the prompts in `prompts/` and calls any OpenAI-compatible server.
 
 mod extractive;
+mod fallback;
 mod llm;
 mod passage;
 
@@ -15,6 +16,7 @@ use rapport_knowledge::Retrieved;
 use serde::{Deserialize, Serialize};
 
 pub use extractive::Extractive;
+pub use fallback::{FallbackPolicy, Resilient};
 pub use llm::LlmChatModel;
 
 use crate::Result;

@@ -7,12 +7,12 @@
 //! seen before must come with the same body ([`ReplayGuard`]): Mailgun's own retries pass,
 //! a token reused for a different mail does not.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+use rapport_store::Store;
+use rapport_store::guards::TokenSeen;
 
 use crate::{Error, Result};
 
@@ -73,37 +73,28 @@ pub fn sign(signing_key: &str, timestamp: &str, token: &str) -> String {
 }
 
 /// Remembers the tokens of recent signed requests with a digest of their message, for as long
-/// as their signature is valid, so a captured token cannot carry another message. In memory:
-/// with several Rapport processes behind a balancer, each keeps its own.
-#[derive(Debug, Default)]
+/// as their signature is valid, so a captured token cannot carry another message. Kept in the
+/// store: every node and every restart sees the same tokens.
+#[derive(Debug, Clone)]
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<String, Seen>>,
-}
-
-/// A token's message digest, and when the token may be forgotten.
-#[derive(Debug)]
-struct Seen {
-    digest: [u8; 32],
-    expires: DateTime<Utc>,
+    store: Store,
 }
 
 impl ReplayGuard {
+    pub fn new(store: Store) -> Self {
+        ReplayGuard { store }
+    }
+
     /// Records `token` with `message`; refuses a token already seen with a different message.
-    pub fn check(&self, token: &str, message: &[u8], now: DateTime<Utc>) -> Result<()> {
-        let digest: [u8; 32] = Sha256::digest(message).into();
-        // A poisoned lock only means another request panicked mid-insert; the map is fine.
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.retain(|_, s| s.expires > now);
-        match seen.get(token) {
-            Some(s) if s.digest != digest => {
-                Err(Error::Signature("token already used for another message"))
-            }
-            Some(_) => Ok(()),
-            None => {
-                let expires = now + MAX_AGE * 2;
-                seen.insert(token.to_owned(), Seen { digest, expires });
-                Ok(())
-            }
+    pub async fn check(&self, token: &str, message: &[u8], now: DateTime<Utc>) -> Result<()> {
+        let digest = hex::encode(Sha256::digest(message));
+        let seen = self
+            .store
+            .record_webhook_token("mailgun", token, &digest, now + MAX_AGE * 2, now)
+            .await?;
+        match seen {
+            TokenSeen::New | TokenSeen::SameBody => Ok(()),
+            TokenSeen::OtherBody => Err(Error::Signature("token already used for another message")),
         }
     }
 }
@@ -175,19 +166,23 @@ mod tests {
         assert!(err.contains("too old"), "{err}");
     }
 
-    #[test]
-    fn a_token_may_come_again_only_with_the_same_message() {
-        let guard = ReplayGuard::default();
+    #[tokio::test]
+    async fn a_token_may_come_again_only_with_the_same_message_even_after_a_restart() {
+        let db = rapport_store::testing::TestDb::sqlite().await;
+        let guard = ReplayGuard::new(db.store.clone());
         let now = Utc::now();
-        assert!(guard.check("t1", b"mail one", now).is_ok());
+        assert!(guard.check("t1", b"mail one", now).await.is_ok());
         assert!(
-            guard.check("t1", b"mail one", now).is_ok(),
+            guard.check("t1", b"mail one", now).await.is_ok(),
             "Mailgun's retry"
         );
-        assert!(guard.check("t1", b"mail two", now).is_err());
-        assert!(guard.check("t2", b"mail two", now).is_ok());
+        assert!(guard.check("t1", b"mail two", now).await.is_err());
+        assert!(guard.check("t2", b"mail two", now).await.is_ok());
+        // A new process on the same database remembers.
+        let restarted = ReplayGuard::new(db.store.clone());
+        assert!(restarted.check("t1", b"mail two", now).await.is_err());
         // Once the signature would be stale anyway, the token is forgotten.
         let later = now + MAX_AGE * 3;
-        assert!(guard.check("t1", b"mail two", later).is_ok());
+        assert!(restarted.check("t1", b"mail two", later).await.is_ok());
     }
 }

@@ -184,6 +184,7 @@ mod tests {
             ],
             subject: Some("RE: Password reset".into()),
             last_customer_message_at: None,
+            created_at: chrono::Utc::now(),
             attempt: 1,
         }
     }

@@ -65,9 +65,13 @@ pub async fn post_api_message(
             "text is longer than {MAX_TEXT_CHARS} characters"
         )));
     }
+    let claim = claim_of(&app, Channel::Api, body.sender)?;
     let inbound = Inbound {
-        claim: claim_of(&app, Channel::Api, body.sender)?,
-        provider_message_id: Some(key.to_owned()),
+        provider_message_id: Some(rapport_channels::api::scoped_message_id(
+            &claim.external_id,
+            key,
+        )),
+        claim,
         kind: "text".into(),
         text: body.text,
         attachments: body.attachments.unwrap_or(Value::Null),

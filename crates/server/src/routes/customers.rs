@@ -614,23 +614,60 @@ pub async fn get_media(
         .fetch(&message.attachments)
         .await
         .map_err(|e| ApiError::BadGateway(format!("WhatsApp media: {e}")))?;
-    let disposition = match &media.filename {
-        Some(name) => format!(
-            "inline; filename=\"{}\"",
-            name.replace(['"', '\\', '\r', '\n'], "_")
-        ),
-        None => "inline".to_owned(),
-    };
+    let (content_type, disposition) = served_as(&media.content_type, media.filename.as_deref());
     Ok((
         [
-            (axum::http::header::CONTENT_TYPE, media.content_type),
+            (axum::http::header::CONTENT_TYPE, content_type),
             (axum::http::header::CONTENT_DISPOSITION, disposition),
             (
                 axum::http::header::HeaderName::from_static("x-content-type-options"),
                 "nosniff".to_owned(),
             ),
+            // Whatever the bytes are, nothing in them runs in the agent's session.
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'".to_owned(),
+            ),
         ],
         media.bytes,
     )
         .into_response())
+}
+
+/// A customer chooses what they send: only pictures, sound and video are shown in the browser,
+/// under their own (checked) type; anything else — HTML, SVG, PDF, a document — is a download
+/// of opaque bytes, so no script a customer wrote runs where the agent is signed in.
+fn served_as(content_type: &str, filename: Option<&str>) -> (String, String) {
+    const SHOWN: [&str; 11] = [
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/aac",
+        "audio/amr",
+        "video/mp4",
+        "video/3gpp",
+    ];
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let shown = SHOWN.contains(&essence.as_str());
+    let name = filename
+        .map(|n| n.replace(|c: char| c == '"' || c == '\\' || c.is_control(), "_"))
+        .map(|n| format!("; filename=\"{n}\""))
+        .unwrap_or_default();
+    if shown {
+        (essence, format!("inline{name}"))
+    } else {
+        (
+            "application/octet-stream".into(),
+            format!("attachment{name}"),
+        )
+    }
 }

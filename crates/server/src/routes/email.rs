@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +25,7 @@ use rapport_core::domain::Channel;
 use rapport_core::ids::WorkspaceId;
 
 use crate::App;
-use crate::error::{ApiError, error_response};
+use crate::error::{ApiError, error_response, multipart_error};
 
 /// Channels are configured per install for now; they feed the default workspace.
 const WS: WorkspaceId = WorkspaceId::DEFAULT;
@@ -35,8 +37,13 @@ pub fn router() -> Router<App> {
         // The same handler; without the `mime` suffix Mailgun posts parsed fields, and the
         // answer says so.
         .route("/email/mailgun", post(receive_mailgun))
-        .layer(Extension(Arc::new(ReplayGuard::default())))
+        .layer(Extension(Arc::new(Semaphore::new(MAILS_READ_AT_ONCE))))
 }
+
+/// Mails read at once by this process. A mail is read before its signature can be checked
+/// when Mailgun puts the signature after it, so the memory unsigned posts can take is bounded
+/// by this times the body limit; more posts wait their turn.
+const MAILS_READ_AT_ONCE: usize = 4;
 
 /// The fields of a Mailgun route POST that we read.
 #[derive(Debug, Default)]
@@ -59,8 +66,25 @@ impl MailgunPost {
         }
     }
 
-    /// Mailgun posts multipart/form-data (always with attachments) or a URL-encoded form.
-    async fn read(req: Request) -> Result<MailgunPost, Response> {
+    fn signature(&self) -> Signature<'_> {
+        Signature {
+            timestamp: self.timestamp.as_deref(),
+            token: self.token.as_deref(),
+            signature: self.signature.as_deref(),
+        }
+    }
+
+    fn signed(&self) -> bool {
+        self.timestamp.is_some() && self.token.is_some() && self.signature.is_some()
+    }
+
+    /// Mailgun posts multipart/form-data (always with attachments) or a URL-encoded form. In
+    /// a multipart post the signature is checked as soon as its fields are in, before any
+    /// larger field is read.
+    async fn read(
+        req: Request,
+        verify: impl Fn(&Signature<'_>) -> Result<(), Response>,
+    ) -> Result<MailgunPost, Response> {
         let multipart = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -71,13 +95,21 @@ impl MailgunPost {
             let mut form = Multipart::from_request(req, &())
                 .await
                 .map_err(IntoResponse::into_response)?;
+            let mut verified = false;
             while let Some(field) = form
                 .next_field()
                 .await
-                .map_err(IntoResponse::into_response)?
+                .map_err(|e| multipart_error(e).into_response())?
             {
+                if !verified && post.signed() {
+                    verify(&post.signature())?;
+                    verified = true;
+                }
                 let name = field.name().unwrap_or_default().to_owned();
-                let value = field.bytes().await.map_err(IntoResponse::into_response)?;
+                let value = field
+                    .bytes()
+                    .await
+                    .map_err(|e| multipart_error(e).into_response())?;
                 post.set(&name, value.to_vec());
             }
         } else {
@@ -88,6 +120,7 @@ impl MailgunPost {
                 post.set(&name, value.into_bytes());
             }
         }
+        verify(&post.signature())?;
         Ok(post)
     }
 }
@@ -99,10 +132,9 @@ fn rejected(reason: impl Into<String>) -> Response {
 /// A mail from a Mailgun route, signed with the webhook signing key.
 pub async fn receive_mailgun(
     State(app): State<App>,
-    Extension(replays): Extension<Arc<ReplayGuard>>,
+    Extension(readers): Extension<Arc<Semaphore>>,
     req: Request,
 ) -> Result<StatusCode, Response> {
-    let post = MailgunPost::read(req).await?;
     let key = app
         .config
         .secrets
@@ -115,12 +147,14 @@ pub async fn receive_mailgun(
     let unauthorized = |e: rapport_channels::Error| {
         error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
     };
-    let signature = Signature {
-        timestamp: post.timestamp.as_deref(),
-        token: post.token.as_deref(),
-        signature: post.signature.as_deref(),
+    let verify = |s: &Signature<'_>| mailgun::verify(&key, s, now, max_age).map_err(unauthorized);
+    let post = {
+        let _reading = readers
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable("shutting down".into()).into_response())?;
+        MailgunPost::read(req, verify).await?
     };
-    mailgun::verify(&key, &signature, now, max_age).map_err(unauthorized)?;
     let Some(raw) = post.body_mime else {
         tracing::warn!(
             "Mailgun posted no body-mime: the route must forward to a URL ending in `mime`"
@@ -129,9 +163,16 @@ pub async fn receive_mailgun(
             "no body-mime: forward the route to /webhooks/email/mailgun/mime",
         ));
     };
-    replays
+    match ReplayGuard::new(app.store.clone())
         .check(post.token.as_deref().unwrap_or_default(), &raw, now)
-        .map_err(unauthorized)?;
+        .await
+    {
+        Ok(()) => {}
+        Err(rapport_channels::Error::Store(e)) => {
+            return Err(ApiError::from(e).into_response());
+        }
+        Err(e) => return Err(unauthorized(e)),
+    }
     let mail = match email::parse(&raw) {
         Ok(mail) => mail,
         Err(e) => {

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::App;
 use crate::auth::{Admin, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, multipart_error};
 
 /// The routes that take file uploads, which have their own (larger) body limit.
 pub fn upload_router() -> Router<App> {
@@ -402,14 +402,6 @@ async fn read_files(mut multipart: Multipart) -> ApiResult<Vec<(String, Vec<u8>)
         ));
     }
     Ok(files)
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge(e.body_text())
-    } else {
-        ApiError::BadRequest(e.body_text())
-    }
 }
 
 /// Q&A pairs mined from resolved conversations, newest first.
