@@ -157,3 +157,104 @@ async fn shutdown_stops_listening_and_leaves_no_job_leased() {
     );
     assert_eq!(store.job_counts().await.unwrap().running, 0);
 }
+
+/// Opens a connection and sends half a request head, as a slowloris client does.
+async fn half_sent_request(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: rapport\r\nX-Slow: ")
+        .await
+        .expect("write");
+    stream
+}
+
+/// Found by a hostile run: 1,100 half-sent requests took every file descriptor and `/healthz`
+/// timed out. Half-sent requests do not stop others being served, and each is cut once the
+/// header timeout passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_cut_and_do_not_starve_others() {
+    use tokio::io::AsyncReadExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.http.header_read_timeout_secs = 1)
+        .await
+        .expect("app");
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        slow.push(half_sent_request(&app).await);
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    for mut stream in slow {
+        let mut rest = Vec::new();
+        // The server answers (408) or closes; either way the connection ends.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            stream.read_to_end(&mut rest),
+        )
+        .await
+        .expect("the server cut the half-sent request")
+        .ok();
+    }
+    app.stop().await;
+}
+
+/// Found by a hostile run: past capacity, webhooks queued without bound (p99 20 s). Beyond
+/// the in-flight limit an inbound message is refused at once with 503 and Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_messages_past_capacity_are_refused_with_retry_after() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.http.max_inflight_messages = 1)
+        .await
+        .expect("app");
+    // One inbound message in flight: a mail whose body is still arriving.
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut held = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    held.write_all(
+        b"POST /webhooks/email/mailgun/mime HTTP/1.1\r\nHost: rapport\r\n\
+          Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 100000\r\n\r\n--XyZ\r\n",
+    )
+    .await
+    .expect("write");
+    let mut refused = None;
+    for _ in 0..100 {
+        let resp = app
+            .client
+            .post(app.url("/webhooks/whatsapp"))
+            .body("{}")
+            .send()
+            .await
+            .expect("sent");
+        if resp.status() == 503 {
+            refused = Some(resp);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("a message past capacity is refused");
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(json(refused).await["error"]["code"], "overloaded");
+    drop(held);
+    // Capacity comes back: an unsigned post is checked (and refused) again.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = app
+            .client
+            .post(app.url("/webhooks/whatsapp"))
+            .body("{}")
+            .send()
+            .await
+            .expect("sent")
+            .status()
+            .as_u16();
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 401);
+    app.stop().await;
+}

@@ -310,14 +310,13 @@ impl App {
         ));
         let router = crate::http::router(self.clone());
         let http_shutdown = shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-        });
+        let limits = crate::serve::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(
+                self.config.http.header_read_timeout_secs.max(1),
+            ),
+            max_connections: self.config.http.max_connections,
+        };
+        let server = tokio::spawn(crate::serve::serve(listener, router, limits, http_shutdown));
         Running {
             server,
             workers,

@@ -70,6 +70,14 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests and jobs.
     pub shutdown_grace_secs: u64,
+    /// A client that has not sent a whole request head by then is cut (slowloris); also how
+    /// long an idle keep-alive connection is kept.
+    pub header_read_timeout_secs: u64,
+    /// Most connections open at once (never more than the file limit allows).
+    pub max_connections: usize,
+    /// Inbound messages (webhooks, the API channel) handled at once; past it the answer is
+    /// 503 with Retry-After, which providers retry, rather than a queue without bound.
+    pub max_inflight_messages: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -782,6 +790,9 @@ impl Default for HttpConfig {
             body_limit: 2 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 10,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            max_inflight_messages: 256,
         }
     }
 }

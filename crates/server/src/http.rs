@@ -1,6 +1,8 @@
 //! The router and the middleware every request goes through: request metrics, tracing, a body
-//! size limit, a timeout, and JSON bodies for the errors the middleware itself produces.
+//! size limit, a timeout, load shedding of inbound messages, and JSON bodies for the errors
+//! the middleware itself produces.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -8,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use tokio::sync::Semaphore;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -42,11 +45,16 @@ pub fn router(app: App) -> Router {
         .nest("/webhooks", routes::email::router())
         .layer(DefaultBodyLimit::max(mail_limit))
         .layer(RequestBodyLimitLayer::new(mail_limit));
+    let inbound = Arc::new(Semaphore::new(app.config.http.max_inflight_messages.max(1)));
     Router::new()
         .merge(limited)
         .merge(uploads)
         .merge(mail)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            inbound,
+            shed_inbound_messages,
+        ))
         // Outermost last: the JSON error envelope wraps what the limit and timeout layers answer.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -56,6 +64,35 @@ pub fn router(app: App) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// Past capacity, an inbound message is refused at once with 503 and Retry-After (WhatsApp,
+/// Instagram, Mailgun and integrations retry) instead of waiting in a queue that grows until
+/// every answer is late. Other requests are not limited here.
+async fn shed_inbound_messages(
+    State(permits): State<Arc<Semaphore>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let inbound = req.method() == axum::http::Method::POST
+        && (path.starts_with("/webhooks/") || path == "/api/v1/channels/api/messages");
+    if !inbound {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = permits.try_acquire() else {
+        let mut response = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many messages at once; try again shortly",
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return response;
+    };
+    next.run(req).await
 }
 
 async fn not_found() -> Response {

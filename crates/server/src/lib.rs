@@ -11,6 +11,7 @@ mod http;
 mod metrics;
 mod rate_limit;
 mod routes;
+mod serve;
 pub mod settings;
 mod widget;
 
