@@ -413,6 +413,9 @@ fn csv_documents(name: &str, bytes: &[u8], mode: CsvMode) -> Result<Vec<SourceDo
                 .clone();
             let mut docs = Vec::new();
             for (n, row) in reader.records().enumerate() {
+                if n >= extract::MAX_CSV_ROWS {
+                    return Err(extract::too_many_rows());
+                }
                 let row = row.map_err(|e| Error::Malformed {
                     format: "CSV",
                     message: e.to_string(),

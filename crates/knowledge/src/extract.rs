@@ -203,7 +203,17 @@ fn tidy_blocks(s: &str) -> String {
     out
 }
 
-/// Text of each page of a PDF, in order (page 1 first).
+/// Most pages read from one PDF: past it the admin is asked to split the file.
+pub const MAX_PDF_PAGES: usize = 2_000;
+/// Most bytes a PDF's compressed streams may inflate to (a 2 MB "zip bomb" inflated to 2 GB
+/// and took the server's memory with it).
+pub const MAX_PDF_INFLATED_BYTES: u64 = 256 * 1024 * 1024;
+/// Most rows read from one CSV.
+pub const MAX_CSV_ROWS: usize = 50_000;
+
+/// Text of each page of a PDF, in order (page 1 first). A PDF with more than
+/// [`MAX_PDF_PAGES`] pages, or whose streams inflate past [`MAX_PDF_INFLATED_BYTES`], is
+/// refused before its text is extracted.
 pub fn pdf_pages(bytes: &[u8]) -> Result<Vec<String>> {
     if !bytes.starts_with(b"%PDF") {
         return Err(Error::Malformed {
@@ -211,6 +221,7 @@ pub fn pdf_pages(bytes: &[u8]) -> Result<Vec<String>> {
             message: "the file does not start with %PDF".into(),
         });
     }
+    check_pdf_size(bytes)?;
     // pdf-extract panics on some malformed files; a bad upload must fail its source, not the worker.
     let outcome = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
     let pages = match outcome {
@@ -238,6 +249,50 @@ pub fn pdf_pages(bytes: &[u8]) -> Result<Vec<String>> {
         });
     }
     Ok(pages.into_iter().map(|p| tidy_blocks(&p)).collect())
+}
+
+/// Counts the pages and inflates every Flate stream into nothing, stopping at the limits, so
+/// that extraction only runs on a PDF whose size is known to be bounded.
+fn check_pdf_size(bytes: &[u8]) -> Result<()> {
+    use std::io::Read;
+    // A file lopdf cannot load is left for pdf-extract to explain.
+    let Ok(doc) = lopdf::Document::load_mem(bytes) else {
+        return Ok(());
+    };
+    let pages = doc.get_pages().len();
+    if pages > MAX_PDF_PAGES {
+        return Err(Error::Invalid(format!(
+            "this PDF has {pages} pages; at most {MAX_PDF_PAGES} are read from one file — split it"
+        )));
+    }
+    let mut inflated: u64 = 0;
+    for object in doc.objects.values() {
+        let lopdf::Object::Stream(stream) = object else {
+            continue;
+        };
+        let flate = stream
+            .filters()
+            .is_ok_and(|f| f.iter().any(|f| *f == b"FlateDecode".as_slice()));
+        if !flate {
+            continue;
+        }
+        let left = MAX_PDF_INFLATED_BYTES - inflated;
+        let mut decoder = flate2::read::ZlibDecoder::new(stream.content.as_slice()).take(left + 1);
+        inflated += std::io::copy(&mut decoder, &mut std::io::sink()).unwrap_or(0);
+        if inflated > MAX_PDF_INFLATED_BYTES {
+            return Err(Error::Invalid(format!(
+                "this PDF's contents inflate to more than {} MB; it cannot be read",
+                MAX_PDF_INFLATED_BYTES / (1024 * 1024)
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn too_many_rows() -> Error {
+    Error::Invalid(format!(
+        "this CSV has more than {MAX_CSV_ROWS} rows; at most {MAX_CSV_ROWS} are read from one file — split it"
+    ))
 }
 
 /// One question and its answer.
@@ -270,6 +325,9 @@ pub fn qa_csv(bytes: &[u8]) -> Result<Vec<QaPair>> {
     }
     let mut pairs = Vec::new();
     for (i, row) in reader.records().enumerate() {
+        if i >= MAX_CSV_ROWS {
+            return Err(too_many_rows());
+        }
         let row = row.map_err(csv_error)?;
         let (question, answer) = (
             row.get(q).unwrap_or("").trim(),
@@ -382,6 +440,66 @@ mod tests {
     fn not_a_pdf_is_refused_without_panicking() {
         assert!(matches!(pdf_pages(b"hello"), Err(Error::Malformed { .. })));
         assert!(pdf_pages(b"%PDF-1.4\n garbage garbage").is_err());
+    }
+
+    /// A PDF of `pages` empty pages, the first with a content stream of `stream` (compressed).
+    fn built_pdf(pages: usize, stream: &[u8]) -> Vec<u8> {
+        use lopdf::{Dictionary, Document, Object, Stream};
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let mut content = Stream::new(Dictionary::new(), stream.to_vec());
+        content.compress().expect("compressed");
+        let content_id = doc.add_object(content);
+        let kids: Vec<Object> = (0..pages)
+            .map(|i| {
+                let mut page = Dictionary::new();
+                page.set("Type", "Page");
+                page.set("Parent", pages_id);
+                if i == 0 {
+                    page.set("Contents", content_id);
+                }
+                doc.add_object(page).into()
+            })
+            .collect();
+        let mut tree = Dictionary::new();
+        tree.set("Type", "Pages");
+        tree.set("Count", pages as i64);
+        tree.set("Kids", kids);
+        tree.set("MediaBox", vec![0.into(), 0.into(), 595.into(), 842.into()]);
+        doc.objects.insert(pages_id, Object::Dictionary(tree));
+        let mut catalog = Dictionary::new();
+        catalog.set("Type", "Catalog");
+        catalog.set("Pages", pages_id);
+        let catalog_id = doc.add_object(catalog);
+        doc.trailer.set("Root", catalog_id);
+        let mut out = Vec::new();
+        doc.save_to(&mut out).expect("saved");
+        out
+    }
+
+    /// Found by a hostile run: a 2 MB PDF inflating to 2 GB took the server to 4.4 GB of memory,
+    /// and a 50,000-page PDF ran for tens of minutes.
+    #[test]
+    fn a_pdf_bomb_or_a_huge_pdf_is_refused_with_a_clear_error() {
+        let bomb = built_pdf(1, &vec![b' '; (MAX_PDF_INFLATED_BYTES + 1024 * 1024) as usize]);
+        assert!(bomb.len() < 2 * 1024 * 1024, "{} bytes", bomb.len());
+        let err = pdf_pages(&bomb).expect_err("refused").to_string();
+        assert!(err.contains("inflate"), "{err}");
+
+        let err = pdf_pages(&built_pdf(MAX_PDF_PAGES + 1, b"BT ET"))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("split it"), "{err}");
+    }
+
+    #[test]
+    fn a_csv_past_the_row_limit_is_refused_with_a_clear_error() {
+        let mut csv = String::from("question,answer\n");
+        for i in 0..=MAX_CSV_ROWS {
+            csv.push_str(&format!("q{i},a{i}\n"));
+        }
+        let err = qa_csv(csv.as_bytes()).expect_err("refused").to_string();
+        assert!(err.contains("split it"), "{err}");
     }
 
     #[test]
