@@ -481,7 +481,10 @@ mod tests {
     /// and a 50,000-page PDF ran for tens of minutes.
     #[test]
     fn a_pdf_bomb_or_a_huge_pdf_is_refused_with_a_clear_error() {
-        let bomb = built_pdf(1, &vec![b' '; (MAX_PDF_INFLATED_BYTES + 1024 * 1024) as usize]);
+        let bomb = built_pdf(
+            1,
+            &vec![b' '; (MAX_PDF_INFLATED_BYTES + 1024 * 1024) as usize],
+        );
         assert!(bomb.len() < 2 * 1024 * 1024, "{} bytes", bomb.len());
         let err = pdf_pages(&bomb).expect_err("refused").to_string();
         assert!(err.contains("inflate"), "{err}");
