@@ -6,7 +6,6 @@ use rapport_core::domain::EscalationStatus;
 use rapport_core::ids::{ContactId, ConversationId, EscalationId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::types::Json;
 
 use crate::db::on_db;
 use crate::knowledge::placeholders;
@@ -58,31 +57,44 @@ macro_rules! escalation_columns {
     };
 }
 
+/// Inserts the escalation and puts its conversation in the human queue, on `$tx` (either
+/// backend's transaction): the id. Shared by [`Store::escalate`] and the hand-off that stores
+/// the bot's notice in the same transaction.
+macro_rules! escalate_in {
+    ($tx:expr, $ws:expr, $e:expr, $now:expr) => {{
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO escalations (workspace_id, conversation_id, reason, summary, context, draft, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) RETURNING id",
+        )
+        .bind($ws.0)
+        .bind($e.conversation_id.0)
+        .bind(&$e.reason)
+        .bind(&$e.summary)
+        .bind(sqlx::types::Json(&$e.context))
+        .bind(&$e.draft)
+        .bind($now)
+        .fetch_one($tx)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET status = 'waiting_human', updated_at = $1 WHERE workspace_id = $2 AND id = $3",
+        )
+        .bind($now)
+        .bind($ws.0)
+        .bind($e.conversation_id.0)
+        .execute($tx)
+        .await?;
+        id
+    }};
+}
+pub(crate) use escalate_in;
+
 impl Store {
     /// Records the escalation and puts the conversation in the human queue, in one transaction.
     pub async fn escalate(&self, ws: WorkspaceId, e: &NewEscalation) -> Result<EscalationId> {
-        let insert = "INSERT INTO escalations (workspace_id, conversation_id, reason, summary, context, draft, status, created_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) RETURNING id";
-        let conv = "UPDATE conversations SET status = 'waiting_human', updated_at = $1 WHERE workspace_id = $2 AND id = $3";
         let now = Utc::now();
         let id: i64 = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
-            let id: i64 = sqlx::query_scalar(insert)
-                .bind(ws.0)
-                .bind(e.conversation_id.0)
-                .bind(&e.reason)
-                .bind(&e.summary)
-                .bind(Json(&e.context))
-                .bind(&e.draft)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query(conv)
-                .bind(now)
-                .bind(ws.0)
-                .bind(e.conversation_id.0)
-                .execute(&mut *tx)
-                .await?;
+            let id = escalate_in!(&mut *tx, ws, e, now);
             tx.commit().await?;
             id
         });

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use rapport_core::domain::{Author, Channel, ConversationStatus, Direction, Resolution};
-use rapport_core::ids::{ContactId, ConversationId, MessageId, WorkspaceId};
+use rapport_core::ids::{ContactId, ConversationId, EscalationId, MessageId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::db::on_db;
+use crate::escalations::{NewEscalation, escalate_in};
 use crate::jobs::NewJob;
 use crate::knowledge::placeholders;
 use crate::{Error, Result, Store};
@@ -360,6 +361,31 @@ impl Store {
 
     /// Stores a reply of the bot or the system with its outbox row, in one transaction.
     pub async fn add_reply(&self, ws: WorkspaceId, r: &NewReply) -> Result<MessageId> {
+        Ok(self.write_reply(ws, r, None).await?.0)
+    }
+
+    /// Hands the conversation to a person and stores the bot's hand-off notice to the customer,
+    /// in one transaction: a crash between the two cannot leave an escalation whose customer
+    /// was never told (a re-run of the reply finds a person owning the conversation and would
+    /// stay quiet).
+    pub async fn escalate_with_reply(
+        &self,
+        ws: WorkspaceId,
+        e: &NewEscalation,
+        r: &NewReply,
+    ) -> Result<(EscalationId, MessageId)> {
+        let (message, escalation) = self.write_reply(ws, r, Some(e)).await?;
+        let escalation =
+            escalation.ok_or_else(|| Error::Corrupt("escalation not written".into()))?;
+        Ok((escalation, message))
+    }
+
+    async fn write_reply(
+        &self,
+        ws: WorkspaceId,
+        r: &NewReply,
+        escalation: Option<&NewEscalation>,
+    ) -> Result<(MessageId, Option<EscalationId>)> {
         let insert = "INSERT INTO messages (workspace_id, conversation_id, contact_id, direction, author, channel, \
                       kind, text, citations, metadata, delivery_status, created_at) \
                       VALUES ($1, $2, $3, 'outbound', $4, $5, $11, $6, $7, $8, $9, $10) RETURNING id";
@@ -374,8 +400,12 @@ impl Store {
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or("text");
-        let id: i64 = on_db!(&self.db, |p| {
+        let (id, escalated): (i64, Option<i64>) = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
+            let escalated = match escalation {
+                Some(e) => Some(escalate_in!(&mut *tx, ws, e, now)),
+                None => None,
+            };
             let id: i64 = sqlx::query_scalar(insert)
                 .bind(ws.0)
                 .bind(r.conversation_id.0)
@@ -405,12 +435,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            id
+            (id, escalated)
         });
         if r.deliver {
             self.outbox_notify.notify_waiters();
         }
-        Ok(MessageId(id))
+        Ok((MessageId(id), escalated.map(EscalationId)))
     }
 
     /// Stores what a person (an agent) writes in a conversation: a reply to the customer on

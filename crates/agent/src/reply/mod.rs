@@ -528,7 +528,7 @@ impl Agent {
             trace["action"] = action;
             trace["timings_ms"]["act"] = trace["action"]["ms"].clone();
         }
-        let mut escalation_id = None;
+        let mut escalation = None;
         if decision == Decision::Escalated {
             let t = Instant::now();
             // The journey includes the message that is being handed over.
@@ -554,24 +554,17 @@ impl Agent {
             let answer = &draft.answer.value.answer;
             let draft_text =
                 (withheld.is_none() && !answer.trim().is_empty()).then(|| answer.clone());
-            escalation_id = Some(
-                self.store
-                    .escalate(
-                        ws,
-                        &NewEscalation {
-                            conversation_id: incoming.conversation_id(),
-                            reason: reason.clone(),
-                            summary: summary.value,
-                            context: json!({
-                                "sources": retrieval.retrieved.iter().map(trace_chunk).collect::<Vec<_>>(),
-                                "message_id": incoming.message.id,
-                                "trace": trace.clone(),
-                            }),
-                            draft: draft_text,
-                        },
-                    )
-                    .await?,
-            );
+            escalation = Some(NewEscalation {
+                conversation_id: incoming.conversation_id(),
+                reason: reason.clone(),
+                summary: summary.value,
+                context: json!({
+                    "sources": retrieval.retrieved.iter().map(trace_chunk).collect::<Vec<_>>(),
+                    "message_id": incoming.message.id,
+                    "trace": trace.clone(),
+                }),
+                draft: draft_text,
+            });
         }
         trace["timings_ms"]["total"] = json!(ms(started));
         let citations = if decision == Decision::Answered {
@@ -579,9 +572,15 @@ impl Agent {
         } else {
             json!([])
         };
-        let reply_id = self
-            .send_bot_reply(incoming, &text, citations, &trace, deliver)
-            .await?;
+        let reply = bot_reply(incoming, &text, citations, &trace, deliver);
+        // The hand-off and the customer's notice of it are one write.
+        let (reply_id, escalation_id) = match &escalation {
+            Some(e) => {
+                let (escalation, reply) = self.store.escalate_with_reply(ws, e, &reply).await?;
+                (reply, Some(escalation))
+            }
+            None => (self.store.add_reply(ws, &reply).await?, None),
+        };
         tracing::info!(workspace = %ws, conversation = %incoming.conversation.id, decision = ?decision, reason = %reason, "replied");
         Ok(ReplyOutcome {
             decision,
@@ -602,22 +601,8 @@ impl Agent {
         trace: &Value,
         deliver: bool,
     ) -> Result<MessageId> {
-        Ok(self
-            .store
-            .add_reply(
-                incoming.ws,
-                &NewReply {
-                    conversation_id: incoming.conversation_id(),
-                    contact_id: ContactId(incoming.message.contact_id),
-                    author: Author::Bot,
-                    channel: incoming.channel,
-                    text: text.to_owned(),
-                    citations,
-                    metadata: json!({ "trace": trace }),
-                    deliver,
-                },
-            )
-            .await?)
+        let reply = bot_reply(incoming, text, citations, trace, deliver);
+        Ok(self.store.add_reply(incoming.ws, &reply).await?)
     }
 
     /// The trace every bot message keeps: what each stage saw and decided.
@@ -680,6 +665,26 @@ impl Agent {
 
 /// Lower-cased words of the retrieved knowledge's titles and headings: the knowledge's own
 /// vocabulary, never a person's name.
+/// The bot's message with its trace, through the outbox when `deliver`.
+fn bot_reply(
+    incoming: &Incoming,
+    text: &str,
+    citations: Value,
+    trace: &Value,
+    deliver: bool,
+) -> NewReply {
+    NewReply {
+        conversation_id: incoming.conversation_id(),
+        contact_id: ContactId(incoming.message.contact_id),
+        author: Author::Bot,
+        channel: incoming.channel,
+        text: text.to_owned(),
+        citations,
+        metadata: json!({ "trace": trace }),
+        deliver,
+    }
+}
+
 fn knowledge_words(retrieved: &[Retrieved]) -> HashSet<String> {
     retrieved
         .iter()
