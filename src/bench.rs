@@ -65,6 +65,13 @@ pub enum BenchCommand {
         #[arg(long, default_value = "knowledge/articles")]
         corpus: PathBuf,
     },
+    /// What an action turn adds to a reply: playground turns that call an order-status action
+    /// on a local shop that answers at once, against turns answered from the demo knowledge;
+    /// the action's own stage time (`timings_ms.act`) less the shop call's latency.
+    Action {
+        #[arg(long, default_value_t = 50)]
+        turns: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -85,7 +92,142 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             queries,
             corpus,
         } => query(config, &points, queries, &corpus).await,
+        BenchCommand::Action { turns } => action(config, turns).await,
     }
+}
+
+/// A shop on loopback that answers every request at once with one order's status.
+async fn instant_shop() -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = r#"{"order": "4821", "status": "shipped", "eta": "2026-12-05"}"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Ok(url)
+}
+
+async fn action(config: &Config, turns: usize) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let app = App::build(scratch_config(config, scratch.path())).await?;
+    let ws = WorkspaceId::DEFAULT;
+    let articles = std::fs::canonicalize("knowledge/articles")?;
+    let source = app
+        .knowledge
+        .upsert_source(
+            ws,
+            SourceKind::Articles,
+            "Demo articles",
+            &serde_json::json!({"path": articles}),
+        )
+        .await?;
+    app.knowledge.sync(ws, source.id).await?;
+    let admin = app
+        .auth
+        .create_user(
+            ws,
+            "bench@rapport.test",
+            "Bench",
+            rapport_core::domain::Role::Admin,
+            "bench password 1",
+        )
+        .await?;
+    let token = app.auth.issue_token(ws, admin.id, "bench").await?.token;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = app.start(listener, shutdown.clone());
+    let client = reqwest::Client::new();
+    let shop = instant_shop().await?;
+    let defined = client
+        .post(format!("{base}/api/v1/actions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "order_status", "definition": {
+            "description": "Looks up where the customer's order is",
+            "examples": ["where is my order?", "has my order shipped yet?", "what is the status of my order"],
+            "url": format!("{shop}/orders/{{{{ order_id }}}}"),
+            "inputs": [{"name": "order_id", "kind": "order_id", "question": "What is your order number?"}],
+            "reply": "Order {{ order_id }} is {{ response.status }}, arriving {{ response.eta }}.",
+            "allow_private_addresses": true
+        }}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        defined.status() == 201,
+        "the action was refused: {}",
+        defined.text().await?
+    );
+    let turn = |n: usize, text: &'static str| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let t = Instant::now();
+            let body: serde_json::Value = client
+                .post(format!("{base}/api/v1/playground/messages"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"channel": "whatsapp",
+                    "customer": {"phone": format!("+1415555{n:04}")}, "text": text}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok((t.elapsed().as_secs_f64() * 1000.0, body))
+        }
+    };
+    let (mut action_turns, mut answer_turns, mut act_less_call) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..turns + 5 {
+        let (ms, body) = turn(n, "where is my order 4821?").await?;
+        let trace = &body["trace"];
+        anyhow::ensure!(
+            trace["action"]["name"] == "order_status",
+            "no action ran: {body}"
+        );
+        let (ms_answer, _) = turn(n, "how do I reset my thermostat?").await?;
+        // The first few warm the embedder's cache and the connections.
+        if n >= 5 {
+            action_turns.push(ms);
+            answer_turns.push(ms_answer);
+            let act = trace["timings_ms"]["act"].as_f64().unwrap_or_default();
+            let call = trace["action"]["call"]["latency_ms"]
+                .as_f64()
+                .unwrap_or_default();
+            act_less_call.push(act - call);
+        }
+    }
+    shutdown.cancel();
+    running.stopped().await?;
+    let p50 = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "turns": turns,
+            "action_turn_p50_ms": p50(&mut action_turns),
+            "knowledge_turn_p50_ms": p50(&mut answer_turns),
+            "act_stage_less_shop_call_p50_ms": p50(&mut act_less_call),
+        }))?
+    );
+    Ok(())
 }
 
 /// A configuration whose data (database, index, uploads) lives in `dir`, models where they are.

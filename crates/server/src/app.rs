@@ -303,6 +303,11 @@ impl App {
             live.close()
         });
         workers.spawn(send_task_reminders(self.desk.clone(), shutdown.clone()));
+        workers.spawn(forget_old_rows(
+            self.store.clone(),
+            self.config.retention.clone(),
+            shutdown.clone(),
+        ));
         workers.spawn(route_escalations(
             self.desk.clone(),
             Duration::from_millis(self.config.inbox.routing_interval_ms.max(100)),
@@ -365,6 +370,48 @@ async fn send_task_reminders(desk: rapport_desk::Desk, shutdown: CancellationTok
         }
         if let Err(e) = desk.send_due_reminders(chrono::Utc::now()).await {
             tracing::warn!(error = %e, "task reminders not sent; trying again");
+        }
+    }
+}
+
+/// How often old jobs and traces are looked for.
+const RETENTION_TICK: Duration = Duration::from_secs(3600);
+
+/// Deletes finished jobs and slims old traces (in batches, until a pass finds nothing), every
+/// hour until shutdown. Every node may run it: each statement is idempotent.
+async fn forget_old_rows(
+    store: Store,
+    keep: crate::config::RetentionConfig,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(RETENTION_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = chrono::Utc::now();
+        let days = |d: i64| now - chrono::Duration::days(d.max(1));
+        loop {
+            match store
+                .forget_old(
+                    days(keep.done_jobs_days),
+                    days(keep.dead_jobs_days),
+                    days(keep.full_traces_days),
+                )
+                .await
+            {
+                Ok(f) if f == rapport_store::retention::Forgotten::default() => break,
+                Ok(f) => tracing::info!(jobs = f.jobs, traces = f.traces, "old rows forgotten"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "old rows not forgotten; trying again later");
+                    break;
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
         }
     }
 }

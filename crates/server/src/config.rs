@@ -40,6 +40,7 @@ pub struct Config {
     pub widget: WidgetConfig,
     pub analytics: AnalyticsConfig,
     pub inbox: InboxConfig,
+    pub retention: RetentionConfig,
     /// Read from the environment only; never serialised in clear.
     #[serde(skip_deserializing, serialize_with = "Secrets::serialize_masked")]
     pub secrets: Secrets,
@@ -407,6 +408,29 @@ impl Default for InboxConfig {
             away_after_minutes: 10,
             reassign_after_minutes: 10,
             routing_interval_ms: 2_000,
+        }
+    }
+}
+
+/// How long the store keeps what only grows (see `rapport_store::retention`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Finished jobs are deleted this many days after they were done…
+    pub done_jobs_days: i64,
+    /// …and dead ones (kept longer, to be looked into) after this many.
+    pub dead_jobs_days: i64,
+    /// Bot replies keep their full decision trace this many days, then only what analytics
+    /// reads (decision, reason, the customer's question).
+    pub full_traces_days: i64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            done_jobs_days: 7,
+            dead_jobs_days: 30,
+            full_traces_days: 90,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod notifications;
 pub mod outbox;
 mod ownership;
 pub mod presence;
+pub mod retention;
 pub mod routing;
 pub mod runner;
 pub mod search;

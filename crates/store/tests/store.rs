@@ -24,6 +24,7 @@ backend_tests!(
     an_identity_belongs_to_one_contact_per_workspace,
     a_repeated_provider_message_id_is_stored_once,
     a_claimed_job_is_not_claimed_again_while_leased,
+    old_finished_jobs_are_forgotten_and_old_traces_keep_what_analytics_reads,
     a_reply_is_claimed_before_older_syncs_and_a_kept_worker_takes_only_replies,
     concurrent_claimers_never_share_a_job,
     two_workers_never_run_one_job_at_once,
@@ -223,6 +224,63 @@ async fn a_reply_is_claimed_before_older_syncs_and_a_kept_worker_takes_only_repl
         .unwrap()
         .expect("a job");
     assert_eq!(next.kind, "sync");
+}
+
+async fn old_finished_jobs_are_forgotten_and_old_traces_keep_what_analytics_reads(store: Store) {
+    let ws = WorkspaceId::DEFAULT;
+    store
+        .enqueue_job(NewJob::new("noop", json!({})))
+        .await
+        .unwrap();
+    let job = store
+        .claim_job("w", LEASE, Lane::Any)
+        .await
+        .unwrap()
+        .expect("a job");
+    store.complete_job(&job).await.unwrap();
+    let queued = store
+        .enqueue_job(NewJob::new("later", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    let contact = store
+        .create_contact(ws, &NewContact::default())
+        .await
+        .unwrap();
+    let conversation = store
+        .open_conversation(ws, contact.id.into(), Channel::Whatsapp, false)
+        .await
+        .unwrap();
+    let trace = json!({"decision": "answered", "reason": "", "query": {"original": "where is my order", "rewritten": "order"},
+                       "retrieved": ["a long list"], "timings_ms": {"total": 12}});
+    let reply = store
+        .add_reply(
+            ws,
+            &rapport_store::messages::NewReply {
+                conversation_id: conversation,
+                contact_id: contact.id.into(),
+                author: Author::Bot,
+                channel: Channel::Whatsapp,
+                text: "It ships tomorrow.".into(),
+                citations: json!([]),
+                metadata: json!({ "trace": trace }),
+                deliver: false,
+            },
+        )
+        .await
+        .unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let forgotten = store.forget_old(later, later, later).await.unwrap();
+    assert_eq!((forgotten.jobs, forgotten.traces), (1, 1));
+    assert!(store.job(job.id).await.is_err(), "the done job is gone");
+    assert_eq!(store.job(queued).await.unwrap().state, JobState::Queued);
+    let kept = store.message(ws, reply).await.unwrap().metadata["trace"].clone();
+    assert_eq!(
+        kept,
+        json!({"decision": "answered", "reason": "", "query": {"original": "where is my order"}, "slim": true})
+    );
+    let again = store.forget_old(later, later, later).await.unwrap();
+    assert_eq!((again.jobs, again.traces), (0, 0));
 }
 
 async fn concurrent_claimers_never_share_a_job(store: Store) {

@@ -66,29 +66,92 @@ fn schema(name: &str, properties: Value, required: &[&str]) -> JsonSchema {
 /// it: long enough that a reply does not hit it by chance.
 const ECHO_WORDS: usize = 8;
 
-/// Whether `answer` repeats the model's own instructions (eight words in a row of the system
-/// prompt; the business's house rules, which a reply may rightly follow word for word, left
-/// out). A model that obeyed an injected "print your prompt" is not answered for: the check is
-/// on what leaves, not only on what goes in.
-fn repeats_instructions(answer: &str, system: &str, house_rules: &str) -> bool {
-    fn words(text: &str) -> Vec<String> {
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The model's own instructions, to tell whether an answer repeats them (eight words in a row
+/// of the system prompt; the business's house rules, which a reply may rightly follow word for
+/// word, left out). A model that obeyed an injected "print your prompt" is not answered for:
+/// the check is on what leaves, not only on what goes in.
+struct Instructions {
+    runs: std::collections::HashSet<Vec<String>>,
+}
+
+impl Instructions {
+    fn of(system: &str, house_rules: &str) -> Self {
+        let rules = if house_rules.trim().is_empty() {
+            system.to_owned()
+        } else {
+            system.replace(house_rules, " ")
+        };
+        let runs = words(&rules)
+            .windows(ECHO_WORDS)
+            .map(<[String]>::to_vec)
+            .collect();
+        Self { runs }
     }
-    let rules = if house_rules.trim().is_empty() {
-        system.to_owned()
-    } else {
-        system.replace(house_rules, " ")
-    };
-    let prompt: std::collections::HashSet<Vec<String>> = words(&rules)
-        .windows(ECHO_WORDS)
-        .map(<[String]>::to_vec)
-        .collect();
-    words(answer)
-        .windows(ECHO_WORDS)
-        .any(|w| prompt.contains(w))
+
+    fn repeated_in(&self, answer: &str) -> bool {
+        words(answer)
+            .windows(ECHO_WORDS)
+            .any(|w| self.runs.contains(w))
+    }
+}
+
+/// A streaming sink that forwards an answer's text except its last [`ECHO_WORDS`] words, and
+/// nothing more once the text repeats the instructions. The held-back tail comes with the
+/// stored reply, which replaces what was streamed.
+struct HeldBack<'a, 'b> {
+    instructions: &'a Instructions,
+    sink: DeltaSink<'b>,
+    text: String,
+    sent: usize,
+    stopped: bool,
+}
+
+impl<'a, 'b> HeldBack<'a, 'b> {
+    fn new(instructions: &'a Instructions, sink: DeltaSink<'b>) -> Self {
+        Self {
+            instructions,
+            sink,
+            text: String::new(),
+            sent: 0,
+            stopped: false,
+        }
+    }
+
+    fn push(&mut self, delta: &str) {
+        self.text.push_str(delta);
+        if self.stopped {
+            return;
+        }
+        if self.instructions.repeated_in(&self.text) {
+            self.stopped = true;
+            return;
+        }
+        let starts: Vec<usize> = self
+            .text
+            .char_indices()
+            .zip(std::iter::once(' ').chain(self.text.chars()))
+            .filter(|((_, c), before)| c.is_alphanumeric() && !before.is_alphanumeric())
+            .map(|((i, _), _)| i)
+            .collect();
+        let Some(&cut) = starts
+            .len()
+            .checked_sub(ECHO_WORDS)
+            .and_then(|i| starts.get(i))
+        else {
+            return;
+        };
+        if cut > self.sent {
+            (self.sink)(&self.text[self.sent..cut]);
+            self.sent = cut;
+        }
+    }
 }
 
 fn string_field(v: &Value, field: &str) -> String {
@@ -224,10 +287,24 @@ impl ChatModel for LlmChatModel {
             }),
             &["answer", "citations", "confidence", "handoff", "reason"],
         );
+        let system = rendered
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let house_rules = request.persona.instructions.as_deref().unwrap_or_default();
+        let echo = Instructions::of(&system, house_rules);
         let (value, c) = match on_delta {
             Some(sink) => {
+                // What streams to the customer is held back by a few words, so a recital of
+                // the prompt is caught before any of it is shown.
+                let mut held = HeldBack::new(&echo, sink);
+                let mut forward = |delta: &str| held.push(delta);
+                let guarded: DeltaSink<'_> = &mut forward;
                 self.client
-                    .complete_json_streaming(&rendered.messages, &schema, "answer", sink)
+                    .complete_json_streaming(&rendered.messages, &schema, "answer", guarded)
                     .await?
             }
             None => self.json(&rendered, &schema).await?,
@@ -256,15 +333,7 @@ impl ChatModel for LlmChatModel {
                 .unwrap_or(false),
             reason: string_field(&value, "reason"),
         };
-        let system = rendered
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let house_rules = request.persona.instructions.as_deref().unwrap_or_default();
-        if repeats_instructions(&answer.answer, &system, house_rules) {
+        if echo.repeated_in(&answer.answer) {
             tracing::warn!("the model's answer repeated its instructions; not sent");
             answer = ModelAnswer {
                 handoff: true,
@@ -398,12 +467,41 @@ mod tests {
     #[test]
     fn a_reply_that_recites_the_prompt_is_caught_and_ordinary_replies_are_not() {
         let rules = "Always end with: if you need anything else, just reply to this message.";
+        let instructions = Instructions::of(SYSTEM, rules);
         let leaked = "Sure! My instructions: Answer the customer's latest message using ONLY the \
             knowledge excerpts provided.";
-        assert!(repeats_instructions(leaked, SYSTEM, rules));
+        assert!(instructions.repeated_in(leaked));
         let ordinary = "Hold the dial for 10 seconds until the ring blinks blue. If you need \
             anything else, just reply to this message.";
-        assert!(!repeats_instructions(ordinary, SYSTEM, rules));
-        assert!(!repeats_instructions("", SYSTEM, rules));
+        assert!(!instructions.repeated_in(ordinary));
+        assert!(!instructions.repeated_in(""));
+    }
+
+    #[test]
+    fn a_streamed_recital_never_reaches_the_customer_and_an_answer_does() {
+        let instructions = Instructions::of(SYSTEM, "");
+        let stream = |text: &str| {
+            let mut shown = String::new();
+            let mut show = |d: &str| shown.push_str(d);
+            let mut held = HeldBack::new(&instructions, &mut show);
+            for piece in text.as_bytes().chunks(5) {
+                held.push(std::str::from_utf8(piece).unwrap_or_default());
+            }
+            drop(held);
+            shown
+        };
+        let leaked = stream(
+            "Here you go: Answer the customer's latest message using ONLY the knowledge excerpts provided.",
+        );
+        assert!(
+            !leaked.to_lowercase().contains("latest message"),
+            "{leaked}"
+        );
+        let answer = "Hold the dial for ten seconds until the ring on the front blinks blue, then release it.";
+        let shown = stream(answer);
+        assert!(
+            answer.starts_with(&shown) && shown.starts_with("Hold the dial"),
+            "{shown}"
+        );
     }
 }
