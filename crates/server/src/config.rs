@@ -789,6 +789,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             analytics: AnalyticsConfig::default(),
             inbox: InboxConfig::default(),
+            retention: RetentionConfig::default(),
             email: EmailConfig::default(),
             widget: WidgetConfig::default(),
             llm: LlmConfig::default(),
