@@ -477,3 +477,60 @@ async fn sla_due_times_count_business_hours_and_breaches_are_flagged_on_sqlite()
 async fn sla_due_times_count_business_hours_and_breaches_are_flagged_on_postgres() {
     sla_due_times_count_business_hours_and_breaches_are_flagged(Backend::Postgres).await;
 }
+
+/// A team's routing rule: the agent routing gives one of its conversations to gets a
+/// follow-up task, due when the rule says, on the conversation and in their tasks.
+#[tokio::test]
+async fn a_teams_routing_rule_gives_the_assigned_agent_a_follow_up_task() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let dee = agent(&app, "dee@rapport.test", "Dee").await;
+    let refused = post(
+        &app,
+        "/api/v1/teams",
+        json!({"name": "Care", "topics": ["*"], "members": [dee.id], "follow_up_minutes": 0}),
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    let care = post(
+        &app,
+        "/api/v1/teams",
+        json!({"name": "Care", "topics": ["*"], "members": [dee.id], "follow_up_minutes": 30}),
+    )
+    .await;
+    assert_eq!(care.status(), 201);
+    assert_eq!(body(care).await["follow_up_minutes"], 30);
+    dee.set_status(&app, "online").await;
+    let escalation = escalated(&app, "c9", "I want to talk to a human please").await;
+    let assigned = routed_until(&app, &escalation, |e| e["assignee_id"] == dee.id).await;
+    let tasks = body(
+        dee.client
+            .get(app.url("/api/v1/tasks?assignee=me&open=true"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    let tasks = tasks["tasks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let task = &tasks[0];
+    assert_eq!(task["source"], "rule");
+    assert_eq!(task["conversation_id"], assigned["conversation_id"]);
+    assert!(
+        task["note"].as_str().unwrap_or_default().contains("Care"),
+        "{task}"
+    );
+    let due: chrono::DateTime<Utc> = task["due_at"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("a due time");
+    let claimed: chrono::DateTime<Utc> = assigned["claimed_at"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("claimed");
+    let after = (due - claimed).num_seconds();
+    assert!(
+        (1790..=1810).contains(&after),
+        "{after} s: {task} {assigned}"
+    );
+    app.stop().await;
+}

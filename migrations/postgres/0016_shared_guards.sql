@@ -24,3 +24,7 @@ CREATE INDEX webhook_tokens_expiry ON webhook_tokens (expires_at);
 -- syncs: 1), and some workers take only the former, so a reply never waits behind a sync.
 ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_claimable_by_priority ON jobs (state, priority, run_at);
+
+-- A routing rule of the team's (issue 18): when routing gives one of its escalations to an
+-- agent, a follow-up task for that agent is due this many minutes later (NULL: none).
+ALTER TABLE teams ADD COLUMN follow_up_minutes BIGINT;

@@ -16,9 +16,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use rapport_core::hours::BusinessHours;
-use rapport_core::ids::WorkspaceId;
+use rapport_core::ids::{ConversationId, WorkspaceId};
 use rapport_store::notifications::NewNotification;
 use rapport_store::routing::{Load, Routed, RoutingItem, SlaAlert, SlaPolicy, Team};
+use rapport_store::tasks::NewTask;
 use serde::Serialize;
 use serde_json::json;
 
@@ -225,10 +226,13 @@ impl Desk {
                 json!({ "why": why, "user_id": user, "team_id": item.team_id, "by": "routing" });
             if self
                 .store
-                .assign_if_unassigned(ws, &item, user, &detail)
+                .assign_if_unassigned(ws, &item, user, capacity, &detail)
                 .await?
             {
                 done += 1;
+                if let Some(team) = team {
+                    self.follow_up_rule(ws, team, &item, user, now).await?;
+                }
                 let entry = load.entry(user).or_insert(Load {
                     user_id: user,
                     open: 0,
@@ -239,6 +243,33 @@ impl Desk {
             }
         }
         Ok(done)
+    }
+
+    /// The team's routing rule, if it has one: a follow-up task for the agent just given the
+    /// escalation, shown on the conversation's timeline and in their tasks.
+    async fn follow_up_rule(
+        &self,
+        ws: WorkspaceId,
+        team: &Team,
+        item: &RoutingItem,
+        user: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some(minutes) = team.follow_up_minutes else {
+            return Ok(());
+        };
+        let task = NewTask {
+            conversation_id: Some(ConversationId(item.conversation_id)),
+            contact_id: None,
+            title: format!("Follow up: {}", item.reason),
+            note: format!("Created by the {} team's routing rule", team.name),
+            assignee_id: Some(user),
+            created_by: None,
+            source: "rule".into(),
+            due_at: Some(now + Duration::minutes(minutes)),
+        };
+        self.store.create_task(ws, &task).await?;
+        Ok(())
     }
 
     /// Tells whoever has the escalation — or the team waiting on it — that its SLA is at risk

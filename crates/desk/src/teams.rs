@@ -30,6 +30,10 @@ pub struct TeamInput {
     /// User ids.
     #[serde(default)]
     pub members: Vec<i64>,
+    /// A routing rule: the agent routing gives one of the team's escalations to gets a
+    /// follow-up task due this many minutes later.
+    #[serde(default)]
+    pub follow_up_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +89,14 @@ impl Desk {
         if !(1..=100).contains(&capacity) {
             problems.push("capacity: 1 to 100 open conversations per agent".to_owned());
         }
+        if input
+            .follow_up_minutes
+            .is_some_and(|m| !(1..=MAX_MINUTES).contains(&m))
+        {
+            problems.push(format!(
+                "follow_up_minutes: 1 to {MAX_MINUTES} minutes, or none"
+            ));
+        }
         let users = self.store.users(ws).await?;
         let mut members = input.members.clone();
         members.sort_unstable();
@@ -105,6 +117,7 @@ impl Desk {
             name,
             topics,
             capacity,
+            follow_up_minutes: input.follow_up_minutes,
             members,
         })
     }

@@ -20,6 +20,9 @@ pub struct Team {
     pub topics: Vec<String>,
     /// Open conversations one member holds before routing passes them over.
     pub capacity: i64,
+    /// A follow-up task for the agent routing gives an escalation to, due this many minutes
+    /// after the assignment (none when `None`).
+    pub follow_up_minutes: Option<i64>,
     #[sqlx(skip)]
     pub members: Vec<i64>,
     pub created_at: DateTime<Utc>,
@@ -31,6 +34,7 @@ pub struct TeamText {
     pub name: String,
     pub topics: Vec<String>,
     pub capacity: i64,
+    pub follow_up_minutes: Option<i64>,
     pub members: Vec<i64>,
 }
 
@@ -119,7 +123,7 @@ pub struct SlaAlert {
     pub first_response_at: Option<DateTime<Utc>>,
 }
 
-const TEAM_COLUMNS: &str = "id, name, topics, capacity, created_at, updated_at";
+const TEAM_COLUMNS: &str = "id, name, topics, capacity, follow_up_minutes, created_at, updated_at";
 const SLA_COLUMNS: &str = "id, name, channel, priority, first_response_minutes, resolution_minutes, \
                            business_hours, created_at, updated_at";
 
@@ -159,8 +163,8 @@ impl Store {
 
     pub async fn create_team(&self, ws: WorkspaceId, t: &TeamText) -> Result<Team> {
         let now = Utc::now();
-        let insert = "INSERT INTO teams (workspace_id, name, topics, capacity, created_at, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
+        let insert = "INSERT INTO teams (workspace_id, name, topics, capacity, created_at, updated_at, follow_up_minutes) \
+                      VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id";
         let id: i64 = on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
             let id: i64 = sqlx::query_scalar(insert)
@@ -169,6 +173,7 @@ impl Store {
                 .bind(Json(&t.topics))
                 .bind(t.capacity)
                 .bind(now)
+                .bind(t.follow_up_minutes)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| {
@@ -189,8 +194,8 @@ impl Store {
 
     /// Replaces a team's name, topics, capacity and members.
     pub async fn update_team(&self, ws: WorkspaceId, id: i64, t: &TeamText) -> Result<Team> {
-        let update = "UPDATE teams SET name = $1, topics = $2, capacity = $3, updated_at = $4 \
-                      WHERE workspace_id = $5 AND id = $6";
+        let update = "UPDATE teams SET name = $1, topics = $2, capacity = $3, updated_at = $4, \
+                      follow_up_minutes = $7 WHERE workspace_id = $5 AND id = $6";
         on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
             let n = sqlx::query(update)
@@ -200,6 +205,7 @@ impl Store {
                 .bind(Utc::now())
                 .bind(ws.0)
                 .bind(id)
+                .bind(t.follow_up_minutes)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| {
@@ -389,28 +395,47 @@ impl Store {
             .await?))
     }
 
-    /// Gives a queued escalation to `user` unless someone has it already; the conversation
-    /// becomes theirs and the assignment an event on its timeline, in one transaction.
-    /// `false` when it was taken first (by another node, or by an agent).
+    /// Gives a queued escalation to `user` unless someone has it already or they already hold
+    /// `capacity` open ones; the conversation becomes theirs and the assignment an event on
+    /// its timeline, in one transaction. `false` when it was taken first (by another node, or
+    /// by an agent) or the agent is full. Assignments to one agent are serialised (SQLite's
+    /// write lock; on PostgreSQL a lock on the agent's row), so nodes routing at once cannot
+    /// both fill the last place.
     pub async fn assign_if_unassigned(
         &self,
         ws: WorkspaceId,
         item: &RoutingItem,
         user: i64,
+        capacity: i64,
         detail: &Value,
     ) -> Result<bool> {
         let now = Utc::now();
         let esc = "UPDATE escalations SET status = 'claimed', assignee_id = $1, claimed_at = $2 \
-                   WHERE workspace_id = $3 AND id = $4 AND status = 'open' AND assignee_id IS NULL";
+                   WHERE workspace_id = $3 AND id = $4 AND status = 'open' AND assignee_id IS NULL \
+                   AND (SELECT COUNT(*) FROM escalations held WHERE held.workspace_id = $3 \
+                        AND held.assignee_id = $1 AND held.status = 'claimed') < $5";
+        // SQLite: the UPDATE runs under the write lock, its count included; a read first
+        // would only risk a failed lock upgrade.
+        let lock_agent = match self.db {
+            crate::db::Db::Postgres(_) => Some("SELECT id FROM users WHERE id = $1 FOR UPDATE"),
+            crate::db::Db::Sqlite(_) => None,
+        };
         let conv = "UPDATE conversations SET status = 'human', assignee_id = $1, updated_at = $2 \
                     WHERE workspace_id = $3 AND id = $4";
         on_db!(&self.db, |p| {
             let mut tx = p.begin().await?;
+            if let Some(lock) = lock_agent {
+                sqlx::query(lock)
+                    .bind(user)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
             let n = sqlx::query(esc)
                 .bind(user)
                 .bind(now)
                 .bind(ws.0)
                 .bind(item.id)
+                .bind(capacity)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -332,6 +332,7 @@ function editTeam(t) {
   teamForm.name.value = t?.name || "";
   teamForm.topics.value = (t?.topics || []).join(", ");
   teamForm.capacity.value = t?.capacity ?? 5;
+  teamForm.follow_up_minutes.value = t?.follow_up_minutes ?? "";
   $("#team-members").replaceChildren(...(state.users || []).filter((u) => !u.disabled_at).map((u) =>
     el("label", {}, el("input", { type: "checkbox", value: String(u.id), ...((t?.members || []).includes(u.id) ? { checked: "" } : {}) }), u.name || u.email)));
   $("#team-status").textContent = "";
@@ -364,7 +365,7 @@ export async function loadRouting() {
   } }, "Delete");
   $("#teams").replaceChildren(...teams.map((t) => el("tr", {},
     el("td", {}, t.name), el("td", {}, t.topics.join(", ") || "–"), el("td", {}, t.members.map(name).join(", ") || "–"),
-    el("td", {}, String(t.capacity)),
+    el("td", {}, String(t.capacity)), el("td", {}, t.follow_up_minutes ? `task after ${minutes(t.follow_up_minutes)}` : "–"),
     el("td", {}, el("button", { class: "link", onclick: () => editTeam(t) }, "Edit"), " ", remove(`/api/v1/teams/${t.id}`, loadRouting)))));
   $("#sla-policies").replaceChildren(...policies.map((p) => el("tr", {},
     el("td", {}, p.name), el("td", {}, p.channel || "every"), el("td", {}, p.priority || "every"),
@@ -384,6 +385,7 @@ teamForm.addEventListener("submit", async (e) => {
     name: teamForm.name.value,
     topics: teamForm.topics.value.split(",").map((t) => t.trim()).filter(Boolean),
     capacity: Number(teamForm.capacity.value) || 5,
+    follow_up_minutes: teamForm.follow_up_minutes.value ? Number(teamForm.follow_up_minutes.value) : null,
     members: [...document.querySelectorAll("#team-members input:checked")].map((i) => Number(i.value)),
   };
   try {

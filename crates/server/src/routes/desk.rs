@@ -448,6 +448,10 @@ pub struct TeamBody {
     /// The members' user ids.
     #[serde(default)]
     pub members: Vec<i64>,
+    /// A routing rule: whoever routing gives one of the team's conversations to gets a
+    /// follow-up task due this many minutes later.
+    #[serde(default)]
+    pub follow_up_minutes: Option<i64>,
 }
 
 impl From<TeamBody> for TeamInput {
@@ -457,6 +461,7 @@ impl From<TeamBody> for TeamInput {
             topics: b.topics,
             capacity: b.capacity,
             members: b.members,
+            follow_up_minutes: b.follow_up_minutes,
         }
     }
 }
