@@ -873,3 +873,91 @@ async fn a_reply_while_a_person_owns_the_customers_conversation_goes_to_that_per
     }
     app.stop().await;
 }
+
+/// Issue 18: an agent given a conversation while offline would not see the bell, so they get
+/// an e-mail through the outbox, noted on the conversation for colleagues; an online agent
+/// gets none.
+#[tokio::test]
+async fn an_agent_given_a_conversation_while_offline_gets_an_email() {
+    let smtp = Smtp::start().await;
+    let app = app(&smtp, false).await;
+    let (_, dee) = app
+        .client_for_new_user("dee@acme.test", "Dee", rapport_core::domain::Role::Agent)
+        .await;
+    let (eli_client, eli) = app
+        .client_for_new_user("eli@acme.test", "Eli", rapport_core::domain::Role::Agent)
+        .await;
+    let online = eli_client
+        .post(app.url("/api/v1/presence"))
+        .json(&json!({"status": "online", "active": true}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(online.status(), 200);
+    let mut escalations = Vec::new();
+    for customer in ["kim", "lou"] {
+        let accepted: Value = body(
+            app.client
+                .post(app.url("/api/v1/messages"))
+                .json(&json!({"sender": {"external_id": customer}, "text": "I want to talk to a human"}))
+                .send()
+                .await
+                .expect("sent"),
+        )
+        .await;
+        let conversation = &accepted["conversation_id"];
+        let mut escalation = Value::Null;
+        for _ in 0..300 {
+            let view = body(
+                app.get(&format!("/api/v1/conversations/{conversation}"))
+                    .await,
+            )
+            .await;
+            if view["open_escalation"].is_object() {
+                escalation = view["open_escalation"]["id"].clone();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(escalation.is_i64(), "{customer} was handed over");
+        escalations.push(escalation);
+    }
+    for (escalation, user) in escalations.iter().zip([dee, eli]) {
+        let resp = app
+            .client
+            .post(app.url(&format!("/api/v1/escalations/{escalation}/assign")))
+            .json(&json!({"user_id": user}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), 200);
+    }
+    deliver_all(&app).await;
+    let mails = smtp.mails();
+    let to_agents: Vec<&Received> = mails
+        .iter()
+        .filter(|m| m.rcpt_to.iter().any(|r| r.contains("@acme.test")))
+        .collect();
+    assert_eq!(to_agents.len(), 1, "only offline Dee is e-mailed");
+    assert_eq!(to_agents[0].rcpt_to, ["dee@acme.test"]);
+    let parsed = MessageParser::default()
+        .parse(&to_agents[0].data)
+        .expect("a mail");
+    assert!(
+        parsed
+            .subject()
+            .unwrap_or_default()
+            .starts_with("Assigned to you"),
+        "{:?}",
+        parsed.subject()
+    );
+    assert!(
+        parsed
+            .body_text(0)
+            .unwrap_or_default()
+            .contains("/app/inbox"),
+        "{:?}",
+        parsed.body_text(0)
+    );
+    app.stop().await;
+}

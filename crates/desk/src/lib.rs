@@ -36,6 +36,9 @@ pub struct DeskSettings {
     pub reassign_after: Duration,
     /// The configured business hours; hours saved in Settings win.
     pub business_hours: Option<BusinessHours>,
+    /// Where the web app is, for the e-mail an agent gets when given a conversation while
+    /// offline; `None` when no e-mail can be sent (no SMTP configured).
+    pub assignment_emails: Option<String>,
 }
 
 impl Default for DeskSettings {
@@ -44,6 +47,7 @@ impl Default for DeskSettings {
             presence: PresencePolicy::default(),
             reassign_after: Duration::minutes(10),
             business_hours: None,
+            assignment_emails: None,
         }
     }
 }

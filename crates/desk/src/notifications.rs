@@ -6,7 +6,7 @@ use rapport_store::escalations::Escalation;
 use rapport_store::notifications::{NewNotification, Notification};
 use serde::Serialize;
 
-use crate::{AgentRef, Desk, Error, Result};
+use crate::{AgentRef, Desk, Error, Result, Status};
 
 const PAGE: i64 = 50;
 
@@ -38,11 +38,18 @@ impl Desk {
             .store
             .claim_escalation(ws, escalation, Some(user.id))
             .await?;
-        let subject = escalation.summary.lines().next().unwrap_or("").trim();
-        let subject = if subject.is_empty() {
-            escalation.reason.as_str()
+        // "Kerry Fisher: the customer asked for a human" (the summary opens with who it is).
+        let who = escalation
+            .summary
+            .lines()
+            .next()
+            .and_then(|l| l.split(" · ").next())
+            .unwrap_or("")
+            .trim();
+        let subject = if who.is_empty() {
+            escalation.reason.clone()
         } else {
-            subject
+            format!("{who}: {}", escalation.reason)
         };
         let subject: String = subject.chars().take(100).collect();
         let detail = serde_json::json!({
@@ -120,10 +127,50 @@ impl Desk {
                     user_id: assignee,
                     kind: "assigned".into(),
                     title: format!("Conversation: {subject}"),
-                    body,
+                    body: body.clone(),
                     conversation_id: Some(conversation),
                     task_id: None,
                 },
+            )
+            .await?;
+        self.email_if_offline(ws, assignee, conversation, subject, &body)
+            .await
+    }
+
+    /// An agent given a conversation while offline would not see the bell: they get an
+    /// e-mail through the outbox (when e-mail is configured), noted on the conversation.
+    async fn email_if_offline(
+        &self,
+        ws: WorkspaceId,
+        assignee: i64,
+        conversation: ConversationId,
+        subject: &str,
+        body: &str,
+    ) -> Result<()> {
+        let Some(app_url) = &self.settings.assignment_emails else {
+            return Ok(());
+        };
+        let team = self.team_presence(ws).await?;
+        let Some(agent) = team.iter().find(|p| p.user_id == assignee) else {
+            return Ok(());
+        };
+        if agent.status != Status::Offline {
+            return Ok(());
+        }
+        let contact = self.store.conversation(ws, conversation).await?.contact_id;
+        let text = format!(
+            "Hello {name},\n\n{body} while you were away: {subject}\n\nOpen it in Rapport: \
+             {app_url}/app/inbox\n",
+            name = agent.name
+        );
+        self.store
+            .add_agent_notice(
+                ws,
+                conversation,
+                rapport_core::ids::ContactId(contact),
+                &agent.email,
+                &format!("Assigned to you: {subject}"),
+                &text,
             )
             .await?;
         Ok(())

@@ -1260,6 +1260,12 @@ impl Config {
             },
             reassign_after: chrono::Duration::minutes(i.reassign_after_minutes.max(0)),
             business_hours: self.agent_settings().business_hours,
+            assignment_emails: self.secrets.smtp_url.is_some().then(|| {
+                self.analytics
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}:{}", self.bind, self.port))
+            }),
         }
     }
 

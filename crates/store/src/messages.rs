@@ -443,6 +443,50 @@ impl Store {
         Ok((MessageId(id), escalated.map(EscalationId)))
     }
 
+    /// An e-mail to an agent about this conversation (they were given it while away), through
+    /// the outbox like every outbound message. It is an internal note on the conversation —
+    /// agents see that it was sent, the customer never does — addressed by `metadata.to`.
+    pub async fn add_agent_notice(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        contact: ContactId,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<MessageId> {
+        let insert = "INSERT INTO messages (workspace_id, conversation_id, contact_id, direction, author, channel, \
+                      kind, text, internal_note, metadata, delivery_status, created_at) \
+                      VALUES ($1, $2, $3, 'outbound', 'system', 'email', 'agent_notice', $4, TRUE, $5, 'queued', $6) \
+                      RETURNING id";
+        let outbox = "INSERT INTO outbox (workspace_id, message_id, channel, next_attempt_at, created_at, updated_at) \
+                      VALUES ($1, $2, 'email', $3, $3, $3)";
+        let metadata = serde_json::json!({ "to": to, "subject": subject });
+        let now = Utc::now();
+        let id: i64 = on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(insert)
+                .bind(ws.0)
+                .bind(conversation.0)
+                .bind(contact.0)
+                .bind(text)
+                .bind(Json(&metadata))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(outbox)
+                .bind(ws.0)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            id
+        });
+        self.outbox_notify.notify_waiters();
+        Ok(MessageId(id))
+    }
+
     /// Stores what a person (an agent) writes in a conversation: a reply to the customer on
     /// `channel`, with its outbox row, or an internal note that only agents see. A reply takes
     /// a conversation that was waiting for a human: the bot stays silent from now on.

@@ -172,6 +172,12 @@ impl Store {
         // A message addressed by the agent itself (a verification code to the e-mail address
         // on file) goes there, outside any thread.
         if let Some(to) = m.metadata.get("to").and_then(Value::as_str) {
+            let subject = m
+                .metadata
+                .get("subject")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or(m.subject);
             return Ok(Delivery {
                 workspace_id: m.workspace_id,
                 message_id: message_id.0,
@@ -185,7 +191,7 @@ impl Store {
                 metadata: m.metadata,
                 reply_to: None,
                 thread: Vec::new(),
-                subject: m.subject,
+                subject,
                 last_customer_message_at,
                 created_at: m.created_at,
                 attempt,

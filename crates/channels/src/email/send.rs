@@ -83,10 +83,16 @@ impl EmailSender {
             .as_deref()
             .filter(|s| !normalize_subject(s).is_empty())
             .unwrap_or(&self.default_subject);
+        // A notice to an agent starts a mail of its own; everything else answers the customer.
+        let subject = if d.kind == "agent_notice" {
+            normalize_subject(subject)
+        } else {
+            reply_subject(subject)
+        };
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
-            .subject(reply_subject(subject))
+            .subject(subject)
             .message_id(Some(format!("<{id}>")));
         let parent = d.reply_to.as_deref().and_then(normalize_message_id);
         // References: the thread oldest first, ending with the mail this one answers.
