@@ -72,6 +72,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         turns: usize,
     },
+    /// The routing pass every node runs every 2 s, at queue sizes: escalations stored first
+    /// (open, unrouted), agents online; then passes are timed until nothing is left to route,
+    /// and once more in the steady state (agents full, the rest queued).
+    Routing {
+        #[arg(long, default_value_t = 20_000)]
+        escalations: usize,
+        #[arg(long, default_value_t = 20)]
+        agents: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -93,6 +102,10 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             corpus,
         } => query(config, &points, queries, &corpus).await,
         BenchCommand::Action { turns } => action(config, turns).await,
+        BenchCommand::Routing {
+            escalations,
+            agents,
+        } => routing(config, escalations, agents).await,
     }
 }
 
@@ -713,5 +726,81 @@ async fn embed(config: &Config, chunks: usize, words: usize, queries: usize) -> 
         "single_query_ms": { "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99) },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn routing(config: &Config, escalations: usize, agents: usize) -> anyhow::Result<()> {
+    use rapport_core::domain::Channel;
+    use rapport_store::contacts::NewContact;
+    use rapport_store::escalations::NewEscalation;
+    let scratch = tempfile::tempdir()?;
+    let mut config = scratch_config(config, scratch.path());
+    config.jobs.workers = 0;
+    let app = App::build(config).await?;
+    let ws = WorkspaceId::DEFAULT;
+    let store = app.store.clone();
+    let seeding = Instant::now();
+    for n in 0..escalations {
+        let contact = store.create_contact(ws, &NewContact::default()).await?;
+        let conversation = store
+            .open_conversation(ws, contact.id.into(), Channel::Whatsapp, false)
+            .await?;
+        store
+            .escalate(
+                ws,
+                &NewEscalation {
+                    conversation_id: conversation,
+                    reason: if n % 3 == 0 { "billing dispute" } else { "the customer asked for a human" }.into(),
+                    summary: format!("Customer {n}"),
+                    context: serde_json::json!({}),
+                    draft: None,
+                },
+            )
+            .await?;
+    }
+    let seeded_s = seeding.elapsed().as_secs_f64();
+    let now = chrono::Utc::now();
+    for a in 0..agents {
+        let user = app
+            .auth
+            .create_user(ws, &format!("agent{a}@rapport.test"), &format!("Agent {a}"),
+                rapport_core::domain::Role::Agent, "bench password 1")
+            .await?;
+        store.beat(ws, user.id, Some("online"), true, now).await?;
+    }
+    let (mut passes, mut routed, mut assigned) = (Vec::new(), 0, 0);
+    loop {
+        let t = Instant::now();
+        let report = app.desk.route_once(chrono::Utc::now()).await?;
+        passes.push(t.elapsed().as_secs_f64() * 1000.0);
+        routed += report.routed;
+        assigned += report.assigned;
+        if report.routed == 0 && report.assigned == 0 {
+            break;
+        }
+    }
+    let mut steady = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        app.desk.route_once(chrono::Utc::now()).await?;
+        steady.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    steady.sort_by(f64::total_cmp);
+    let mut busy = passes.clone();
+    busy.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "escalations": escalations,
+            "agents_online": agents,
+            "seeded_in_s": seeded_s,
+            "passes_to_route_all": passes.len(),
+            "routed": routed,
+            "assigned": assigned,
+            "busy_pass_p50_ms": busy[busy.len() / 2],
+            "busy_pass_max_ms": busy.last(),
+            "steady_pass_p50_ms": steady[steady.len() / 2],
+        }))?
+    );
     Ok(())
 }
