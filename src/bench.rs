@@ -750,7 +750,12 @@ async fn routing(config: &Config, escalations: usize, agents: usize) -> anyhow::
                 ws,
                 &NewEscalation {
                     conversation_id: conversation,
-                    reason: if n % 3 == 0 { "billing dispute" } else { "the customer asked for a human" }.into(),
+                    reason: if n % 3 == 0 {
+                        "billing dispute"
+                    } else {
+                        "the customer asked for a human"
+                    }
+                    .into(),
                     summary: format!("Customer {n}"),
                     context: serde_json::json!({}),
                     draft: None,
@@ -763,8 +768,13 @@ async fn routing(config: &Config, escalations: usize, agents: usize) -> anyhow::
     for a in 0..agents {
         let user = app
             .auth
-            .create_user(ws, &format!("agent{a}@rapport.test"), &format!("Agent {a}"),
-                rapport_core::domain::Role::Agent, "bench password 1")
+            .create_user(
+                ws,
+                &format!("agent{a}@rapport.test"),
+                &format!("Agent {a}"),
+                rapport_core::domain::Role::Agent,
+                "bench password 1",
+            )
             .await?;
         store.beat(ws, user.id, Some("online"), true, now).await?;
     }

@@ -62,6 +62,15 @@ fn unique_ids(body: &mut Value, suffix: &str) {
     }
 }
 
+/// pywa's plain text message webhook.
+fn text_message() -> Value {
+    let scenarios: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
+    )
+    .expect("JSON");
+    scenarios["text"].clone()
+}
+
 fn items<'a>(body: &'a Value, list: &str) -> Vec<&'a Value> {
     body["entry"]
         .as_array()
@@ -258,11 +267,7 @@ async fn a_nul_character_in_a_whatsapp_text_is_stored_on_both_backends() {
         let Some(app) = app_on(backend).await else {
             continue;
         };
-        let scenarios: Value = serde_json::from_str(
-            &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
-        )
-        .expect("JSON");
-        let mut body = scenarios["text"].clone();
+        let mut body = text_message();
         unique_ids(&mut body, "nul");
         let value = &mut body["entry"][0]["changes"][0]["value"];
         value["messages"][0]["text"]["body"] = json!("where is\u{0} my order");
@@ -293,11 +298,7 @@ async fn a_duplicate_storm_of_a_new_customers_first_message_makes_one_contact() 
         let Some(app) = app_on(backend).await else {
             continue;
         };
-        let scenarios: Value = serde_json::from_str(
-            &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
-        )
-        .expect("JSON");
-        let mut body = scenarios["text"].clone();
+        let mut body = text_message();
         unique_ids(&mut body, "storm");
         let raw = serde_json::to_vec(&body).expect("body");
         let posts: Vec<_> = (0..50)
@@ -330,11 +331,7 @@ async fn a_duplicate_storm_of_a_new_customers_first_message_makes_one_contact() 
 #[tokio::test]
 async fn a_database_that_is_gone_answers_503_with_retry_after() {
     let app = app().await;
-    let scenarios: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
-    )
-    .expect("JSON");
-    let raw = serde_json::to_vec(&scenarios["text"]).expect("body");
+    let raw = serde_json::to_vec(&text_message()).expect("body");
     app.app.store.close().await;
     let resp = post_signed(&app, &raw).await;
     assert_eq!(resp.status(), 503);
@@ -345,11 +342,7 @@ async fn a_database_that_is_gone_answers_503_with_retry_after() {
 #[tokio::test]
 async fn unsigned_or_forged_posts_are_refused_and_nothing_is_stored() {
     let app = app().await;
-    let scenarios: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
-    )
-    .expect("JSON");
-    let raw = serde_json::to_vec(&scenarios["text"]).expect("body");
+    let raw = serde_json::to_vec(&text_message()).expect("body");
     let unsigned = app
         .client
         .post(app.url("/webhooks/whatsapp"))
@@ -400,11 +393,7 @@ async fn meta_verifies_the_subscription_with_the_configured_token_only() {
 #[tokio::test]
 async fn a_whatsapp_message_is_answered_and_the_same_phone_on_the_web_chat_is_the_same_customer() {
     let app = app().await;
-    let scenarios: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("message.json")).expect("read"),
-    )
-    .expect("JSON");
-    let raw = serde_json::to_vec(&scenarios["text"]).expect("body");
+    let raw = serde_json::to_vec(&text_message()).expect("body");
     assert_eq!(post_signed(&app, &raw).await.status(), 200);
     let stored = app
         .app

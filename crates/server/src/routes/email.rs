@@ -83,7 +83,7 @@ impl MailgunPost {
     /// larger field is read.
     async fn read(
         req: Request,
-        verify: impl Fn(&Signature<'_>) -> Result<(), Response>,
+        verify: impl Fn(&Signature<'_>) -> rapport_channels::Result<()>,
     ) -> Result<MailgunPost, Response> {
         let multipart = req
             .headers()
@@ -102,7 +102,7 @@ impl MailgunPost {
                 .map_err(|e| multipart_error(e).into_response())?
             {
                 if !verified && post.signed() {
-                    verify(&post.signature())?;
+                    verify(&post.signature()).map_err(unauthorized)?;
                     verified = true;
                 }
                 let name = field.name().unwrap_or_default().to_owned();
@@ -120,9 +120,13 @@ impl MailgunPost {
                 post.set(&name, value.into_bytes());
             }
         }
-        verify(&post.signature())?;
+        verify(&post.signature()).map_err(unauthorized)?;
         Ok(post)
     }
+}
+
+fn unauthorized(e: rapport_channels::Error) -> Response {
+    error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
 }
 
 fn rejected(reason: impl Into<String>) -> Response {
@@ -144,10 +148,7 @@ pub async fn receive_mailgun(
         .unwrap_or_default();
     let now = Utc::now();
     let max_age = chrono::Duration::seconds(app.config.email.webhook_max_age_secs.max(1) as i64);
-    let unauthorized = |e: rapport_channels::Error| {
-        error_response(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
-    };
-    let verify = |s: &Signature<'_>| mailgun::verify(&key, s, now, max_age).map_err(unauthorized);
+    let verify = |s: &Signature<'_>| mailgun::verify(&key, s, now, max_age);
     let post = {
         let _reading = readers
             .acquire()
