@@ -285,8 +285,10 @@ impl Store {
         Ok(ids.into_iter().map(ContactId).collect())
     }
 
-    /// Points `merged` (and so its whole cluster) at `survivor`'s root. Refuses to merge a
-    /// customer into itself.
+    /// Points `merged` (and so its whole cluster) at `survivor`'s root, whose profile takes
+    /// what the merged one knows: empty fields are filled, and the name of a customer a channel
+    /// proved (a verified identity) wins over one an anonymous visitor typed. Refuses to merge
+    /// a customer into itself.
     pub async fn merge_contacts(
         &self,
         ws: WorkspaceId,
@@ -300,15 +302,46 @@ impl Store {
                 "contacts {survivor} and {merged} are already the same customer"
             )));
         }
+        let (kept, other) = (
+            self.contact(ws, root).await?,
+            self.contact(ws, merged_root).await?,
+        );
+        let proven = async |root: ContactId| -> Result<bool> {
+            let cluster = self.contact_cluster(ws, root).await?;
+            Ok(self
+                .identities(ws, &cluster)
+                .await?
+                .iter()
+                .any(|i| i.verified))
+        };
+        let name = if other.name.is_some() && !proven(root).await? && proven(merged_root).await? {
+            other.name.clone()
+        } else {
+            kept.name.clone().or(other.name.clone())
+        };
         let sql = "UPDATE contacts SET merged_into = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4";
-        on_db!(&self.db, |p| sqlx::query(sql)
-            .bind(root.0)
-            .bind(Utc::now())
-            .bind(ws.0)
-            .bind(merged_root.0)
-            .execute(p)
-            .await?
-            .rows_affected());
+        let profile = "UPDATE contacts SET name = $1, email = COALESCE(email, $2), phone = COALESCE(phone, $3), \
+                       updated_at = $4 WHERE workspace_id = $5 AND id = $6";
+        on_db!(&self.db, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(sql)
+                .bind(root.0)
+                .bind(Utc::now())
+                .bind(ws.0)
+                .bind(merged_root.0)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(profile)
+                .bind(&name)
+                .bind(&other.email)
+                .bind(&other.phone)
+                .bind(Utc::now())
+                .bind(ws.0)
+                .bind(root.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(root)
     }
 

@@ -23,6 +23,7 @@ backend_tests!(
     migrating_twice_changes_nothing,
     an_identity_belongs_to_one_contact_per_workspace,
     a_repeated_provider_message_id_is_stored_once,
+    a_merge_keeps_the_proven_customers_name_over_an_anonymous_one,
     a_claimed_job_is_not_claimed_again_while_leased,
     old_finished_jobs_are_forgotten_and_old_traces_keep_what_analytics_reads,
     a_reply_is_claimed_before_older_syncs_and_a_kept_worker_takes_only_replies,
@@ -119,6 +120,64 @@ async fn an_identity_belongs_to_one_contact_per_workspace(store: Store) {
         .await
         .unwrap();
     assert_eq!(owner, Some(carol.id.into()));
+}
+
+/// Found by a new user (issue 20): merging an anonymous visitor who typed "Guest" with the
+/// WhatsApp customer it was kept "Guest".
+async fn a_merge_keeps_the_proven_customers_name_over_an_anonymous_one(store: Store) {
+    let ws = WorkspaceId::DEFAULT;
+    let named = |name: &str| NewContact {
+        name: Some(name.into()),
+        ..NewContact::default()
+    };
+    let guest = store.create_contact(ws, &named("Guest")).await.unwrap();
+    store
+        .add_identity(ws, guest.id.into(), Channel::Web, "visitor-1", false)
+        .await
+        .unwrap();
+    let ana = store
+        .create_contact(
+            ws,
+            &NewContact {
+                name: Some("Ana Silva".into()),
+                email: Some("ana@example.com".into()),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .add_identity(ws, ana.id.into(), Channel::Whatsapp, "14155550123", true)
+        .await
+        .unwrap();
+    store
+        .merge_contacts(ws, guest.id.into(), ana.id.into())
+        .await
+        .unwrap();
+    let merged = store.contact(ws, guest.id.into()).await.unwrap();
+    assert_eq!(merged.name.as_deref(), Some("Ana Silva"));
+    assert_eq!(
+        merged.email.as_deref(),
+        Some("ana@example.com"),
+        "empty fields are filled"
+    );
+
+    // Between two anonymous contacts the survivor's own name stays.
+    let first = store.create_contact(ws, &named("Kim")).await.unwrap();
+    let second = store.create_contact(ws, &named("K.")).await.unwrap();
+    store
+        .merge_contacts(ws, first.id.into(), second.id.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .contact(ws, first.id.into())
+            .await
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("Kim")
+    );
 }
 
 async fn a_repeated_provider_message_id_is_stored_once(store: Store) {
