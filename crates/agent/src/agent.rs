@@ -474,7 +474,7 @@ impl Agent {
         delay: chrono::Duration,
     ) -> Result<()> {
         self.store
-            .enqueue_job(
+            .enqueue_or_bring_forward(
                 NewJob::new(
                     MEMORY_JOB,
                     json!({ "workspace_id": ws.0, "contact_id": contact.0 }),

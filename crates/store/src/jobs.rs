@@ -261,6 +261,30 @@ impl Store {
         Ok(id.map(JobId))
     }
 
+    /// Adds a job, or — when a queued job with the same dedupe key waits to run later — brings
+    /// that one forward to this job's time. A "now" never waits behind a "later" (a memory
+    /// update on resolve, with the quiet-time one already queued).
+    pub async fn enqueue_or_bring_forward(&self, job: NewJob) -> Result<()> {
+        let (key, run_at) = (job.dedupe_key.clone(), job.run_at.unwrap_or_else(Utc::now));
+        if self.enqueue_job(job).await?.is_some() {
+            return Ok(());
+        }
+        let Some(key) = key else { return Ok(()) };
+        let sql = "UPDATE jobs SET run_at = $1, updated_at = $2 \
+                   WHERE dedupe_key = $3 AND state = 'queued' AND run_at > $1";
+        let moved = on_db!(&self.db, |p| sqlx::query(sql)
+            .bind(run_at)
+            .bind(Utc::now())
+            .bind(&key)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if moved > 0 {
+            self.job_notify.notify_waiters();
+        }
+        Ok(())
+    }
+
     /// Takes the next due job — queued and due, or running with an expired lease — and leases it
     /// to `worker` for `lease`. Jobs whose lease expired once too often end dead here.
     pub async fn claim_job(

@@ -34,6 +34,7 @@ backend_tests!(
     a_stale_worker_cannot_finish_a_job_it_lost,
     a_job_scheduled_later_is_not_claimed_early,
     a_duplicate_dedupe_key_is_not_enqueued_twice,
+    a_job_wanted_now_brings_its_later_twin_forward,
     a_released_job_does_not_count_the_attempt,
     shutdown_hands_an_unfinished_job_back_to_the_queue,
 );
@@ -592,6 +593,41 @@ async fn a_job_scheduled_later_is_not_claimed_early(store: Store) {
             .is_none()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        store
+            .claim_job("w", LEASE, Lane::Any)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Found by a new user (issue 20): memory was not updated on resolve, the immediate job being
+/// de-duplicated against the quiet-time one queued for later.
+async fn a_job_wanted_now_brings_its_later_twin_forward(store: Store) {
+    let later = chrono::Utc::now() + chrono::Duration::minutes(30);
+    let job = || NewJob::new("memory", json!({})).dedupe_key("memory:1:7");
+    store
+        .enqueue_or_bring_forward(job().run_at(later))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_job("w", LEASE, Lane::Any)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.enqueue_or_bring_forward(job()).await.unwrap();
+    let claimed = store.claim_job("w", LEASE, Lane::Any).await.unwrap();
+    assert!(claimed.is_some(), "the queued job runs now");
+    // A later wish never delays an earlier one.
+    let other = || NewJob::new("memory", json!({})).dedupe_key("memory:1:8");
+    store.enqueue_or_bring_forward(other()).await.unwrap();
+    store
+        .enqueue_or_bring_forward(other().run_at(later))
+        .await
+        .unwrap();
     assert!(
         store
             .claim_job("w", LEASE, Lane::Any)
