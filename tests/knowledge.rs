@@ -469,6 +469,23 @@ async fn uploaded_pdf_csv_and_text_files_are_searchable_with_page_numbers() {
         texts(&search(&app, "hub ethernet cable required?").await).contains("Ethernet is optional")
     );
     assert!(texts(&search(&app, "free returns").await).contains("30 days"));
+
+    // Found by a new user (issue 20): a Q&A CSV's rows were answered as "Q: … A: …". They are
+    // snippets: the answer, alone.
+    let asked: Value = body(
+        post(
+            &app,
+            "/api/v1/playground/messages",
+            json!({"channel": "web", "customer": {"name": "Ivo"}, "text": "Does the hub need Ethernet?"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(asked["decision"], "answered", "{asked}");
+    assert_eq!(
+        asked["reply"], "No, the Hub H1 joins Wi-Fi; Ethernet is optional.",
+        "{asked}"
+    );
     app.stop().await;
 }
 

@@ -120,6 +120,9 @@ struct Pending {
     /// Term counts of the whole document, which its chunks' BM25 vectors carry a share of; `None`
     /// for a one-chunk document, whose chunk already is the whole.
     context: Option<TermCounts>,
+    /// A question and its answer (a snippet, or a row of a Q&A CSV in a files source): indexed
+    /// as a snippet, so it is found as a curated answer and answered with its answer alone.
+    curated: bool,
 }
 
 impl KnowledgeBase {
@@ -683,6 +686,7 @@ impl KnowledgeBase {
                         title: doc.title.clone(),
                         chunks,
                         context,
+                        curated: matches!(doc.body, crate::document::Body::Qa { .. }),
                     });
                     ids.push(id);
                     if batch_chunks >= self.settings.index_batch {
@@ -751,7 +755,11 @@ impl KnowledgeBase {
                     workspace_id: ws,
                     source_id: source,
                     document_id: pending.id,
-                    source_kind: kind,
+                    source_kind: if pending.curated {
+                        SourceKind::Snippets
+                    } else {
+                        kind
+                    },
                     dense: vector,
                     sparse: Some(match &pending.context {
                         Some(document) => self.sparse.document_in(&chunk.indexed_text, document),

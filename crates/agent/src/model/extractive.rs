@@ -54,13 +54,17 @@ static FOLLOW_UP: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-/// A curated Q&A chunk's answer (`Q: …\nA: …`), if the chunk is one.
+/// A curated Q&A chunk's answer (`Q: …\nA: …`), if the chunk is one: a snippet, a mined pair,
+/// or a row of a Q&A CSV uploaded as a file.
 fn qa_answer(chunk: &Retrieved) -> Option<&str> {
     let kind = chunk.chunk.source_kind.as_str();
-    if kind != "snippets" && kind != "conversations" {
+    let text = chunk.chunk.text.as_str();
+    let curated = kind == "snippets"
+        || kind == "conversations"
+        || (kind == "files" && text.starts_with("Q: "));
+    if !curated {
         return None;
     }
-    let text = chunk.chunk.text.as_str();
     let (_, answer) = text.split_once("\nA: ")?;
     Some(answer.trim())
 }
