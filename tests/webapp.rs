@@ -130,6 +130,29 @@ async fn an_agent_works_an_escalation_in_the_browser() {
         .await;
     browser.screenshot(&shots.join("knowledge.png")).await;
 
+    // Found by a new user (issue 20): the search box showed "(untitled)" and no text.
+    browser
+        .execute(
+            "const f = document.getElementById('search-form'); f.query.value = 'change my delivery address';\
+             f.requestSubmit(); return true;",
+            json!([]),
+        )
+        .await;
+    let found = browser
+        .wait_for(
+            "a search result with its title and text",
+            "const li = document.querySelector('#search-results li'); return li && li.textContent.includes('tap Change address') ? li.textContent : null",
+            WAIT,
+        )
+        .await;
+    assert!(
+        found
+            .as_str()
+            .unwrap_or_default()
+            .contains("Can I change my delivery address?"),
+        "{found}"
+    );
+
     // An admin uploads a help article as a file, then reads what the bot learnt from it.
     let upload_dir = tempfile::tempdir().expect("temp dir");
     let article = upload_dir.path().join("returns.md");

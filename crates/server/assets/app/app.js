@@ -581,9 +581,12 @@ $("#search-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
   const { results } = await api("POST", "/api/v1/knowledge/search", { query: f.get("query"), limit: 5 });
+  // A result is the chunk's fields with its score (see POST /knowledge/search).
   $("#search-results").replaceChildren(...results.map((r) => el("li", {},
-    el("b", {}, r.chunk?.title || "(untitled)"), ` · score ${Number(r.score).toFixed(2)}`,
-    el("div", { class: "muted" }, (r.chunk?.text || "").slice(0, 240)))));
+    r.url ? el("a", { href: r.url, target: "_blank", rel: "noopener" }, el("b", {}, r.title || "(untitled)")) : el("b", {}, r.title || "(untitled)"),
+    ` · ${r.source_kind || "knowledge"} · score ${Number(r.score).toFixed(2)}`,
+    el("div", { class: "muted" }, (r.text || "").slice(0, 240)))));
+  if (!results.length) $("#search-results").append(el("li", { class: "muted" }, "Nothing in the knowledge matches."));
 });
 
 // Analytics -----------------------------------------------------------------------------------
