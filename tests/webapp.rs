@@ -128,6 +128,19 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             WAIT,
         )
         .await;
+    // Found by a new user (issue 20): progress bars were always full, the content policy
+    // refusing their inline style. Their width is set through CSSOM now.
+    let width = browser
+        .wait_for(
+            "a progress bar with its width",
+            "const i = document.querySelector('#sources .progress i'); return i && i.style.width.endsWith('%') ? i.style.width : null",
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        width, "100%",
+        "a ready source's bar is full by its own width"
+    );
     browser.screenshot(&shots.join("knowledge.png")).await;
 
     // Found by a new user (issue 20): the search box showed "(untitled)" and no text.

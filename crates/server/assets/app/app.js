@@ -458,7 +458,7 @@ async function loadSources() {
     const done = p.documents_done ?? p.pages_done ?? p.done;
     const total = p.documents_total ?? p.pages_known ?? p.total;
     const running = s.status === "running" || s.status === "queued";
-    const bar = total ? el("div", { class: "progress", title: `${done ?? 0} / ${total}` }, el("i", { style: `width:${Math.round(100 * (done ?? 0) / total)}%` })) : null;
+    const bar = total ? el("div", { class: "progress", title: `${done ?? 0} / ${total}` }, el("i", { style: { width: `${Math.round(100 * (done ?? 0) / total)}%` } })) : null;
     const label = total ? `${done ?? 0} / ${total} ${p.phase === "crawling" ? "pages" : "documents"}` : (p.phase || "");
     const skipped = p.crawl?.skipped_over_limit ? ` · ${p.crawl.skipped_over_limit} over the page limit` : "";
     const act = (label, fn) => el("button", { class: "link", onclick: async () => {
@@ -490,7 +490,7 @@ async function openSource(source) {
 async function openDocument(sourceId, docId) {
   const { document: d, chunks } = await api("GET", `/api/v1/knowledge/sources/${sourceId}/documents/${docId}`);
   $("#chunks").replaceChildren(el("h3", {}, `${d.title}: ${chunks.length} chunk${chunks.length === 1 ? "" : "s"} as the bot sees them`),
-    ...chunks.map((c) => el("div", { class: "summary", style: "margin:8px 0" },
+    ...chunks.map((c) => el("div", { class: "summary", style: { margin: "8px 0" } },
       el("div", { class: "muted" }, [c.heading_path || d.title, c.page ? `page ${c.page}` : null].filter(Boolean).join(" · ")), c.text)));
 }
 
