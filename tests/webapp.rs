@@ -26,8 +26,8 @@ fn click_button(label: &str) -> String {
     )
 }
 
-/// Signs the test admin in from the start page and waits for the inbox.
-async fn sign_in(browser: &Browser, app: &TestApp) {
+/// Opens the start page and waits for the sign-in form.
+async fn show_sign_in(browser: &Browser, app: &TestApp) {
     browser.goto(&app.url("/")).await;
     browser
         .wait_for(
@@ -36,6 +36,10 @@ async fn sign_in(browser: &Browser, app: &TestApp) {
             WAIT,
         )
         .await;
+}
+
+/// Signs the test admin in on the form shown and waits for the inbox.
+async fn submit_sign_in(browser: &Browser) {
     browser
         .execute(
             "const f = document.getElementById('login-form');\
@@ -51,6 +55,12 @@ async fn sign_in(browser: &Browser, app: &TestApp) {
             WAIT,
         )
         .await;
+}
+
+/// Signs the test admin in from the start page and waits for the inbox.
+async fn sign_in(browser: &Browser, app: &TestApp) {
+    show_sign_in(browser, app).await;
+    submit_sign_in(browser).await;
 }
 
 #[tokio::test]
@@ -71,30 +81,9 @@ async fn an_agent_works_an_escalation_in_the_browser() {
     let shots = browser::screenshot_dir();
     std::fs::create_dir_all(&shots).expect("screenshot dir");
 
-    browser.goto(&app.url("/")).await;
-    browser
-        .wait_for(
-            "the sign-in form",
-            "return !document.getElementById('login').hidden",
-            WAIT,
-        )
-        .await;
+    show_sign_in(&browser, &app).await;
     browser.screenshot(&shots.join("login.png")).await;
-    browser
-        .execute(
-            "const f = document.getElementById('login-form');\
-             f.email.value = arguments[0]; f.password.value = arguments[1];\
-             f.querySelector('button').click(); return true;",
-            json!([ADMIN_EMAIL, ADMIN_PASSWORD]),
-        )
-        .await;
-    browser
-        .wait_for(
-            "the inbox after signing in",
-            "return !document.getElementById('app').hidden && location.pathname === '/app/inbox'",
-            WAIT,
-        )
-        .await;
+    submit_sign_in(&browser).await;
 
     // An admin teaches the bot an answer, then tries it in the playground.
     browser.goto(&app.url("/app/knowledge")).await;
