@@ -562,6 +562,31 @@ async fn an_admin_defines_an_action_in_settings_and_runs_it_in_the_playground() 
             WAIT,
         )
         .await;
+    // Found by a new user (issue 20): the persona silently did nothing without a model, and
+    // "hand over at once" sat beside a number of "I don't know" replies it contradicts.
+    browser
+        .wait_for(
+            "the persona saying it has no effect without a model",
+            "return !document.getElementById('persona-note').hidden || null",
+            WAIT,
+        )
+        .await;
+    let settings = browser
+        .execute(
+            "const f = document.getElementById('settings-form');\
+             const before = f.max_unhelpful_replies.disabled;\
+             f.escalate_when_unsure.checked = !f.escalate_when_unsure.checked;\
+             f.escalate_when_unsure.dispatchEvent(new Event('change'));\
+             return [f.escalate_when_unsure.checked, before, f.max_unhelpful_replies.disabled];",
+            json!([]),
+        )
+        .await;
+    let [now_checked, before, after] = [0, 1, 2].map(|i| settings[i] == true);
+    assert_eq!(
+        after, now_checked,
+        "the count is settable only when the bot does not hand over at once"
+    );
+    assert_ne!(before, after);
     let definition = json!({
         "description": "Looks up where the customer's order is",
         "examples": ["where is my order?"],

@@ -676,6 +676,9 @@ $("#days").replaceChildren(...DAYS.map((d) => el("label", {}, el("input", { type
 const settingsForm = $("#settings-form");
 settingsForm.support_threshold.addEventListener("input", () => { $("#strictness-value").textContent = Number(settingsForm.support_threshold.value).toFixed(2); });
 settingsForm.hours_on.addEventListener("change", () => { $("#hours").disabled = !settingsForm.hours_on.checked; });
+// Handing over at once and a number of "I don't know" replies first are two answers to one
+// question: only the one chosen can be set.
+settingsForm.escalate_when_unsure.addEventListener("change", () => { settingsForm.max_unhelpful_replies.disabled = settingsForm.escalate_when_unsure.checked; });
 
 // One topic a line: `refunds: refund, chargeback, "I was charged twice for one order"` — quoted
 // entries are example messages, matched by meaning; the others are keywords.
@@ -762,6 +765,8 @@ async function loadSettings() {
   $("#strictness-value").textContent = Number(f.support_threshold.value).toFixed(2);
   f.escalate_when_unsure.checked = s.escalate_when_unsure ?? d.escalate_when_unsure ?? true;
   f.max_unhelpful_replies.value = s.max_unhelpful_replies ?? d.max_unhelpful_replies ?? 2;
+  f.max_unhelpful_replies.disabled = f.escalate_when_unsure.checked;
+  $("#persona-note").hidden = !!(s.model?.name || d.model);
   f.holding_replies.checked = s.holding_replies ?? d.holding_replies ?? true;
   f.handoff_topics.value = topicsText(s.handoff_topics ?? d.handoff_topics);
   const h = s.business_hours;
