@@ -213,6 +213,66 @@ async fn an_agent_works_an_escalation_in_the_browser() {
     browser
         .screenshot(&shots.join("knowledge-documents.png"))
         .await;
+
+    // Found by a new user (issue 20): one document or one snippet could not be removed or
+    // edited, only its whole source.
+    browser
+        .wait_for(
+            "the uploaded document removed on its own",
+            "const row = Array.from(document.querySelectorAll('#documents tr')).find(r => r.textContent.toLowerCase().includes('returns'));\
+             if (!row) return document.getElementById('documents-title').textContent.includes('0 documents') || null;\
+             if (!window.removing) { window.removing = true; window.confirm = () => true;\
+               Array.from(row.querySelectorAll('button')).find(b => b.textContent === 'Delete').click(); }\
+             return null;",
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the snippet open for editing",
+            "const form = document.querySelector('.snippet-edit'); if (form) return true;\
+             const edit = Array.from(document.querySelectorAll('#documents button')).find(b => b.textContent === 'Edit');\
+             if (edit) { edit.click(); return null; }\
+             if (!window.snippetsOpenedAt || Date.now() - window.snippetsOpenedAt > 2000) {\
+               window.snippetsOpenedAt = Date.now();\
+               Array.from(document.querySelectorAll('#sources tr')).find(r => r.textContent.includes('snippets'))?.querySelector('button')?.click();\
+             }\
+             return null;",
+            WAIT,
+        )
+        .await;
+    browser
+        .execute(
+            "const f = document.querySelector('.snippet-edit');\
+             f.answer.value = 'Yes: open Orders, choose the order and tap Change address until it ships. It costs nothing.';\
+             f.querySelector('button[type=submit]').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the snippet saved",
+            "return document.getElementById('chunks').textContent.includes('Saved') || null",
+            WAIT,
+        )
+        .await;
+    let hits: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/knowledge/search"))
+        .json(&json!({"query": "change my delivery address", "limit": 3}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        hits["results"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("It costs nothing"),
+        "{hits}"
+    );
     browser.goto(&app.url("/app/playground")).await;
     browser
         .wait_for(

@@ -480,11 +480,36 @@ async function openSource(source) {
   $("#documents-card").hidden = false;
   $("#documents-title").textContent = `${source.name}: ${total} document${total === 1 ? "" : "s"}`;
   $("#chunks").replaceChildren();
-  $("#documents").replaceChildren(...documents.map((d) => el("tr", {},
+  const admin = state.me?.role === "admin";
+  // One snippet or one document is edited or removed on its own, not only its whole source.
+  const remove = (d) => el("button", { class: "link", onclick: async () => {
+    if (!confirm(`Remove "${d.title || d.external_ref}" from what the bot knows?`)) return;
+    try { await api("DELETE", `/api/v1/knowledge/sources/${source.id}/documents/${d.id}`); openSource(source); loadSources(); } catch (err) { alert(err.message); }
+  } }, "Delete");
+  const editable = (d) => source.kind === "snippets" && typeof d.metadata?.question === "string";
+  $("#documents").replaceChildren(...documents.map((d) => el("tr", { "data-id": d.id },
     el("td", {}, el("button", { class: "link", onclick: () => openDocument(source.id, d.id) }, d.title || d.external_ref),
       d.url ? el("div", { class: "muted" }, d.url) : null),
-    el("td", {}, d.chunk_count), el("td", {}, ago(d.updated_at)))));
+    el("td", {}, d.chunk_count), el("td", {}, ago(d.updated_at)),
+    el("td", {}, admin && editable(d) ? el("button", { class: "link", onclick: () => editSnippet(source, d) }, "Edit") : null, " ",
+      admin ? remove(d) : null))));
   $("#documents-card").scrollIntoView({ behavior: "smooth" });
+}
+
+function editSnippet(source, d) {
+  const question = el("textarea", { rows: "2", name: "question" }, d.metadata.question);
+  const answer = el("textarea", { rows: "4", name: "answer" }, d.metadata.answer || "");
+  const status = el("span", { class: "muted" });
+  const form = el("form", { class: "snippet-edit", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api("PUT", `/api/v1/knowledge/sources/${source.id}/snippets/${d.id}`, { question: question.value, answer: answer.value });
+      await openSource(source);
+      $("#chunks").replaceChildren(el("p", { class: "muted" }, `Saved "${question.value}": the bot answers with it now.`));
+    } catch (err) { status.textContent = err.message; }
+  } }, el("label", {}, "Question ", question), el("label", {}, "Answer ", answer),
+    el("button", { type: "submit", class: "primary" }, "Save the snippet"), " ", status);
+  $("#chunks").replaceChildren(el("h3", {}, "Edit the snippet"), form);
 }
 
 async function openDocument(sourceId, docId) {
@@ -571,7 +596,14 @@ $("#crawl-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
   try {
-    await api("POST", "/api/v1/knowledge/sources", { kind: "web", name: f.get("name"), config: { start_url: f.get("start_url") } });
+    const config = { start_url: f.get("start_url") };
+    const list = (v) => String(v || "").split(",").map((p) => p.trim()).filter(Boolean);
+    if (f.get("max_pages")) config.max_pages = Number(f.get("max_pages"));
+    if (f.get("max_depth")) config.max_depth = Number(f.get("max_depth"));
+    if (f.get("sitemap_url")) config.sitemap_url = f.get("sitemap_url");
+    if (list(f.get("include")).length) config.include = list(f.get("include"));
+    if (list(f.get("exclude")).length) config.exclude = list(f.get("exclude"));
+    await api("POST", "/api/v1/knowledge/sources", { kind: "web", name: f.get("name"), config });
     $("#crawl-status").textContent = "Crawling; progress shows above.";
     loadSources();
   } catch (err) { $("#crawl-status").textContent = err.message; }
