@@ -117,19 +117,6 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             WAIT,
         )
         .await;
-    // Found by a new user (issue 20): progress bars were always full, the content policy
-    // refusing their inline style. Their width is set through CSSOM now.
-    let width = browser
-        .wait_for(
-            "a progress bar with its width",
-            "const i = document.querySelector('#sources .progress i'); return i && i.style.width.endsWith('%') ? i.style.width : null",
-            WAIT,
-        )
-        .await;
-    assert_eq!(
-        width, "100%",
-        "a ready source's bar is full by its own width"
-    );
     browser.screenshot(&shots.join("knowledge.png")).await;
 
     // Found by a new user (issue 20): the search box showed "(untitled)" and no text.
@@ -183,6 +170,20 @@ async fn an_agent_works_an_escalation_in_the_browser() {
             WAIT,
         )
         .await;
+    // Found by a new user (issue 20): progress bars were always full, the content policy
+    // refusing their inline style. Their width is set through CSSOM now.
+    let width = browser
+        .wait_for(
+            "the uploaded source's progress bar with its width",
+            "const row = Array.from(document.querySelectorAll('#sources tr')).find(r => r.textContent.includes('Policies'));\
+             const i = row && row.querySelector('.progress i'); return i && i.style.width.endsWith('%') ? i.style.width : null",
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        width, "100%",
+        "a ready source's bar is full by its own width"
+    );
     // Indexing runs in the background: open the source until its document is listed (every 2 s,
     // not on every poll: ten requests a second would trip the API's rate limit).
     browser
