@@ -117,8 +117,8 @@ impl Inbound {
     /// U+FFFD (the replacement character), so the message is kept and shows that something was
     /// there; nothing else is changed.
     fn storable(&self) -> Inbound {
-        let clean = |s: &str| s.replace('\0', "\u{FFFD}");
-        let clean_opt = |s: &Option<String>| s.as_deref().map(clean);
+        let clean = without_nul;
+        let clean_opt = |s: &Option<String>| s.as_deref().map(without_nul);
         Inbound {
             claim: IdentityClaim {
                 channel: self.claim.channel,
@@ -141,8 +141,12 @@ impl Inbound {
     }
 }
 
+fn without_nul(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
 fn json_without_nul(value: &Value) -> Value {
-    let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+    let clean = without_nul;
     match value {
         Value::String(s) => Value::String(clean(s)),
         Value::Array(items) => Value::Array(items.iter().map(json_without_nul).collect()),

@@ -157,7 +157,6 @@ impl Desk {
         if agent.status != Status::Offline {
             return Ok(());
         }
-        let contact = self.store.conversation(ws, conversation).await?.contact_id;
         let text = format!(
             "Hello {name},\n\n{body} while you were away: {subject}\n\nOpen it in Rapport: \
              {app_url}/app/inbox\n",
@@ -167,7 +166,6 @@ impl Desk {
             .add_agent_notice(
                 ws,
                 conversation,
-                rapport_core::ids::ContactId(contact),
                 &agent.email,
                 &format!("Assigned to you: {subject}"),
                 &text,

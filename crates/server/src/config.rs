@@ -1219,6 +1219,15 @@ impl Config {
         Ok(())
     }
 
+    /// Where people reach this Rapport (`RAPPORT_PUBLIC_URL`), for links in what it sends:
+    /// rating links, agents' notices. Default: the bind address and port.
+    pub fn public_url(&self) -> String {
+        self.analytics
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}", self.bind, self.port))
+    }
+
     pub fn model_dir(&self) -> PathBuf {
         self.model_dir
             .clone()
@@ -1260,12 +1269,7 @@ impl Config {
             },
             reassign_after: chrono::Duration::minutes(i.reassign_after_minutes.max(0)),
             business_hours: self.agent_settings().business_hours,
-            assignment_emails: self.secrets.smtp_url.is_some().then(|| {
-                self.analytics
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{}:{}", self.bind, self.port))
-            }),
+            assignment_emails: self.secrets.smtp_url.is_some().then(|| self.public_url()),
         }
     }
 
@@ -1286,12 +1290,7 @@ impl Config {
             conversation_idle: chrono::Duration::hours(a.conversation_idle_hours.max(1)),
             memory_quiet: chrono::Duration::minutes(a.memory_quiet_minutes.max(0)),
             default_region: a.default_region.clone(),
-            csat_link_base: self.analytics.csat.then(|| {
-                self.analytics
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{}:{}", self.bind, self.port))
-            }),
+            csat_link_base: self.analytics.csat.then(|| self.public_url()),
             business_hours: None,
             holding_replies: a.holding_replies,
             agent_active: chrono::Duration::minutes(a.agent_active_minutes.max(0)),

@@ -450,14 +450,15 @@ impl Store {
         &self,
         ws: WorkspaceId,
         conversation: ConversationId,
-        contact: ContactId,
         to: &str,
         subject: &str,
         text: &str,
     ) -> Result<MessageId> {
+        // On the conversation's own contact.
         let insert = "INSERT INTO messages (workspace_id, conversation_id, contact_id, direction, author, channel, \
                       kind, text, internal_note, metadata, delivery_status, created_at) \
-                      VALUES ($1, $2, $3, 'outbound', 'system', 'email', 'agent_notice', $4, TRUE, $5, 'queued', $6) \
+                      SELECT $1, $2, c.contact_id, 'outbound', 'system', 'email', 'agent_notice', $3, TRUE, $4, 'queued', $5 \
+                      FROM conversations c WHERE c.workspace_id = $1 AND c.id = $2 \
                       RETURNING id";
         let outbox = "INSERT INTO outbox (workspace_id, message_id, channel, next_attempt_at, created_at, updated_at) \
                       VALUES ($1, $2, 'email', $3, $3, $3)";
@@ -468,12 +469,15 @@ impl Store {
             let id: i64 = sqlx::query_scalar(insert)
                 .bind(ws.0)
                 .bind(conversation.0)
-                .bind(contact.0)
                 .bind(text)
                 .bind(Json(&metadata))
                 .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::NotFound {
+                    what: "conversation",
+                    id: conversation.0,
+                })?;
             sqlx::query(outbox)
                 .bind(ws.0)
                 .bind(id)
